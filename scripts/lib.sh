@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Shared by the scripts: paths, config lookup from substrate-dev.toml, logging.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CONFIG=${DATAMGMT_DEVNET_CONFIG:-$ROOT/substrate-dev.toml}
+CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}
+export PATH="$CARGO_HOME/bin:$PATH"
+# Build outputs live outside the clone so a fresh clone (CI) reuses earlier builds.
+CACHE_DIR=${DATAMGMT_CACHE_DIR:-$HOME/.cache/datamgmt}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE_DIR/target}
+CONTRACT_TARGET_DIR=$CACHE_DIR/contract-target
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# cfg KEY.PATH: prints a value of substrate-dev.toml (array items one per line).
+cfg() {
+  python3 - "$CONFIG" "$1" <<'PY'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    value = tomllib.load(f)
+for part in sys.argv[2].split("."):
+    if not isinstance(value, dict) or part not in value:
+        sys.exit(f"substrate-dev.toml has no `{sys.argv[2]}`")
+    value = value[part]
+print("\n".join(map(str, value)) if isinstance(value, list) else value)
+PY
+}
+
+# abspath PATH: PATH made absolute against the project root.
+abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$ROOT/$1" ;; esac; }
+
+STATE_DIR=$(abspath "$(cfg devnet.state_dir)")
+DEPLOY_STATE=$STATE_DIR/deploy.json
+RPC_PORT=$(cfg node.rpc_port)
+RPC_URL="ws://127.0.0.1:$RPC_PORT"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Installs what the project needs to build, deploy and test, and nothing twice:
+# the contract toolchain (1.81.0 + wasm32 target, rust-src, clippy),
+# `substrate-contracts-node` and `cargo-contract` at the versions in substrate-dev.toml.
+# A tool already installed at the right version is kept; otherwise a verified prebuilt
+# copy is used when `tools.prebuilt_dir` has one, else it is built from crates.io.
+source "$(dirname "$0")/lib.sh"
+
+TOOLCHAIN=$(cfg tools.contract_toolchain)
+PREBUILT_DIR=$(abspath "$(cfg tools.prebuilt_dir)")
+
+install_toolchain() {
+  if ! rustup toolchain list | grep -q "^$TOOLCHAIN-"; then
+    log "installing Rust $TOOLCHAIN"
+    rustup toolchain install "$TOOLCHAIN" --profile minimal
+  fi
+  if ! rustup target list --installed --toolchain "$TOOLCHAIN" | grep -qx wasm32-unknown-unknown; then
+    rustup target add wasm32-unknown-unknown --toolchain "$TOOLCHAIN"
+  fi
+  local have
+  have=$(rustup component list --installed --toolchain "$TOOLCHAIN")
+  for component in rust-src clippy; do
+    grep -q "^$component" <<<"$have" || rustup component add "$component" --toolchain "$TOOLCHAIN"
+  done
+}
+
+# The system packages a from-source build of the node needs.
+install_build_packages() {
+  local missing=()
+  for pkg in clang libclang-dev protobuf-compiler cmake pkg-config libssl-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]}"
+  local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+# installed_version BINARY: the x.y.z its --version prints, or nothing.
+installed_version() {
+  command -v "$1" >/dev/null 2>&1 || return 0
+  "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -1
+}
+
+# install_prebuilt BINARY VERSION: unpacks and verifies BINARY-VERSION.xz; fails if absent.
+install_prebuilt() {
+  local bin=$1 version=$2 archive="$PREBUILT_DIR/$1-$2.xz"
+  [ -f "$archive" ] && [ -f "$PREBUILT_DIR/SHA256SUMS" ] || return 1
+  local expected tmp
+  expected=$(awk -v b="$bin" '$2 == b { print $1 }' "$PREBUILT_DIR/SHA256SUMS")
+  [ -n "$expected" ] || return 1
+  tmp=$(mktemp "$CARGO_HOME/bin/.$bin.XXXXXX")
+  xz -dc "$archive" >"$tmp"
+  if [ "$(sha256sum "$tmp" | cut -d' ' -f1)" != "$expected" ]; then
+    rm -f "$tmp"
+    die "$archive does not match its SHA256SUMS entry"
+  fi
+  chmod +x "$tmp"
+  mv "$tmp" "$CARGO_HOME/bin/$bin"
+  log "installed $bin $version from $archive"
+}
+
+install_node() {
+  local version
+  version=$(cfg tools.contracts_node)
+  [ "$(installed_version substrate-contracts-node)" = "$version" ] && return
+  install_prebuilt substrate-contracts-node "$version" && return
+  log "building contracts-node $version from crates.io (about an hour on 2 cores)"
+  install_build_packages
+  # The runtime's wasm build resolves its dependencies afresh unless pointed at the
+  # crate's own lock file; a fresh resolve picks crates that cargo 1.81 cannot parse.
+  # The path exists once cargo has unpacked the crate, before the wasm build reads it.
+  WASM_BUILD_WORKSPACE_HINT="$CARGO_HOME/registry/src/index.crates.io-6f17d22bba15001f/contracts-node-$version" \
+    CARGO_TARGET_DIR="$CACHE_DIR/install-target" \
+    cargo "+$TOOLCHAIN" install contracts-node --version "$version" --locked
+}
+
+install_cargo_contract() {
+  local version
+  version=$(cfg tools.cargo_contract)
+  [ "$(installed_version cargo-contract)" = "$version" ] && return
+  install_prebuilt cargo-contract "$version" && return
+  log "building cargo-contract $version from crates.io (about 15 minutes on 2 cores)"
+  install_build_packages
+  CARGO_TARGET_DIR="$CACHE_DIR/install-target" \
+    cargo "+$TOOLCHAIN" install cargo-contract --version "$version" --locked
+}
+
+install_toolchain
+install_node
+install_cargo_contract
+log "ready: $(substrate-contracts-node --version), $(cargo-contract --version)"
