@@ -45,6 +45,9 @@ mod access {
     /// An account as the shared records spell it (same bytes as ink!'s `AccountId`).
     type Account = datamgmt_abi::AccountId;
 
+    /// A payment receipt is kept per share and payer.
+    type ReceiptKey = (ShareId, Account);
+
     /// Result of a contract message.
     pub type Result<T> = core::result::Result<T, Error>;
 
@@ -74,7 +77,7 @@ mod access {
         /// Shares by id.
         shares: Mapping<ShareId, Stored<Share>>,
         /// Payment receipts by share and payer.
-        receipts: Mapping<(ShareId, Account), Stored<Receipt>>,
+        receipts: Mapping<ReceiptKey, Stored<Receipt>>,
         /// Number of shares ever created.
         share_count: u64,
     }

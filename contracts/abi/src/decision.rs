@@ -13,7 +13,10 @@ use scale_info::TypeInfo;
 /// The outcome of asking whether an account may have a share's data key now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode, TypeInfo)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case", tag = "outcome", content = "reason"))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", tag = "outcome", content = "reason")
+)]
 pub enum Decision {
     /// The key may be released, on the stated ground.
     Allowed(AccessGrant),

@@ -83,7 +83,9 @@ impl fmt::Display for Error {
             Self::CannotShareWithSelf => f.write_str("a node cannot share with itself"),
             Self::ShareExists => f.write_str("a share with this id already exists"),
             Self::ShareNotFound => f.write_str("no share has this id"),
-            Self::ExpiryInPast => f.write_str("the expiry must be later than the current block time"),
+            Self::ExpiryInPast => {
+                f.write_str("the expiry must be later than the current block time")
+            }
             Self::NotOwner => f.write_str("only the share's owner may do this"),
             Self::AlreadyRevoked => f.write_str("the share is already revoked"),
             Self::AccessDenied(reason) => write!(f, "access denied: {reason}"),

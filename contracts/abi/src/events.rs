@@ -27,6 +27,13 @@ pub mod topics {
         0x62, 0xaa, 0x08, 0x45, 0x78, 0xbe, 0xbf, 0xef, 0xd5, 0x8b, 0xc0, 0xda, 0xd2, 0x22, 0x9a,
         0x3c, 0x73,
     ];
+
+    /// Every event of the contract by name, with its signature topic (`None`: anonymous).
+    pub const ALL: [(&str, Option<[u8; 32]>); 3] = [
+        ("ShareEvent", None),
+        ("NodeEvent", Some(NODE_EVENT)),
+        ("CodeUpgraded", Some(CODE_UPGRADED)),
+    ];
 }
 
 /// Something happened to a share. Topics: `share_id`, `owner`, `recipient`, `data_hash`.
@@ -268,10 +275,7 @@ mod tests {
             },
         };
         let topics = [topics::NODE_EVENT, topic_of(&event.account)];
-        assert_eq!(
-            ContractEvent::decode(&topics, &event.encode()),
-            Ok(ContractEvent::Node(event))
-        );
+        assert_eq!(ContractEvent::decode(&topics, &event.encode()), Ok(ContractEvent::Node(event)));
     }
 
     #[test]

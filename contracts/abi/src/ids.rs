@@ -60,10 +60,7 @@ fn parse_prefixed_hex<const N: usize>(
     text: &str,
     prefix: &'static str,
 ) -> Result<[u8; N], ParseIdError> {
-    let hex = text
-        .strip_prefix(prefix)
-        .ok_or(ParseIdError::MissingPrefix(prefix))?
-        .as_bytes();
+    let hex = text.strip_prefix(prefix).ok_or(ParseIdError::MissingPrefix(prefix))?.as_bytes();
     if hex.len() != 2 * N {
         return Err(ParseIdError::WrongLength { expected: 2 * N, found: hex.len() });
     }
@@ -201,27 +198,26 @@ mod tests {
         assert_eq!(share.to_string(), "share_abababababababababababababababab");
         assert_eq!(share.to_string().parse::<ShareId>(), Ok(share));
         let hash: DataHash =
-            "sha256:7f83b1657ff1fc53b92dc18148a1d65dfc2d4b1fa3d677284addd200126d9069".parse().unwrap();
+            "sha256:7f83b1657ff1fc53b92dc18148a1d65dfc2d4b1fa3d677284addd200126d9069"
+                .parse()
+                .unwrap();
         assert_eq!(hash.0[0], 0x7f);
         assert_eq!(hash.0[31], 0x69);
     }
 
     #[test]
     fn bad_text_forms_are_refused() {
-        assert_eq!(
-            "7f83".parse::<DataHash>(),
-            Err(ParseIdError::MissingPrefix("sha256:"))
-        );
+        assert_eq!("7f83".parse::<DataHash>(), Err(ParseIdError::MissingPrefix("sha256:")));
         assert_eq!(
             "sha256:7f83".parse::<DataHash>(),
             Err(ParseIdError::WrongLength { expected: 64, found: 4 })
         );
         let upper = "sha256:7F83B1657FF1FC53B92DC18148A1D65DFC2D4B1FA3D677284ADDD200126D9069";
         assert_eq!(upper.parse::<DataHash>(), Err(ParseIdError::NotLowercaseHex));
-        assert_eq!("node_../../etc".parse::<NodeId>(), Err(ParseIdError::WrongLength {
-            expected: 12,
-            found: 9
-        }));
+        assert_eq!(
+            "node_../../etc".parse::<NodeId>(),
+            Err(ParseIdError::WrongLength { expected: 12, found: 9 })
+        );
         assert_eq!("node_zzzzzzzzzzzz".parse::<NodeId>(), Err(ParseIdError::NotLowercaseHex));
         // Multi-byte characters must not be split mid-character or accepted.
         assert_eq!("node_ééééééé".parse::<NodeId>().is_err(), true);

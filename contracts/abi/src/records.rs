@@ -71,12 +71,17 @@ pub mod balance_text {
     use core::fmt;
 
     /// Writes the balance as a decimal string.
-    pub fn serialize<S: serde::Serializer>(value: &Balance, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        value: &Balance,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.collect_str(value)
     }
 
     /// Reads a balance from a decimal string (an integer JSON number is accepted too).
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Balance, D::Error> {
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Balance, D::Error> {
         struct Visitor;
         impl serde::de::Visitor<'_> for Visitor {
             type Value = Balance;

@@ -1,0 +1,316 @@
+//! [`ChainClient`]: connection, dry-runs, calls, typed reads, events.
+
+use super::{
+    dry_run::{self, DryRun},
+    events::{self, BlockCoordinates, RecordedEvent},
+    messages::{self, ContractMessage},
+    AccountId32, ChainError, NodeSigner, StorageDeposit, Weight, H256,
+};
+use datamgmt_abi::{AccountId, Decision, Node, NodeId, Receipt, Share, ShareId};
+use parity_scale_codec::Decode;
+use std::sync::Arc;
+use subxt::{
+    backend::LegacyBackend,
+    config::{DefaultExtrinsicParams, DefaultExtrinsicParamsBuilder, RpcConfigFor},
+    dynamic::Value,
+    rpcs::{methods::LegacyRpcMethods, RpcClient},
+    transactions::TransactionStatus,
+    ArcMetadata, OnlineClient, SubstrateConfig,
+};
+
+/// How long to wait for a submitted call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Until it is in a best block: enough for records nobody acts on at once.
+    InBlock,
+    /// Until its block is finalized: for what another party acts on (a payment before a
+    /// key release).
+    Finalized,
+}
+
+/// A call that made it into a block and succeeded.
+#[derive(Debug, Clone)]
+pub struct CallReceipt {
+    /// Number of the block that holds the call.
+    pub block_number: u64,
+    /// Hash of that block.
+    pub block_hash: H256,
+    /// Hash of the extrinsic.
+    pub extrinsic_hash: H256,
+    /// Index of the extrinsic within the block.
+    pub extrinsic_index: u32,
+    /// Whether the block was finalized when this was returned.
+    pub finalized: bool,
+    /// Weight limit the call was given (what the dry-run said it needs).
+    pub gas_limit: Weight,
+    /// Storage deposit the dry-run said it charges or refunds.
+    pub storage_deposit: StorageDeposit,
+    /// The contract events the call emitted, in order.
+    pub events: Vec<RecordedEvent>,
+}
+
+/// A connection to the chain and one deployed `access` contract.
+#[derive(Clone)]
+pub struct ChainClient {
+    url: String,
+    api: OnlineClient<SubstrateConfig>,
+    rpc: LegacyRpcMethods<RpcConfigFor<SubstrateConfig>>,
+    metadata: ArcMetadata,
+    contract: AccountId32,
+}
+
+impl ChainClient {
+    /// Connects to the node at `url` (`ws://…`) and targets the contract at `contract`.
+    pub async fn connect(url: &str, contract: AccountId32) -> Result<Self, ChainError> {
+        let unreachable = |reason: String| ChainError::Unreachable { url: url.to_owned(), reason };
+        let rpc_client =
+            RpcClient::from_insecure_url(url).await.map_err(|e| unreachable(e.to_string()))?;
+        let backend = LegacyBackend::builder().build(rpc_client.clone());
+        let api = OnlineClient::<SubstrateConfig>::from_backend(Arc::new(backend))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let metadata =
+            api.at_current_block().await.map_err(|e| unreachable(e.to_string()))?.metadata();
+        Ok(Self {
+            url: url.to_owned(),
+            api,
+            rpc: LegacyRpcMethods::new(rpc_client),
+            metadata,
+            contract,
+        })
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The contract's address.
+    pub fn contract(&self) -> &AccountId32 {
+        &self.contract
+    }
+
+    /// Runs `message` as `origin` against the best block without submitting anything:
+    /// what it would return, cost and charge.
+    pub async fn dry_run(
+        &self,
+        origin: &AccountId32,
+        message: &ContractMessage,
+    ) -> Result<DryRun, ChainError> {
+        let request =
+            dry_run::encode_request(&origin.0, &self.contract.0, message.value, &message.input);
+        let response =
+            self.rpc.state_call("ContractsApi_call", Some(&request), None).await.map_err(|e| {
+                ChainError::Unreachable { url: self.url.clone(), reason: e.to_string() }
+            })?;
+        dry_run::decode_response(&response, &self.metadata)
+    }
+
+    /// Reads a message's return value at the best block (a read-only message, run as
+    /// the contract's own account).
+    pub async fn query<T: Decode>(&self, message: &ContractMessage) -> Result<T, ChainError> {
+        self.dry_run(&self.contract, message).await?.decode_output()
+    }
+
+    /// Submits `message` signed by `signer` and waits as `confirmation` says.
+    ///
+    /// A dry-run comes first: it gives the gas and storage-deposit limits, and a message
+    /// the contract would refuse is reported as [`ChainError::Contract`] without paying
+    /// for a transaction.
+    pub async fn submit(
+        &self,
+        signer: &NodeSigner,
+        message: &ContractMessage,
+        confirmation: Confirmation,
+    ) -> Result<CallReceipt, ChainError> {
+        let dry_run = self.dry_run(&signer.account_id(), message).await?;
+        dry_run.decode_result::<()>()?;
+        let gas_limit = dry_run.gas_required;
+        let call = subxt::dynamic::transaction(
+            "Contracts",
+            "call",
+            (
+                Value::unnamed_variant("Id", [Value::from_bytes(self.contract.0)]),
+                Value::u128(message.value),
+                Value::named_composite([
+                    ("ref_time", Value::u128(gas_limit.ref_time.into())),
+                    ("proof_size", Value::u128(gas_limit.proof_size.into())),
+                ]),
+                Value::unnamed_variant("Some", [Value::u128(dry_run.storage_deposit.charge())]),
+                Value::from_bytes(&message.input),
+            ),
+        );
+        let mut progress = self
+            .api
+            .transactions()
+            .await
+            .map_err(subxt::Error::from)?
+            .sign_and_submit_then_watch(&call, signer.keypair(), self.params_for(signer).await?)
+            .await
+            .map_err(subxt::Error::from)?;
+        let (in_block, finalized) = loop {
+            match progress.next().await {
+                Some(Ok(TransactionStatus::InBestBlock(block)))
+                    if confirmation == Confirmation::InBlock =>
+                {
+                    break (block, false)
+                }
+                Some(Ok(TransactionStatus::InFinalizedBlock(block))) => break (block, true),
+                Some(Ok(
+                    TransactionStatus::Error { message }
+                    | TransactionStatus::Invalid { message }
+                    | TransactionStatus::Dropped { message },
+                )) => return Err(ChainError::Transaction(message)),
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => return Err(subxt::Error::from(error).into()),
+                None => return Err(ChainError::Transaction("the node stopped reporting".into())),
+            }
+        };
+        let tx_events = in_block.wait_for_success().await.map_err(|error| match error {
+            subxt::error::TransactionEventsError::ExtrinsicFailed(dispatch) => {
+                ChainError::Dispatch(dispatch.to_string())
+            }
+            other => subxt::Error::from(other).into(),
+        })?;
+        let block = BlockCoordinates {
+            number: in_block.at().await.map_err(subxt::Error::from)?.block_number(),
+            hash: in_block.block_hash(),
+        };
+        let extrinsic_index = tx_events.extrinsic_index() as u32;
+        let mut recorded = Vec::new();
+        for event in tx_events.iter() {
+            let event = event.map_err(subxt::Error::from)?;
+            if let Some(decoded) = events::decode_contract_event(&event, &self.contract) {
+                recorded.push(events::record(
+                    &block,
+                    in_block.extrinsic_hash(),
+                    &event,
+                    extrinsic_index,
+                    decoded?,
+                ));
+            }
+        }
+        Ok(CallReceipt {
+            block_number: block.number,
+            block_hash: block.hash,
+            extrinsic_hash: in_block.extrinsic_hash(),
+            extrinsic_index,
+            finalized,
+            gas_limit,
+            storage_deposit: dry_run.storage_deposit,
+            events: recorded,
+        })
+    }
+
+    /// Transaction parameters with the signer's next nonce as the node's pool sees it.
+    /// (subxt would read the nonce at the finalized block, which lags behind the dev
+    /// node's instant blocks, and the transaction would be refused as outdated.)
+    async fn params_for(
+        &self,
+        signer: &NodeSigner,
+    ) -> Result<DefaultExtrinsicParams<SubstrateConfig>, ChainError> {
+        let nonce = self.rpc.system_account_next_index(&signer.account_id()).await?;
+        Ok(DefaultExtrinsicParamsBuilder::new().nonce(nonce).build())
+    }
+
+    /// Every event of the contract in the block with this number.
+    pub async fn events_in_block(&self, number: u64) -> Result<Vec<RecordedEvent>, ChainError> {
+        let at = self.api.at_block(number).await.map_err(subxt::Error::from)?;
+        let block = BlockCoordinates { number, hash: at.block_hash() };
+        let extrinsic_hashes: Vec<H256> = at
+            .extrinsics()
+            .fetch()
+            .await
+            .map_err(subxt::Error::from)?
+            .iter()
+            .map(|extrinsic| extrinsic.map(|e| e.hash()))
+            .collect::<Result<_, _>>()
+            .map_err(subxt::Error::from)?;
+        let block_events = at.events().fetch().await.map_err(subxt::Error::from)?;
+        let mut recorded = Vec::new();
+        for event in block_events.iter() {
+            let event = event.map_err(subxt::Error::from)?;
+            let Some(decoded) = events::decode_contract_event(&event, &self.contract) else {
+                continue;
+            };
+            let index = events::extrinsic_index_of(&event).ok_or_else(|| {
+                ChainError::Decode("contract event outside an extrinsic".to_owned())
+            })?;
+            let hash = *extrinsic_hashes.get(index as usize).ok_or_else(|| {
+                ChainError::Decode(format!("event names missing extrinsic {index}"))
+            })?;
+            recorded.push(events::record(&block, hash, &event, index, decoded?));
+        }
+        Ok(recorded)
+    }
+
+    /// Number and hash of the best block.
+    pub async fn best_block(&self) -> Result<(u64, H256), ChainError> {
+        let hash = self
+            .rpc
+            .chain_get_block_hash(None)
+            .await?
+            .ok_or_else(|| ChainError::Decode("the node has no best block".to_owned()))?;
+        Ok((self.block_number_of(hash).await?, hash))
+    }
+
+    async fn block_number_of(&self, hash: H256) -> Result<u64, ChainError> {
+        let header = self
+            .rpc
+            .chain_get_header(Some(hash))
+            .await?
+            .ok_or_else(|| ChainError::Decode(format!("no header for block {hash:?}")))?;
+        Ok(header.number)
+    }
+
+    /// Number of the last finalized block.
+    pub async fn finalized_block_number(&self) -> Result<u64, ChainError> {
+        let hash = self.rpc.chain_get_finalized_head().await?;
+        self.block_number_of(hash).await
+    }
+
+    /// The access decision for `account` on `share_id` at the best block.
+    pub async fn can_access(
+        &self,
+        share_id: ShareId,
+        account: &AccountId,
+    ) -> Result<Decision, ChainError> {
+        self.dry_run(&self.contract, &messages::can_access(share_id, account))
+            .await?
+            .decode_result()
+    }
+
+    /// The node registered by `account`, if any.
+    pub async fn node(&self, account: &AccountId) -> Result<Option<Node>, ChainError> {
+        self.query(&messages::node(account)).await
+    }
+
+    /// The account holding `node_id`, if any.
+    pub async fn node_account(&self, node_id: NodeId) -> Result<Option<AccountId>, ChainError> {
+        self.query(&messages::node_account(node_id)).await
+    }
+
+    /// The share with id `share_id`, if any.
+    pub async fn share_record(&self, share_id: ShareId) -> Result<Option<Share>, ChainError> {
+        self.query(&messages::share_record(share_id)).await
+    }
+
+    /// `account`'s payment receipt for `share_id`, if any.
+    pub async fn receipt(
+        &self,
+        share_id: ShareId,
+        account: &AccountId,
+    ) -> Result<Option<Receipt>, ChainError> {
+        self.query(&messages::receipt(share_id, account)).await
+    }
+
+    /// The contract's admin.
+    pub async fn admin(&self) -> Result<AccountId, ChainError> {
+        self.query(&messages::admin()).await
+    }
+
+    /// Number of shares ever created.
+    pub async fn share_count(&self) -> Result<u64, ChainError> {
+        self.query(&messages::share_count()).await
+    }
+}

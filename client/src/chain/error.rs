@@ -1,0 +1,51 @@
+//! What can go wrong talking to the chain.
+
+/// An error from the chain client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The node could not be reached or the connection broke.
+    #[error("cannot reach the chain node at {url}: {reason}")]
+    Unreachable {
+        /// The node's URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The contract refused the message with one of its documented errors.
+    #[error("the contract refused: {0}")]
+    Contract(datamgmt_abi::Error),
+    /// The contract reverted with output that is not one of its documented errors.
+    #[error("the contract reverted (output 0x{})", hex::encode(.0))]
+    Reverted(Vec<u8>),
+    /// The chain rejected the call (for example an out-of-gas trap or too little balance).
+    #[error("the chain rejected the call: {0}")]
+    Dispatch(String),
+    /// The transaction did not make it into a block.
+    #[error("the transaction failed: {0}")]
+    Transaction(String),
+    /// A response did not have the expected layout (wrong contract address or version?).
+    #[error("unexpected response from the chain: {0}")]
+    Decode(String),
+    /// A secret URI (`//Alice`, a mnemonic, …) could not be parsed into a key.
+    #[error("invalid secret URI for the node account")]
+    BadSecretUri,
+    /// An address was not a valid SS58 account.
+    #[error("invalid account address `{0}`")]
+    BadAddress(String),
+    /// Another subxt failure.
+    #[error(transparent)]
+    Subxt(#[from] subxt::Error),
+}
+
+impl From<subxt::rpcs::Error> for ChainError {
+    fn from(error: subxt::rpcs::Error) -> Self {
+        ChainError::Transaction(error.to_string())
+    }
+}
+
+impl From<parity_scale_codec::Error> for ChainError {
+    fn from(error: parity_scale_codec::Error) -> Self {
+        ChainError::Decode(error.to_string())
+    }
+}
