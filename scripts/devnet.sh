@@ -31,7 +31,7 @@ up() {
   log "starting $binary on $RPC_URL (log: $LOG_FILE)"
   setsid "$binary" --dev --tmp \
     --rpc-port "$RPC_PORT" \
-    --listen-addr "/ip4/127.0.0.1/tcp/$(cfg node.p2p_port)" \
+    --listen-addr "/ip4/127.0.0.1/tcp/$P2P_PORT" \
     --finalize-delay-sec "$(cfg node.finalize_delay_sec)" \
     "${flags[@]}" >"$LOG_FILE" 2>&1 </dev/null &
   echo $! >"$PID_FILE"

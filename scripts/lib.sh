@@ -31,7 +31,10 @@ PY
 # abspath PATH: PATH made absolute against the project root.
 abspath() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$ROOT/$1" ;; esac; }
 
-STATE_DIR=$(abspath "$(cfg devnet.state_dir)")
+# DATAMGMT_STATE_DIR / _RPC_PORT / _P2P_PORT let a second devnet (the test run's) live
+# beside the one a user keeps running.
+STATE_DIR=${DATAMGMT_STATE_DIR:-$(abspath "$(cfg devnet.state_dir)")}
 DEPLOY_STATE=$STATE_DIR/deploy.json
-RPC_PORT=$(cfg node.rpc_port)
+RPC_PORT=${DATAMGMT_RPC_PORT:-$(cfg node.rpc_port)}
+P2P_PORT=${DATAMGMT_P2P_PORT:-$(cfg node.p2p_port)}
 RPC_URL="ws://127.0.0.1:$RPC_PORT"

@@ -105,7 +105,9 @@ mod access {
     }
 
     /// A node registered or changed (layout: `datamgmt_abi::events::NodeEvent`).
-    #[ink::event(signature_topic = "8295da3d7e828504e8ab279e6fdc653d6a1ecb1e278e991d4441745182ca0667")]
+    #[ink::event(
+        signature_topic = "8295da3d7e828504e8ab279e6fdc653d6a1ecb1e278e991d4441745182ca0667"
+    )]
     pub struct NodeEvent {
         /// The node's account.
         #[ink(topic)]
@@ -117,7 +119,9 @@ mod access {
     }
 
     /// The admin replaced the contract's code (layout: `datamgmt_abi::events::CodeUpgraded`).
-    #[ink::event(signature_topic = "153a5fea3cabbcea90b2522c7ac3e562aa084578bebfefd58bc0dad2229a3c73")]
+    #[ink::event(
+        signature_topic = "153a5fea3cabbcea90b2522c7ac3e562aa084578bebfefd58bc0dad2229a3c73"
+    )]
     pub struct CodeUpgraded {
         /// The admin who did it.
         #[ink(topic)]
@@ -168,7 +172,11 @@ mod access {
             };
             self.node_accounts.insert(node_id, &self.env().caller());
             self.nodes.insert(caller, &Stored(node.clone()));
-            self.env().emit_event(NodeEvent { account: caller, action: NodeAction::Registered, node });
+            self.env().emit_event(NodeEvent {
+                account: caller,
+                action: NodeAction::Registered,
+                node,
+            });
             Ok(())
         }
 
@@ -185,8 +193,7 @@ mod access {
             let Stored(mut node) = self.nodes.get(caller).ok_or(Error::NodeNotRegistered)?;
             check_endpoint(&endpoint)?;
             let key_changed = encryption_key != node.encryption_key;
-            if key_version < node.key_version || (key_changed && key_version == node.key_version)
-            {
+            if key_version < node.key_version || (key_changed && key_version == node.key_version) {
                 return Err(Error::KeyVersionNotIncreasing);
             }
             node.encryption_key = encryption_key;
@@ -264,7 +271,11 @@ mod access {
         /// Changes a share's expiry (`None`: never expires). A new expiry must be later
         /// than the block time; extending an expired share opens it again.
         #[ink(message, selector = 0xdf0880af)]
-        pub fn set_expiry(&mut self, share_id: ShareId, expires_at: Option<Timestamp>) -> Result<()> {
+        pub fn set_expiry(
+            &mut self,
+            share_id: ShareId,
+            expires_at: Option<Timestamp>,
+        ) -> Result<()> {
             let mut share = self.owned_live_share(share_id)?;
             if expires_at.is_some_and(|expires_at| expires_at <= self.env().block_timestamp()) {
                 return Err(Error::ExpiryInPast);
@@ -334,21 +345,21 @@ mod access {
             let recipient = account(recipient);
             let key = (share_id, recipient);
             let receipt = self.receipts.get(key).map(|Stored(receipt)| receipt);
-            let paid = match decide(&share, receipt.as_ref(), &recipient, self.env().block_timestamp())
-            {
-                Decision::Denied(reason) => return Err(Error::AccessDenied(reason)),
-                Decision::Allowed(AccessGrant::PaidRecipient) => {
-                    let mut receipt = receipt.ok_or(Error::AccessDenied(
-                        datamgmt_abi::DenyReason::PaymentRequired,
-                    ))?;
-                    receipt.releases_left =
-                        receipt.releases_left.checked_sub(1).ok_or(Error::Overflow)?;
-                    let amount = receipt.amount;
-                    self.receipts.insert(key, &Stored(receipt));
-                    amount
-                }
-                Decision::Allowed(AccessGrant::Owner | AccessGrant::Recipient) => 0,
-            };
+            let paid =
+                match decide(&share, receipt.as_ref(), &recipient, self.env().block_timestamp()) {
+                    Decision::Denied(reason) => return Err(Error::AccessDenied(reason)),
+                    Decision::Allowed(AccessGrant::PaidRecipient) => {
+                        let mut receipt = receipt.ok_or(Error::AccessDenied(
+                            datamgmt_abi::DenyReason::PaymentRequired,
+                        ))?;
+                        receipt.releases_left =
+                            receipt.releases_left.checked_sub(1).ok_or(Error::Overflow)?;
+                        let amount = receipt.amount;
+                        self.receipts.insert(key, &Stored(receipt));
+                        amount
+                    }
+                    Decision::Allowed(AccessGrant::Owner | AccessGrant::Recipient) => 0,
+                };
             let event = ShareEvent {
                 share_id,
                 owner: share.owner,
@@ -627,7 +638,10 @@ mod access {
             let id = contract.node_id_of(&account(charlie));
             contract.node_accounts.insert(id, &default_accounts().django);
             set_caller(charlie);
-            assert_eq!(contract.register_node(KEY_A, 1, "http://c".into()), Err(Error::NodeIdTaken));
+            assert_eq!(
+                contract.register_node(KEY_A, 1, "http://c".into()),
+                Err(Error::NodeIdTaken)
+            );
         }
 
         #[ink::test]
@@ -701,10 +715,7 @@ mod access {
             let mut contract = setup_share(0, None);
             let accounts = default_accounts();
             let other = ShareId([2; 16]);
-            assert_eq!(
-                contract.share(ID, accounts.bob, HASH, 0, None, 1),
-                Err(Error::ShareExists)
-            );
+            assert_eq!(contract.share(ID, accounts.bob, HASH, 0, None, 1), Err(Error::ShareExists));
             assert_eq!(
                 contract.share(other, accounts.alice, HASH, 0, None, 1),
                 Err(Error::CannotShareWithSelf)
@@ -809,7 +820,10 @@ mod access {
                 contract.receipt(ID, accounts.bob),
                 Some(Receipt { amount: PRICE, paid_at: T0 + 3, releases_left: 1 })
             );
-            assert_eq!(decision(&contract, accounts.bob), Decision::Allowed(AccessGrant::PaidRecipient));
+            assert_eq!(
+                decision(&contract, accounts.bob),
+                Decision::Allowed(AccessGrant::PaidRecipient)
+            );
             let event = last_share_event();
             assert_eq!(event.action, ShareAction::Paid { amount: PRICE });
             assert_eq!(event.recipient, account(accounts.bob));
@@ -866,7 +880,10 @@ mod access {
             let accounts = default_accounts();
             let contract = setup_share(0, Some(T0 + 10));
             assert_eq!(decision(&contract, accounts.alice), Decision::Allowed(AccessGrant::Owner));
-            assert_eq!(decision(&contract, accounts.bob), Decision::Allowed(AccessGrant::Recipient));
+            assert_eq!(
+                decision(&contract, accounts.bob),
+                Decision::Allowed(AccessGrant::Recipient)
+            );
             assert_eq!(
                 decision(&contract, accounts.charlie),
                 Decision::Denied(DenyReason::NotRecipient)
@@ -880,10 +897,7 @@ mod access {
         #[ink::test]
         fn can_access_fails() {
             let contract = setup();
-            assert_eq!(
-                contract.can_access(ID, default_accounts().bob),
-                Err(Error::ShareNotFound)
-            );
+            assert_eq!(contract.can_access(ID, default_accounts().bob), Err(Error::ShareNotFound));
         }
 
         #[ink::test]
@@ -905,7 +919,10 @@ mod access {
             assert_eq!(contract.record_release(ID, accounts.bob), Ok(()));
             assert_eq!(last_share_event().action, ShareAction::KeyReleased { paid: PRICE });
             assert_eq!(contract.receipt(ID, accounts.bob).unwrap().releases_left, 0);
-            assert_eq!(decision(&contract, accounts.bob), Decision::Denied(DenyReason::ReceiptUsedUp));
+            assert_eq!(
+                decision(&contract, accounts.bob),
+                Decision::Denied(DenyReason::ReceiptUsedUp)
+            );
             // Receipt reuse is refused.
             assert_eq!(
                 contract.record_release(ID, accounts.bob),

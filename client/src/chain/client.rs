@@ -217,15 +217,11 @@ impl ChainClient {
     pub async fn events_in_block(&self, number: u64) -> Result<Vec<RecordedEvent>, ChainError> {
         let at = self.api.at_block(number).await.map_err(subxt::Error::from)?;
         let block = BlockCoordinates { number, hash: at.block_hash() };
-        let extrinsic_hashes: Vec<H256> = at
-            .extrinsics()
-            .fetch()
-            .await
-            .map_err(subxt::Error::from)?
-            .iter()
-            .map(|extrinsic| extrinsic.map(|e| e.hash()))
-            .collect::<Result<_, _>>()
-            .map_err(subxt::Error::from)?;
+        let extrinsics = at.extrinsics().fetch().await.map_err(subxt::Error::from)?;
+        let mut extrinsic_hashes = Vec::with_capacity(extrinsics.len());
+        for extrinsic in extrinsics.iter() {
+            extrinsic_hashes.push(extrinsic.map_err(subxt::Error::from)?.hash());
+        }
         let block_events = at.events().fetch().await.map_err(subxt::Error::from)?;
         let mut recorded = Vec::new();
         for event in block_events.iter() {

@@ -35,7 +35,13 @@ pub enum ChainError {
     BadAddress(String),
     /// Another subxt failure.
     #[error(transparent)]
-    Subxt(#[from] subxt::Error),
+    Subxt(Box<subxt::Error>),
+}
+
+impl From<subxt::Error> for ChainError {
+    fn from(error: subxt::Error) -> Self {
+        ChainError::Subxt(Box::new(error))
+    }
 }
 
 impl From<subxt::rpcs::Error> for ChainError {

@@ -220,7 +220,7 @@ mod tests {
         );
         assert_eq!("node_zzzzzzzzzzzz".parse::<NodeId>(), Err(ParseIdError::NotLowercaseHex));
         // Multi-byte characters must not be split mid-character or accepted.
-        assert_eq!("node_ééééééé".parse::<NodeId>().is_err(), true);
+        assert!("node_ééééééé".parse::<NodeId>().is_err());
     }
 
     #[test]

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, unit and in-process tests, the contract's own
+# tests, then the end-to-end suites against a devnet of their own (own state dir and ports,
+# so a devnet you keep running is left alone), stopped afterwards even on failure.
+# `.ci/run` calls exactly this.
+source "$(dirname "$0")/lib.sh"
+
+TOOLCHAIN=$(cfg tools.contract_toolchain)
+CONTRACT_MANIFEST=$(abspath "$(cfg contract.manifest)")
+# contract_cargo SUBCOMMAND ARGS…: cargo on the contract, with its toolchain and target dir.
+contract_cargo() {
+  local subcommand=$1; shift
+  CARGO_TARGET_DIR=$CONTRACT_TARGET_DIR cargo "+$TOOLCHAIN" "$subcommand" --manifest-path "$CONTRACT_MANIFEST" "$@"
+}
+
+"$ROOT/scripts/setup.sh"
+cd "$ROOT"
+
+log "format"
+cargo fmt --all --check
+cargo fmt --manifest-path "$CONTRACT_MANIFEST" --check
+
+log "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+contract_cargo clippy --all-targets --locked -- -D warnings
+
+log "unit and in-process tests"
+cargo nextest run --workspace --exclude datamgmt-tests --locked
+contract_cargo nextest run --locked
+
+log "end-to-end suites against a devnet"
+export DATAMGMT_STATE_DIR=${DATAMGMT_STATE_DIR:-$ROOT/.devnet-test}
+export DATAMGMT_RPC_PORT=${DATAMGMT_RPC_PORT:-9954}
+export DATAMGMT_P2P_PORT=${DATAMGMT_P2P_PORT:-30454}
+export DATAMGMT_DEPLOY_STATE=$DATAMGMT_STATE_DIR/deploy.json
+trap '"$ROOT/scripts/devnet.sh" down' EXIT
+"$ROOT/scripts/devnet.sh" up
+"$ROOT/scripts/deploy.sh"
+cargo nextest run -p datamgmt-tests --locked
