@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 
 TOOLCHAIN=$(cfg tools.contract_toolchain)
-PREBUILT_DIR=$(abspath "$(cfg tools.prebuilt_dir)")
+PREBUILT_DIR=${DATAMGMT_PREBUILT_DIR:-$(abspath "$(cfg tools.prebuilt_dir)")}
 
 install_toolchain() {
   if ! rustup toolchain list | grep -q "^$TOOLCHAIN-"; then

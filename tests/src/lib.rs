@@ -9,9 +9,8 @@
 
 use datamgmt_abi::{AccountId, EncryptionKey};
 use datamgmt_client::chain::{
-    messages, to_abi_account, AccountId32, ChainClient, Confirmation, NodeSigner,
+    messages, to_abi_account, AccountId32, ChainClient, Confirmation, DeployState, NodeSigner,
 };
-use serde::Deserialize;
 use std::{path::PathBuf, sync::Arc};
 use subxt::{
     backend::LegacyBackend,
@@ -20,38 +19,6 @@ use subxt::{
     rpcs::{methods::LegacyRpcMethods, RpcClient},
     OnlineClient, SubstrateConfig,
 };
-
-/// What `scripts/deploy.sh` wrote about the deployed contract.
-#[derive(Debug, Clone, Deserialize)]
-pub struct DeployState {
-    /// The node's WebSocket URL.
-    pub url: String,
-    /// The contract's SS58 address.
-    pub contract: String,
-    /// The contract's code hash (`0x…`).
-    pub code_hash: String,
-    /// Path of the contract's metadata JSON.
-    pub metadata: PathBuf,
-}
-
-impl DeployState {
-    /// Reads the state file named by `DATAMGMT_DEPLOY_STATE`, else `.devnet/deploy.json`
-    /// at the project root.
-    pub fn load() -> Self {
-        let path =
-            std::env::var_os("DATAMGMT_DEPLOY_STATE").map(PathBuf::from).unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.devnet/deploy.json")
-            });
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "no deploy state at {} ({e}): start the devnet and deploy the contract first \
-                 (scripts/devnet.sh up && scripts/deploy.sh), or run scripts/test.sh",
-                path.display()
-            )
-        });
-        serde_json::from_str(&text).expect("deploy state is valid JSON")
-    }
-}
 
 /// The devnet as a test sees it.
 pub struct Devnet {
@@ -79,11 +46,12 @@ pub const TEST_FUNDS: u128 = 1_000_000_000_000_000;
 impl Devnet {
     /// Connects to the deployed contract.
     pub async fn connect() -> Self {
-        let state = DeployState::load();
-        let contract: AccountId32 = state.contract.parse().expect("contract address");
-        let chain = ChainClient::connect(&state.url, contract)
-            .await
-            .expect("the devnet in the deploy state answers");
+        let path = DeployState::path_from_env_or(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.devnet/deploy.json"),
+        );
+        let state = DeployState::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let chain: ChainClient =
+            state.connect().await.expect("the devnet in the deploy state answers");
         let rpc = RpcClient::from_insecure_url(&state.url).await.expect("rpc");
         let api = OnlineClient::from_backend(Arc::new(LegacyBackend::builder().build(rpc.clone())))
             .await

@@ -30,6 +30,9 @@ pub enum ChainError {
     /// A secret URI (`//Alice`, a mnemonic, …) could not be parsed into a key.
     #[error("invalid secret URI for the node account")]
     BadSecretUri,
+    /// Configuration (such as the deploy state file) is missing or wrong.
+    #[error("{0}")]
+    Config(String),
     /// An address was not a valid SS58 account.
     #[error("invalid account address `{0}`")]
     BadAddress(String),

@@ -8,9 +8,11 @@
 //! - [`ChainClient`]: connect, dry-run, call, query, read events;
 //! - [`messages`]: the encoded contract messages;
 //! - [`NodeSigner`]: a node's sr25519 account key;
-//! - [`events`]: contract events found in blocks, with their on-chain coordinates.
+//! - [`events`]: contract events found in blocks, with their on-chain coordinates;
+//! - [`DeployState`]: where the node and the contract are, as `scripts/deploy.sh` wrote.
 
 mod client;
+mod deploy_state;
 mod dry_run;
 mod error;
 pub mod events;
@@ -18,6 +20,7 @@ pub mod messages;
 mod signer;
 
 pub use client::{CallReceipt, ChainClient, Confirmation};
+pub use deploy_state::{DeployState, DEPLOY_STATE_ENV};
 pub use dry_run::{DryRun, StorageDeposit, Weight};
 pub use error::ChainError;
 pub use events::RecordedEvent;
