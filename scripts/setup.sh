@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs to build, deploy and test, and nothing twice:
 # the contract toolchain (1.81.0 + wasm32 target, rust-src, clippy),
-# `substrate-contracts-node` and `cargo-contract` at the versions in substrate-dev.toml.
+# `substrate-contracts-node` and `cargo-contract` at the versions in substrate-dev.toml,
+# and Python's `cryptography` (the envelope's interoperability peer).
 # A tool already installed at the right version is kept; otherwise a verified prebuilt
 # copy is used when `tools.prebuilt_dir` has one, else it is built from crates.io.
 source "$(dirname "$0")/lib.sh"
@@ -87,7 +88,16 @@ install_cargo_contract() {
     cargo "+$TOOLCHAIN" install cargo-contract --version "$version" --locked
 }
 
+# Python's `cryptography` is the interoperability peer of the envelope tests and the
+# benchmarks' reference Fernet.
+install_python_cryptography() {
+  python3 -c 'import cryptography.fernet' 2>/dev/null && return
+  log "installing Python cryptography"
+  python3 -m pip install --quiet cryptography
+}
+
 install_toolchain
 install_node
 install_cargo_contract
+install_python_cryptography
 log "ready: $(substrate-contracts-node --version), $(cargo-contract --version)"

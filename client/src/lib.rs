@@ -5,9 +5,17 @@
 //! - [`chain`]: the connection to the chain and the `access` contract (subxt): signing,
 //!   dry-runs, calls, reads, and decoding the contract's events into `datamgmt_abi` types.
 //!   The rest of the code base sees plain Rust types, never subxt's.
+//! - [`envelope`]: the encrypted object format (Fernet chunks under a per-object data
+//!   key, with key stanzas for custody and recipients), streamed in constant memory.
+//! - [`keys`]: secret key types (data keys, master keys, X25519 node keys, passphrases).
+//! - [`keyring`]: a node's versioned keys in a passphrase-encrypted file: rotation,
+//!   re-wrapping, retirement.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod chain;
+pub mod envelope;
+pub mod keyring;
+pub mod keys;
 
 pub use datamgmt_abi as abi;
