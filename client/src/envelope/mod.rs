@@ -39,6 +39,7 @@
 
 mod format;
 mod stream;
+mod workers;
 
 pub use format::{Header, Stanza, StanzaKind, DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE};
 pub use stream::{decrypt, encrypt, rewrap, DecryptSummary, EncryptSummary};

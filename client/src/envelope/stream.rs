@@ -1,11 +1,12 @@
 //! Streaming encryption and decryption: constant memory, chunks on all cores, in order.
 //!
-//! Both directions keep at most `parallelism` chunks in flight on tokio's blocking pool
-//! and write results in order, so memory is a few chunks whatever the object's size.
+//! Both directions keep one chunk per worker plus one in flight on the envelope worker
+//! threads (so a worker never waits while the stream is read, hashed or written) and
+//! write results in order, so memory is a few chunks whatever the object's size.
 
 use super::{
     format::{Header, CHUNK_PREFIX_LEN},
-    EnvelopeError,
+    workers, EnvelopeError,
 };
 use crate::keyring::Keyring;
 use crate::keys::DataKey;
@@ -15,10 +16,12 @@ use sha2::{Digest, Sha256};
 use std::{collections::VecDeque, sync::Arc};
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
-    task::JoinHandle,
+    sync::oneshot,
 };
 
 const FLAG_FINAL: u8 = 1;
+/// Chunks below this size are cheaper to process in place than to hand to another thread.
+const INLINE_LIMIT: usize = 64 << 10;
 /// Payload of the final chunk: SHA-256 of the plaintext and its length.
 const FINAL_PAYLOAD_LEN: usize = 32 + 8;
 
@@ -64,7 +67,7 @@ where
     let chunk_size = header.chunk_size() as usize;
     let mut hasher = Sha256::new();
     let mut plaintext_len = 0u64;
-    let mut in_flight: VecDeque<JoinHandle<String>> = VecDeque::new();
+    let mut in_flight: VecDeque<oneshot::Receiver<String>> = VecDeque::new();
     let mut index = 0u64;
     loop {
         let mut plaintext = chunk_prefix(index, 0, &digest, chunk_size);
@@ -74,11 +77,15 @@ where
         }
         hasher.update(&plaintext[CHUNK_PREFIX_LEN..]);
         plaintext_len += read as u64;
-        in_flight.push_back(spawn_encrypt(&fernet, plaintext));
-        if in_flight.len() >= parallelism.max(1) {
-            envelope_len += write_token(&mut writer, next_token(&mut in_flight).await?).await?;
-        }
         index += 1;
+        if read < INLINE_LIMIT && in_flight.is_empty() {
+            envelope_len += write_token(&mut writer, fernet.encrypt_at_time(&plaintext, 0)).await?;
+        } else {
+            in_flight.push_back(spawn_encrypt(&fernet, plaintext));
+            if in_flight.len() >= depth(parallelism) {
+                envelope_len += write_token(&mut writer, next_token(&mut in_flight).await?).await?;
+            }
+        }
         if read < chunk_size {
             break;
         }
@@ -115,13 +122,21 @@ where
     let fernet = Arc::new(data_key.fernet());
     let mut checker = ChunkChecker::new(header);
     let max_token = max_token_len(header.chunk_size() as usize);
-    let mut in_flight: VecDeque<JoinHandle<Option<Vec<u8>>>> = VecDeque::new();
+    let mut in_flight: VecDeque<oneshot::Receiver<Option<Vec<u8>>>> = VecDeque::new();
     let mut finished = None;
     loop {
         let token = read_token(&mut reader, max_token).await?;
         let Some(token) = token else { break };
+        if token.len() < INLINE_LIMIT && in_flight.is_empty() {
+            let plaintext = decrypt_token(&fernet, &token).ok_or(EnvelopeError::Corrupt)?;
+            if let Some(summary) = checker.accept(&plaintext, &mut writer).await? {
+                finished = Some(summary);
+                break;
+            }
+            continue;
+        }
         in_flight.push_back(spawn_decrypt(&fernet, token));
-        if in_flight.len() >= parallelism.max(1) {
+        if in_flight.len() >= depth(parallelism) {
             let plaintext = next_plaintext(&mut in_flight).await?;
             if let Some(summary) = checker.accept(&plaintext, &mut writer).await? {
                 finished = Some(summary);
@@ -160,6 +175,15 @@ where
     tokio::io::copy(&mut reader, &mut writer).await?;
     writer.flush().await?;
     Ok(changed)
+}
+
+/// Chunks in flight for `parallelism` workers: one chunk when working on one core, else
+/// one per worker and one more.
+fn depth(parallelism: usize) -> usize {
+    match parallelism {
+        0 | 1 => 1,
+        n => n + 1,
+    }
 }
 
 /// Checks each decrypted chunk in order and forwards its payload.
@@ -222,7 +246,9 @@ impl ChunkChecker {
 }
 
 fn chunk_prefix(index: u64, flags: u8, digest: &[u8; 32], payload_capacity: usize) -> Vec<u8> {
-    let mut plaintext = Vec::with_capacity(CHUNK_PREFIX_LEN + payload_capacity);
+    // Slack past the payload: a full buffer would make the reader grow (and copy) it
+    // just to find out that the input has no more bytes for this chunk.
+    let mut plaintext = Vec::with_capacity(CHUNK_PREFIX_LEN + payload_capacity + 64);
     plaintext.extend_from_slice(&index.to_be_bytes());
     plaintext.push(flags);
     plaintext.extend_from_slice(digest);
@@ -235,18 +261,7 @@ async fn read_up_to<R: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     limit: usize,
 ) -> std::io::Result<usize> {
-    let start = buf.len();
-    buf.resize(start + limit, 0);
-    let mut filled = 0;
-    while filled < limit {
-        let n = reader.read(&mut buf[start + filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    buf.truncate(start + filled);
-    Ok(filled)
+    (reader).take(limit as u64).read_to_end(buf).await
 }
 
 /// Longest token a chunk of `chunk_size` plaintext bytes can produce: version,
@@ -294,26 +309,29 @@ async fn write_token<W: AsyncWrite + Unpin>(writer: &mut W, token: String) -> st
     Ok(4 + token.len() as u64)
 }
 
-fn spawn_encrypt(fernet: &Arc<Fernet>, plaintext: Vec<u8>) -> JoinHandle<String> {
+fn spawn_encrypt(fernet: &Arc<Fernet>, plaintext: Vec<u8>) -> oneshot::Receiver<String> {
     let fernet = Arc::clone(fernet);
-    tokio::task::spawn_blocking(move || fernet.encrypt_at_time(&plaintext, 0))
+    workers::run(move || fernet.encrypt_at_time(&plaintext, 0))
 }
 
-fn spawn_decrypt(fernet: &Arc<Fernet>, token: Vec<u8>) -> JoinHandle<Option<Vec<u8>>> {
-    let fernet = Arc::clone(fernet);
-    tokio::task::spawn_blocking(move || {
-        let token = std::str::from_utf8(&token).ok()?;
-        fernet.decrypt(token).ok()
-    })
+fn decrypt_token(fernet: &Fernet, token: &[u8]) -> Option<Vec<u8>> {
+    fernet.decrypt(std::str::from_utf8(token).ok()?).ok()
 }
 
-async fn next_token(in_flight: &mut VecDeque<JoinHandle<String>>) -> Result<String, EnvelopeError> {
+fn spawn_decrypt(fernet: &Arc<Fernet>, token: Vec<u8>) -> oneshot::Receiver<Option<Vec<u8>>> {
+    let fernet = Arc::clone(fernet);
+    workers::run(move || decrypt_token(&fernet, &token))
+}
+
+async fn next_token(
+    in_flight: &mut VecDeque<oneshot::Receiver<String>>,
+) -> Result<String, EnvelopeError> {
     let handle = in_flight.pop_front().expect("a chunk is in flight");
     handle.await.map_err(|e| EnvelopeError::Io(std::io::Error::other(e)))
 }
 
 async fn next_plaintext(
-    in_flight: &mut VecDeque<JoinHandle<Option<Vec<u8>>>>,
+    in_flight: &mut VecDeque<oneshot::Receiver<Option<Vec<u8>>>>,
 ) -> Result<Vec<u8>, EnvelopeError> {
     let handle = in_flight.pop_front().expect("a chunk is in flight");
     handle
