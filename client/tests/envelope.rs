@@ -333,3 +333,26 @@ fn base64_url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE.encode(bytes)
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+    /// No input, however malformed, makes reading or opening an envelope panic.
+    #[test]
+    fn arbitrary_bytes_never_panic(garbage in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = open_as_sender(&garbage);
+        let _ = open_as_recipient(&garbage);
+    }
+
+    /// Neither does a valid envelope with a few random bytes overwritten.
+    #[test]
+    fn mutated_envelopes_never_panic(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)
+    ) {
+        let mut sealed = seal(&sample(CHUNK + 7));
+        for (at, value) in edits {
+            let at = at.index(sealed.len());
+            sealed[at] = value;
+        }
+        let _ = open_as_recipient(&sealed);
+    }
+}
