@@ -7,7 +7,8 @@ use datamgmt_abi::{
     selectors, AccessGrant, DataHash, Decision, DenyReason, Error, ShareId,
 };
 use datamgmt_client::chain::{
-    messages, node_id_of, CallReceipt, ChainError, Confirmation, NodeSigner, RecordedEvent,
+    messages, node_id_of, CallReceipt, ChainClient, ChainError, Confirmation, ContractMessage,
+    NodeSigner, RecordedEvent,
 };
 use datamgmt_tests::{Devnet, TestNode};
 use std::time::Duration;
@@ -22,10 +23,11 @@ fn data_hash() -> DataHash {
     DataHash(rand::random())
 }
 
-fn refused(result: Result<CallReceipt, ChainError>) -> Error {
-    match result {
+/// Submits `message` as `signer`, expecting the contract to refuse it: its error.
+async fn refusal(chain: &ChainClient, signer: &NodeSigner, message: ContractMessage) -> Error {
+    match chain.submit(signer, &message, Confirmation::InBlock).await {
         Err(ChainError::Contract(error)) => error,
-        other => panic!("expected a contract error, got {other:?}"),
+        other => panic!("expected the contract to refuse {}, got {other:?}", message.name),
     }
 }
 
@@ -125,29 +127,12 @@ async fn nodes_register_once_and_resolve_by_id() {
         other => panic!("unexpected events {other:?}"),
     }
     assert_eq!(
-        refused(
-            devnet
-                .chain
-                .submit(
-                    &node.signer,
-                    &messages::register_node(key, 1, "http://x"),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(&devnet.chain, &node.signer, messages::register_node(key, 1, "http://x")).await,
         Error::NodeAlreadyRegistered
     );
     assert_eq!(
-        refused(
-            devnet
-                .chain
-                .submit(
-                    &node.signer,
-                    &messages::update_node([5; 32].into(), 1, "http://x"),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(&devnet.chain, &node.signer, messages::update_node([5; 32].into(), 1, "http://x"))
+            .await,
         Error::KeyVersionNotIncreasing
     );
     devnet
@@ -170,10 +155,7 @@ async fn refused_calls_cost_no_transaction() {
     let stranger = devnet.funded_account("stranger").await;
     let (before, _) = devnet.chain.best_block().await.unwrap();
     let message = messages::share(new_share_id(), &stranger.id, data_hash(), 0, None, 1);
-    assert_eq!(
-        refused(devnet.chain.submit(&owner.signer, &message, Confirmation::InBlock).await),
-        Error::RecipientNotRegistered
-    );
+    assert_eq!(refusal(&devnet.chain, &owner.signer, message).await, Error::RecipientNotRegistered);
     let (after, _) = devnet.chain.best_block().await.unwrap();
     assert_eq!(before, after, "a refused dry-run submits nothing");
 }
@@ -208,45 +190,21 @@ async fn priced_share_lifecycle_and_audit_trail() {
     );
     // No release before payment.
     assert_eq!(
-        refused(
-            chain
-                .submit(
-                    &owner.signer,
-                    &messages::record_release(id, &recipient.id),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(chain, &owner.signer, messages::record_release(id, &recipient.id)).await,
         Error::AccessDenied(DenyReason::PaymentRequired)
     );
 
     // Paying: only the recipient, only the exact price, never one's own share.
     assert_eq!(
-        refused(
-            chain
-                .submit(&third.signer, &messages::pay_for_access(id, PRICE), Confirmation::InBlock)
-                .await
-        ),
+        refusal(chain, &third.signer, messages::pay_for_access(id, PRICE)).await,
         Error::AccessDenied(DenyReason::NotRecipient)
     );
     assert_eq!(
-        refused(
-            chain
-                .submit(&owner.signer, &messages::pay_for_access(id, PRICE), Confirmation::InBlock)
-                .await
-        ),
+        refusal(chain, &owner.signer, messages::pay_for_access(id, PRICE)).await,
         Error::CannotPayOwnShare
     );
     assert_eq!(
-        refused(
-            chain
-                .submit(
-                    &recipient.signer,
-                    &messages::pay_for_access(id, PRICE + 1),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(chain, &recipient.signer, messages::pay_for_access(id, PRICE + 1)).await,
         Error::WrongPayment { expected: PRICE, paid: PRICE + 1 }
     );
     let owner_before = devnet.free_balance(&owner.account).await;
@@ -269,29 +227,13 @@ async fn priced_share_lifecycle_and_audit_trail() {
         Decision::Allowed(AccessGrant::PaidRecipient)
     );
     assert_eq!(
-        refused(
-            chain
-                .submit(
-                    &recipient.signer,
-                    &messages::pay_for_access(id, PRICE),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(chain, &recipient.signer, messages::pay_for_access(id, PRICE)).await,
         Error::AlreadyPaid
     );
 
     // Release: only the owner records it, and it uses the receipt up.
     assert_eq!(
-        refused(
-            chain
-                .submit(
-                    &recipient.signer,
-                    &messages::record_release(id, &recipient.id),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(chain, &recipient.signer, messages::record_release(id, &recipient.id)).await,
         Error::NotOwner
     );
     let released = chain
@@ -306,25 +248,12 @@ async fn priced_share_lifecycle_and_audit_trail() {
         Decision::Denied(DenyReason::ReceiptUsedUp)
     );
     assert_eq!(
-        refused(
-            chain
-                .submit(
-                    &owner.signer,
-                    &messages::record_release(id, &recipient.id),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(chain, &owner.signer, messages::record_release(id, &recipient.id)).await,
         Error::AccessDenied(DenyReason::ReceiptUsedUp)
     );
 
     // Revocation: the owner only, once, and the recipient is refused from then on.
-    assert_eq!(
-        refused(
-            chain.submit(&recipient.signer, &messages::revoke(id), Confirmation::InBlock).await
-        ),
-        Error::NotOwner
-    );
+    assert_eq!(refusal(chain, &recipient.signer, messages::revoke(id)).await, Error::NotOwner);
     let revoked =
         chain.submit(&owner.signer, &messages::revoke(id), Confirmation::InBlock).await.unwrap();
     assert_eq!(share_action(&revoked), ShareAction::Revoked);
@@ -334,21 +263,10 @@ async fn priced_share_lifecycle_and_audit_trail() {
         Decision::Denied(DenyReason::Revoked)
     );
     assert_eq!(
-        refused(
-            chain
-                .submit(
-                    &recipient.signer,
-                    &messages::pay_for_access(id, PRICE),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(chain, &recipient.signer, messages::pay_for_access(id, PRICE)).await,
         Error::AccessDenied(DenyReason::Revoked)
     );
-    assert_eq!(
-        refused(chain.submit(&owner.signer, &messages::revoke(id), Confirmation::InBlock).await),
-        Error::AlreadyRevoked
-    );
+    assert_eq!(refusal(chain, &owner.signer, messages::revoke(id)).await, Error::AlreadyRevoked);
 
     // The audit trail: each call's event, found again in its block by number, with the
     // same extrinsic hash, topics checked against data by the abi decoder.
@@ -400,27 +318,11 @@ async fn share_expires_by_chain_time() {
         Decision::Denied(DenyReason::Expired)
     );
     assert_eq!(
-        refused(
-            chain
-                .submit(
-                    &owner.signer,
-                    &messages::record_release(id, &recipient.id),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(chain, &owner.signer, messages::record_release(id, &recipient.id)).await,
         Error::AccessDenied(DenyReason::Expired)
     );
     assert_eq!(
-        refused(
-            chain
-                .submit(
-                    &owner.signer,
-                    &messages::set_expiry(id, Some(expires_at)),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(chain, &owner.signer, messages::set_expiry(id, Some(expires_at))).await,
         Error::ExpiryInPast
     );
     let extended = chain
@@ -440,16 +342,7 @@ async fn only_the_admin_replaces_the_code() {
     let stranger = devnet.funded_account("stranger").await;
     let code_hash: [u8; 32] = parse_hash(&devnet.state.code_hash);
     assert_eq!(
-        refused(
-            devnet
-                .chain
-                .submit(
-                    &stranger.signer,
-                    &messages::set_code_hash(code_hash),
-                    Confirmation::InBlock
-                )
-                .await
-        ),
+        refusal(&devnet.chain, &stranger.signer, messages::set_code_hash(code_hash)).await,
         Error::NotAdmin
     );
     let admin = NodeSigner::from_suri("//Alice").unwrap();
@@ -458,12 +351,7 @@ async fn only_the_admin_replaces_the_code() {
         datamgmt_client::chain::to_abi_account(&admin.account_id())
     );
     assert_eq!(
-        refused(
-            devnet
-                .chain
-                .submit(&admin, &messages::set_code_hash([0xee; 32]), Confirmation::InBlock)
-                .await
-        ),
+        refusal(&devnet.chain, &admin, messages::set_code_hash([0xee; 32])).await,
         Error::CodeUpgradeFailed
     );
     // Re-setting the deployed code is a real upgrade call that keeps everything working.

@@ -383,15 +383,23 @@ fn recipient_key_id(key: &EncryptionKey) -> [u8; KEY_ID_LEN] {
     digest[..KEY_ID_LEN].try_into().expect("KEY_ID_LEN bytes")
 }
 
+/// Fills `buf` from `reader`; input that ends early is `on_eof` (what a short read means
+/// depends on where in the envelope it happens).
+pub(super) async fn read_exact_or<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+    on_eof: EnvelopeError,
+) -> Result<(), EnvelopeError> {
+    match reader.read_exact(buf).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(on_eof),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn read_or_not_envelope<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut [u8],
 ) -> Result<(), EnvelopeError> {
-    match reader.read_exact(buf).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Err(EnvelopeError::NotAnEnvelope)
-        }
-        Err(e) => Err(e.into()),
-    }
+    read_exact_or(reader, buf, EnvelopeError::NotAnEnvelope).await
 }

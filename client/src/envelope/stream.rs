@@ -5,7 +5,7 @@
 //! write results in order, so memory is a few chunks whatever the object's size.
 
 use super::{
-    format::{Header, CHUNK_PREFIX_LEN},
+    format::{read_exact_or, Header, CHUNK_PREFIX_LEN},
     workers, EnvelopeError,
 };
 use crate::keyring::Keyring;
@@ -282,25 +282,14 @@ async fn read_token<R: AsyncRead + Unpin>(
     if first == 0 {
         return Ok(None);
     }
-    read_exact_or_corrupt(reader, &mut len[1..]).await?;
+    read_exact_or(reader, &mut len[1..], EnvelopeError::Corrupt).await?;
     let len = u32::from_be_bytes(len) as usize;
     if len == 0 || len > max_len {
         return Err(EnvelopeError::Corrupt);
     }
     let mut token = vec![0u8; len];
-    read_exact_or_corrupt(reader, &mut token).await?;
+    read_exact_or(reader, &mut token, EnvelopeError::Corrupt).await?;
     Ok(Some(token))
-}
-
-async fn read_exact_or_corrupt<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut [u8],
-) -> Result<(), EnvelopeError> {
-    match reader.read_exact(buf).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(EnvelopeError::Corrupt),
-        Err(e) => Err(e.into()),
-    }
 }
 
 async fn write_token<W: AsyncWrite + Unpin>(writer: &mut W, token: String) -> std::io::Result<u64> {
