@@ -24,6 +24,8 @@ use zeroize::Zeroizing;
 pub const KDF_ITERATIONS: u32 = 600_000;
 /// Fewest iterations a keyring file may have and still open (the seed's figure).
 pub const MIN_KDF_ITERATIONS: u32 = 480_000;
+/// Most iterations a keyring file may ask for: more would stall start-up for minutes.
+pub const MAX_KDF_ITERATIONS: u32 = 20_000_000;
 const FORMAT: &str = "datamgmt-keyring/1";
 const KDF_ALGORITHM: &str = "pbkdf2-hmac-sha256";
 
@@ -134,6 +136,9 @@ impl Keyring {
         }
         if file.kdf.iterations < MIN_KDF_ITERATIONS {
             return Err(KeyringError::WeakKdf(file.kdf.iterations));
+        }
+        if file.kdf.iterations > MAX_KDF_ITERATIONS {
+            return Err(KeyringError::BadFormat);
         }
         let salt: [u8; 16] = decode_b64(&file.kdf.salt).ok_or(KeyringError::BadFormat)?;
         let mut file_key = FileKey::derive(passphrase, salt, file.kdf.iterations);

@@ -47,7 +47,8 @@ pub struct DecryptSummary {
 
 /// Encrypts everything `reader` yields into an envelope on `writer`: `header` (with its
 /// stanzas for `data_key`), then the chunks. `parallelism` chunks are encrypted at once
-/// (1: on one core).
+/// (1: on one core). `writer` is flushed, not shut down: completing the object (closing
+/// a file, completing a multipart upload) is the caller's step, taken only on `Ok`.
 pub async fn encrypt<R, W>(
     mut reader: R,
     mut writer: W,
