@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs to build, deploy and test, and nothing twice:
 # the contract toolchain (1.81.0 + wasm32 target, rust-src, clippy),
-# `substrate-contracts-node` and `cargo-contract` at the versions in substrate-dev.toml,
-# and Python's `cryptography` (the envelope's interoperability peer).
+# `substrate-contracts-node`, `cargo-contract` and `garage` (the S3 server) at the versions
+# in substrate-dev.toml, and Python's `cryptography` (the envelope's interoperability peer).
 # A tool already installed at the right version is kept; otherwise a verified prebuilt
 # copy is used when `tools.prebuilt_dir` has one, else it is built from crates.io.
 source "$(dirname "$0")/lib.sh"
@@ -88,6 +88,15 @@ install_cargo_contract() {
     cargo "+$TOOLCHAIN" install cargo-contract --version "$version" --locked
 }
 
+install_garage() {
+  local version
+  version=$(cfg s3.garage)
+  [ "$(installed_version garage)" = "$version" ] && return
+  install_prebuilt garage "$version" && return
+  log "building garage $version from crates.io (about 12 minutes on 2 cores)"
+  CARGO_TARGET_DIR="$CACHE_DIR/install-target-stable" cargo install garage --version "$version" --locked
+}
+
 # Python's `cryptography` is the interoperability peer of the envelope tests and the
 # benchmarks' reference Fernet.
 install_python_cryptography() {
@@ -99,5 +108,6 @@ install_python_cryptography() {
 install_toolchain
 install_node
 install_cargo_contract
+install_garage
 install_python_cryptography
-log "ready: $(substrate-contracts-node --version), $(cargo-contract --version)"
+log "ready: $(substrate-contracts-node --version), $(cargo-contract --version), $(garage --version | head -1)"

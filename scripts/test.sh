@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, unit and in-process tests, the contract's own
-# tests, then the end-to-end suites against a devnet of their own (own state dir and ports,
-# so a devnet you keep running is left alone), stopped afterwards even on failure.
+# tests, then the end-to-end suites against a devnet and a Garage S3 server of their own
+# (own state dir and ports, so the ones you keep running are left alone), stopped
+# afterwards even on failure.
 # `.ci/run` calls exactly this.
 source "$(dirname "$0")/lib.sh"
 
@@ -28,12 +29,17 @@ log "unit and in-process tests"
 cargo nextest run --workspace --exclude datamgmt-tests --locked
 contract_cargo nextest run --locked
 
-log "end-to-end suites against a devnet"
+log "end-to-end suites against a devnet and Garage"
 export DATAMGMT_STATE_DIR=${DATAMGMT_STATE_DIR:-$ROOT/.devnet-test}
 export DATAMGMT_RPC_PORT=${DATAMGMT_RPC_PORT:-9954}
 export DATAMGMT_P2P_PORT=${DATAMGMT_P2P_PORT:-30454}
+export DATAMGMT_S3_PORT=${DATAMGMT_S3_PORT:-3910}
+export DATAMGMT_S3_RPC_PORT=${DATAMGMT_S3_RPC_PORT:-3911}
+export DATAMGMT_S3_ADMIN_PORT=${DATAMGMT_S3_ADMIN_PORT:-3913}
 export DATAMGMT_DEPLOY_STATE=$DATAMGMT_STATE_DIR/deploy.json
-trap '"$ROOT/scripts/devnet.sh" down' EXIT
+export DATAMGMT_S3_STATE=$DATAMGMT_STATE_DIR/s3.json
+trap '"$ROOT/scripts/garage.sh" down; "$ROOT/scripts/devnet.sh" down' EXIT
 "$ROOT/scripts/devnet.sh" up
+"$ROOT/scripts/garage.sh" up
 "$ROOT/scripts/deploy.sh"
 cargo nextest run -p datamgmt-tests --locked
