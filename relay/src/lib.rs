@@ -4,9 +4,51 @@
 //!
 //! # Layout
 //!
+//! - [`config`]: the TOML configuration and its environment overrides;
+//! - [`state`]: what handlers share, including the chain connection made in the
+//!   background;
+//! - [`auth`]: bearer tokens (stored hashed) with roles;
+//! - [`error`]: the API's error type and JSON error shape;
+//! - [`health`]: `/healthz` and `/readyz`;
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete.
+//!
+//! [`app`] builds the router and [`run`] serves it until a shutdown signal, so tests can
+//! drive the router in process or bind `127.0.0.1:0`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod state;
 pub mod storage;
+
+use axum::{http::Request, Router};
+use state::AppState;
+use std::future::Future;
+use tower_http::trace::TraceLayer;
+
+/// The relay's router over `state`.
+pub fn app(state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            path = %request.uri().path(),
+            caller = tracing::field::Empty,
+        )
+    });
+    Router::new().merge(health::router()).layer(trace).with_state(state)
+}
+
+/// Serves the relay on `listener` until `shutdown` completes, then finishes the requests
+/// in progress.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

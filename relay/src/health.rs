@@ -1,0 +1,50 @@
+//! `/healthz` (the process answers) and `/readyz` (the chain and the object store answer
+//! too, so a load balancer can route around a relay that cannot serve).
+
+use crate::state::AppState;
+use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
+use serde::Serialize;
+
+/// The health routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness and what each dependency said.
+#[derive(Serialize)]
+struct Readiness {
+    status: &'static str,
+    chain: String,
+    storage: String,
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let chain = match state.chain().client().await {
+        Ok(client) => match client.best_block().await {
+            Ok((number, _)) => Ok(format!("ok, best block {number}")),
+            Err(error) => Err(format!("unreachable: {error}")),
+        },
+        Err(error) => Err(error.to_string()),
+    };
+    let storage = match state.store().exists(datamgmt_abi::ShareId([0; 16])).await {
+        Ok(_) => Ok("ok".to_owned()),
+        Err(error) => Err(error.to_string()),
+    };
+    let ready = chain.is_ok() && storage.is_ok();
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        chain: chain.unwrap_or_else(|e| e),
+        storage: storage.unwrap_or_else(|e| e),
+    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}

@@ -1,0 +1,65 @@
+//! `datamgmt-relay --config relay.toml`: runs a node's relay until SIGINT or SIGTERM.
+
+use clap::Parser;
+use datamgmt_relay::{
+    auth::ApiTokens,
+    config::RelayConfig,
+    state::{AppState, ChainConnection},
+    storage::EnvelopeStore,
+};
+use std::{path::PathBuf, process::ExitCode};
+use tracing_subscriber::EnvFilter;
+
+/// A DataMgmt Node relay.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// The configuration file.
+    #[arg(long, short, default_value = "relay.toml")]
+    config: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    match serve(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let config = RelayConfig::load(&args.config)?;
+    let tokens = ApiTokens::new(&config.tokens)?;
+    let store = EnvelopeStore::open(&config.storage)?;
+    let (url, contract) = config.chain.resolve()?;
+    let chain = ChainConnection::connect_in_background(url, contract);
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, storage = ?store, "relay listening");
+    datamgmt_relay::run(listener, AppState::new(tokens, store, chain), shutdown_signal()).await?;
+    tracing::info!("relay stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down: finishing requests in progress");
+}

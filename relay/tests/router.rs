@@ -1,0 +1,144 @@
+//! The relay's router driven in process (`oneshot`): health, readiness, authentication
+//! and the JSON error shape.
+
+use axum::{
+    body::Body,
+    http::{header, Request, StatusCode},
+    routing::get,
+    Router,
+};
+use datamgmt_relay::{
+    auth::{ApiTokens, Caller, Role, TokenConfig},
+    error::ApiError,
+    state::{AppState, ChainConnection},
+    storage::{EnvelopeStore, StorageConfig},
+};
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn state(dir: &tempfile::TempDir) -> AppState {
+    let tokens = ApiTokens::new(&[
+        TokenConfig {
+            name: "app".into(),
+            sha256: ApiTokens::hash_token("user-token"),
+            role: Role::User,
+        },
+        TokenConfig {
+            name: "ops".into(),
+            sha256: ApiTokens::hash_token("admin-token"),
+            role: Role::Admin,
+        },
+    ])
+    .unwrap();
+    let store =
+        EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
+    AppState::new(tokens, store, ChainConnection::unavailable("no chain in this test"))
+}
+
+async fn call(app: Router, request: Request<Body>) -> (StatusCode, Option<String>, Value) {
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let authenticate = response
+        .headers()
+        .get(header::WWW_AUTHENTICATE)
+        .map(|value| value.to_str().unwrap().to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, authenticate, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn get_request(path: &str, token: Option<&str>) -> Request<Body> {
+    let mut builder = Request::get(path);
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, token);
+    }
+    builder.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn healthz_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, _, body) =
+        call(datamgmt_relay::app(state(&dir)), get_request("/healthz", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_the_chain_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, _, body) =
+        call(datamgmt_relay::app(state(&dir)), get_request("/readyz", None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["storage"], "ok");
+    assert!(body["chain"].as_str().unwrap().contains("unavailable"), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, _, _) = call(datamgmt_relay::app(state(&dir)), get_request("/nope", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A router with one user route and one admin route, to check the `Caller` extractor.
+fn guarded(dir: &tempfile::TempDir) -> Router {
+    async fn user(caller: Caller) -> String {
+        caller.name
+    }
+    async fn admin(caller: Caller) -> Result<String, ApiError> {
+        caller.require(Role::Admin)?;
+        Ok(caller.name)
+    }
+    Router::new().route("/user", get(user)).route("/admin", get(admin)).with_state(state(dir))
+}
+
+#[tokio::test]
+async fn missing_or_wrong_tokens_are_401_with_the_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    for token in
+        [None, Some("user-token"), Some("Bearer "), Some("Bearer wrong"), Some("Basic dXNlcg==")]
+    {
+        let (status, authenticate, body) = call(guarded(&dir), get_request("/user", token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(authenticate.as_deref(), Some("Bearer"));
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert!(body["error"]["message"].as_str().unwrap().contains("bearer token"));
+    }
+}
+
+#[tokio::test]
+async fn roles_gate_routes_with_403() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = guarded(&dir);
+    let request = |path, token| get_request(path, Some(token));
+    let (status, _, _) = call(app.clone(), request("/user", "Bearer user-token")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = call(app.clone(), request("/admin", "Bearer user-token")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "forbidden");
+    let (status, _, _) = call(app, request("/admin", "Bearer admin-token")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn serves_on_a_socket_and_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(datamgmt_relay::run(listener, state(&dir), async {
+        let _ = stopped.await;
+    }));
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
