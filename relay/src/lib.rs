@@ -10,6 +10,7 @@
 //! - [`auth`]: bearer tokens (stored hashed) with roles;
 //! - [`error`]: the API's error type and JSON error shape;
 //! - [`health`]: `/healthz` and `/readyz`;
+//! - [`index`]: the SQLite index of shares and their on-chain state (the outbox);
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete.
 //!
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod index;
 pub mod state;
 pub mod storage;
 

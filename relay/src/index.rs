@@ -1,0 +1,294 @@
+//! The relay's index, in SQLite: the shares it made and where each stands on chain.
+//!
+//! Every share is written here before its chain call, as pending; that row is the
+//! outbox entry the retry worker works from, so a chain failure after the upload is
+//! retried and never silently lost. Schema changes are migrations in `migrations/`,
+//! applied at start-up.
+
+use datamgmt_abi::{AccountId, Balance, DataHash, KeyVersion, ShareId, Timestamp};
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
+    Row, SqlitePool,
+};
+use std::str::FromStr;
+
+/// Why the index failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The database could not be opened, migrated or queried.
+    #[error("index database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("index migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored value does not parse (the database was edited by hand?).
+    #[error("index row is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Where a share was recorded on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainRecord {
+    /// Extrinsic hash (`0x…`).
+    pub tx_hash: String,
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash (`0x…`).
+    pub block_hash: String,
+}
+
+/// A share as the index knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareRow {
+    /// The share.
+    pub share_id: ShareId,
+    /// SHA-256 of the plaintext.
+    pub data_hash: DataHash,
+    /// The owner's account.
+    pub owner: AccountId,
+    /// The recipient's account.
+    pub recipient: AccountId,
+    /// Price per access.
+    pub price: Balance,
+    /// Expiry (ms), if any.
+    pub expires_at: Option<Timestamp>,
+    /// Master key version of the custody stanza.
+    pub key_version: KeyVersion,
+    /// Plaintext bytes.
+    pub plaintext_len: u64,
+    /// Envelope bytes.
+    pub envelope_len: u64,
+    /// When the relay accepted it (ms).
+    pub created_at: Timestamp,
+    /// Where the chain recorded it; `None` while pending.
+    pub recorded: Option<ChainRecord>,
+    /// Chain calls tried so far.
+    pub attempts: u32,
+    /// The last chain failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// The index database.
+#[derive(Clone, Debug)]
+pub struct Index {
+    pool: SqlitePool,
+}
+
+const SHARE_COLUMNS: &str = "share_id, data_hash, owner, recipient, price, expires_at, \
+    key_version, plaintext_len, envelope_len, created_at, state, tx_hash, block_number, \
+    block_hash, attempts, last_error";
+
+impl Index {
+    /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path` or
+    /// `sqlite::memory:`) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self, IndexError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        // One connection for an in-memory database: each connection would see its own.
+        let max = if url.contains(":memory:") { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), IndexError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Records a share before its chain call, as pending.
+    pub async fn insert_pending(&self, share: &ShareRow) -> Result<(), IndexError> {
+        sqlx::query(&format!(
+            "INSERT INTO shares ({SHARE_COLUMNS}) VALUES \
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, 0, NULL)"
+        ))
+        .bind(share.share_id.to_string())
+        .bind(share.data_hash.to_string())
+        .bind(share.owner.to_string())
+        .bind(share.recipient.to_string())
+        .bind(share.price.to_string())
+        .bind(share.expires_at.map(to_i64))
+        .bind(i64::from(share.key_version))
+        .bind(to_i64(share.plaintext_len))
+        .bind(to_i64(share.envelope_len))
+        .bind(to_i64(share.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a share as recorded on chain.
+    pub async fn mark_recorded(
+        &self,
+        share_id: ShareId,
+        record: &ChainRecord,
+    ) -> Result<(), IndexError> {
+        sqlx::query(
+            "UPDATE shares SET state = 'recorded', tx_hash = ?, block_number = ?, \
+             block_hash = ?, attempts = attempts + 1, last_error = NULL WHERE share_id = ?",
+        )
+        .bind(&record.tx_hash)
+        .bind(to_i64(record.block_number))
+        .bind(&record.block_hash)
+        .bind(share_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Notes a failed chain call on a pending share.
+    pub async fn mark_attempt_failed(
+        &self,
+        share_id: ShareId,
+        error: &str,
+    ) -> Result<(), IndexError> {
+        sqlx::query("UPDATE shares SET attempts = attempts + 1, last_error = ? WHERE share_id = ?")
+            .bind(error)
+            .bind(share_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a share the chain refused for good (its object is deleted too).
+    pub async fn remove(&self, share_id: ShareId) -> Result<(), IndexError> {
+        sqlx::query("DELETE FROM shares WHERE share_id = ?")
+            .bind(share_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Shares still waiting for their chain call, oldest first.
+    pub async fn pending(&self) -> Result<Vec<ShareRow>, IndexError> {
+        self.select("WHERE state = 'pending' ORDER BY created_at", None).await
+    }
+
+    /// Shares of the data with this hash, newest first.
+    pub async fn by_hash(&self, data_hash: DataHash) -> Result<Vec<ShareRow>, IndexError> {
+        self.select("WHERE data_hash = ? ORDER BY created_at DESC", Some(data_hash.to_string()))
+            .await
+    }
+
+    /// The share with this id.
+    pub async fn get(&self, share_id: ShareId) -> Result<Option<ShareRow>, IndexError> {
+        Ok(self.select("WHERE share_id = ?", Some(share_id.to_string())).await?.pop())
+    }
+
+    async fn select(
+        &self,
+        filter: &str,
+        bind: Option<String>,
+    ) -> Result<Vec<ShareRow>, IndexError> {
+        let sql = format!("SELECT {SHARE_COLUMNS} FROM shares {filter}");
+        let mut query = sqlx::query(&sql);
+        if let Some(value) = bind {
+            query = query.bind(value);
+        }
+        query.fetch_all(&self.pool).await?.iter().map(share_from_row).collect()
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn share_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ShareRow, IndexError> {
+    fn parse<T: FromStr>(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<T, IndexError> {
+        let text: String = row.try_get(column)?;
+        text.parse().map_err(|_| IndexError::Corrupt(format!("{column} = {text:?}")))
+    }
+    fn unsigned(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<u64, IndexError> {
+        let value: i64 = row.try_get(column)?;
+        u64::try_from(value).map_err(|_| IndexError::Corrupt(format!("{column} = {value}")))
+    }
+    let state: String = row.try_get("state")?;
+    let recorded = match state.as_str() {
+        "recorded" => Some(ChainRecord {
+            tx_hash: row.try_get("tx_hash")?,
+            block_number: unsigned(row, "block_number")?,
+            block_hash: row.try_get("block_hash")?,
+        }),
+        _ => None,
+    };
+    let expires_at: Option<i64> = row.try_get("expires_at")?;
+    Ok(ShareRow {
+        share_id: parse(row, "share_id")?,
+        data_hash: parse(row, "data_hash")?,
+        owner: parse(row, "owner")?,
+        recipient: parse(row, "recipient")?,
+        price: parse(row, "price")?,
+        expires_at: expires_at.map(|v| v.max(0) as u64),
+        key_version: u32::try_from(unsigned(row, "key_version")?)
+            .map_err(|_| IndexError::Corrupt("key_version".into()))?,
+        plaintext_len: unsigned(row, "plaintext_len")?,
+        envelope_len: unsigned(row, "envelope_len")?,
+        created_at: unsigned(row, "created_at")?,
+        recorded,
+        attempts: u32::try_from(unsigned(row, "attempts")?).unwrap_or(u32::MAX),
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: u8) -> ShareRow {
+        ShareRow {
+            share_id: ShareId([id; 16]),
+            data_hash: DataHash([7; 32]),
+            owner: AccountId([1; 32]),
+            recipient: AccountId([2; 32]),
+            price: u128::MAX,
+            expires_at: Some(1_800_000_000_000),
+            key_version: 3,
+            plaintext_len: 10,
+            envelope_len: 200,
+            created_at: 1_700_000_000_000 + u64::from(id),
+            recorded: None,
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn pending_share_becomes_recorded() {
+        let index = Index::open("sqlite::memory:").await.unwrap();
+        index.insert_pending(&row(1)).await.unwrap();
+        index.insert_pending(&row(2)).await.unwrap();
+        assert_eq!(index.pending().await.unwrap().len(), 2);
+        index.mark_attempt_failed(ShareId([1; 16]), "chain down").await.unwrap();
+        let failed = index.get(ShareId([1; 16])).await.unwrap().unwrap();
+        assert_eq!((failed.attempts, failed.last_error.as_deref()), (1, Some("chain down")));
+        let record =
+            ChainRecord { tx_hash: "0xab".into(), block_number: 9, block_hash: "0xcd".into() };
+        index.mark_recorded(ShareId([1; 16]), &record).await.unwrap();
+        let recorded = index.get(ShareId([1; 16])).await.unwrap().unwrap();
+        assert_eq!(recorded.recorded, Some(record));
+        assert_eq!(recorded.price, u128::MAX, "prices keep every digit");
+        assert_eq!(index.pending().await.unwrap(), vec![row(2)]);
+        assert_eq!(index.by_hash(DataHash([7; 32])).await.unwrap().len(), 2);
+        index.remove(ShareId([2; 16])).await.unwrap();
+        assert!(index.get(ShareId([2; 16])).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_share_id_is_stored_once() {
+        let index = Index::open("sqlite::memory:").await.unwrap();
+        index.insert_pending(&row(1)).await.unwrap();
+        assert!(index.insert_pending(&row(1)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_rows_and_migrations_run_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("index.db").display());
+        Index::open(&url).await.unwrap().insert_pending(&row(4)).await.unwrap();
+        let reopened = Index::open(&url).await.unwrap();
+        assert_eq!(reopened.get(ShareId([4; 16])).await.unwrap(), Some(row(4)));
+    }
+}
