@@ -6,6 +6,7 @@
 use crate::auth::TokenConfig;
 use crate::storage::StorageConfig;
 use datamgmt_client::chain::{AccountId32, DeployState};
+use datamgmt_client::keys::Passphrase;
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf};
 use zeroize::Zeroizing;
@@ -16,8 +17,14 @@ use zeroize::Zeroizing;
 pub struct RelayConfig {
     /// Address the REST API listens on.
     pub listen: SocketAddr,
+    /// URL other nodes reach this relay at; registered on chain as the node's endpoint.
+    pub public_url: String,
     /// The chain and the contract.
     pub chain: ChainConfig,
+    /// The node's keyring file.
+    pub keyring: KeyringConfig,
+    /// The index database.
+    pub database: DatabaseConfig,
     /// Where envelopes are stored.
     pub storage: StorageConfig,
     /// Accepted API tokens (hashed).
@@ -45,6 +52,29 @@ pub struct ChainConfig {
 
 fn default_suri_env() -> String {
     "DATAMGMT_NODE_SURI".to_owned()
+}
+
+/// The keyring file and where its passphrase comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyringConfig {
+    /// The keyring file; created with fresh keys when missing.
+    pub path: PathBuf,
+    /// Environment variable holding the passphrase.
+    #[serde(default = "default_passphrase_env")]
+    pub passphrase_env: String,
+}
+
+fn default_passphrase_env() -> String {
+    "DATAMGMT_KEYRING_PASSPHRASE".to_owned()
+}
+
+/// The index database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/index.db` (created when missing).
+    pub url: String,
 }
 
 /// Request limits.
@@ -133,6 +163,16 @@ impl RelayConfig {
         }
     }
 
+    /// The keyring passphrase, from the environment variable the file names.
+    pub fn keyring_passphrase(&self) -> Result<Passphrase, ConfigError> {
+        std::env::var(&self.keyring.passphrase_env).map(Passphrase::new).map_err(|_| {
+            ConfigError::Missing(format!(
+                "set {} to the keyring's passphrase",
+                self.keyring.passphrase_env
+            ))
+        })
+    }
+
     /// The node account's secret URI, from the environment variable the file names.
     pub fn account_suri(&self) -> Result<Zeroizing<String>, ConfigError> {
         std::env::var(&self.chain.account_suri_env).map(Zeroizing::new).map_err(|_| {
@@ -150,8 +190,13 @@ mod tests {
 
     const EXAMPLE: &str = r#"
         listen = "127.0.0.1:8080"
+        public_url = "http://127.0.0.1:8080"
         [chain]
         deploy_state = ".devnet/deploy.json"
+        [keyring]
+        path = "data/keyring.json"
+        [database]
+        url = "sqlite://data/index.db"
         [storage]
         kind = "local"
         root = "data/envelopes"
@@ -166,6 +211,7 @@ mod tests {
         let mut config: RelayConfig = toml::from_str(EXAMPLE).unwrap();
         assert_eq!(config.listen.port(), 8080);
         assert_eq!(config.chain.account_suri_env, "DATAMGMT_NODE_SURI");
+        assert_eq!(config.keyring.passphrase_env, "DATAMGMT_KEYRING_PASSPHRASE");
         assert_eq!(config.limits.max_json_body, 16 << 20);
         config.apply_env(|name| match name {
             "DATAMGMT_LISTEN" => Some("127.0.0.1:9000".into()),

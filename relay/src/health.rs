@@ -1,5 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (the chain and the object store answer
-//! too, so a load balancer can route around a relay that cannot serve).
+//! `/healthz` (the process answers) and `/readyz` (the chain, the object store and the
+//! index answer too, so a load balancer can route around a relay that cannot serve).
 
 use crate::state::AppState;
 use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
@@ -25,6 +25,7 @@ struct Readiness {
     status: &'static str,
     chain: String,
     storage: String,
+    index: String,
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
@@ -39,11 +40,16 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         Ok(_) => Ok("ok".to_owned()),
         Err(error) => Err(error.to_string()),
     };
-    let ready = chain.is_ok() && storage.is_ok();
+    let index = match state.index().ping().await {
+        Ok(()) => Ok("ok".to_owned()),
+        Err(error) => Err(error.to_string()),
+    };
+    let ready = chain.is_ok() && storage.is_ok() && index.is_ok();
     let body = Readiness {
         status: if ready { "ready" } else { "unavailable" },
         chain: chain.unwrap_or_else(|e| e),
         storage: storage.unwrap_or_else(|e| e),
+        index: index.unwrap_or_else(|e| e),
     };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))

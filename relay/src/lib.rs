@@ -11,6 +11,7 @@
 //! - [`error`]: the API's error type and JSON error shape;
 //! - [`health`]: `/healthz` and `/readyz`;
 //! - [`index`]: the SQLite index of shares and their on-chain state (the outbox);
+//! - [`node`]: the relay's keyring and its registration in the contract;
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete.
 //!
@@ -24,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod index;
+pub mod node;
 pub mod state;
 pub mod storage;
 

@@ -1,13 +1,16 @@
 //! `datamgmt-relay --config relay.toml`: runs a node's relay until SIGINT or SIGTERM.
 
 use clap::Parser;
+use datamgmt_client::chain::NodeSigner;
 use datamgmt_relay::{
     auth::ApiTokens,
     config::RelayConfig,
-    state::{AppState, ChainConnection},
+    index::Index,
+    node,
+    state::{AppState, ChainConnection, NodeIdentity},
     storage::EnvelopeStore,
 };
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
 use tracing_subscriber::EnvFilter;
 
 /// A DataMgmt Node relay.
@@ -36,12 +39,22 @@ async fn main() -> ExitCode {
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = RelayConfig::load(&args.config)?;
     let tokens = ApiTokens::new(&config.tokens)?;
+    let signer = NodeSigner::from_suri(&config.account_suri()?)?;
+    let keyring =
+        node::open_or_create_keyring(&config.keyring.path, &config.keyring_passphrase()?)?;
+    let index = Index::open(&config.database.url).await?;
     let store = EnvelopeStore::open(&config.storage)?;
     let (url, contract) = config.chain.resolve()?;
-    let chain = ChainConnection::connect_in_background(url, contract);
+    let identity = NodeIdentity {
+        signer,
+        keyring: Arc::new(tokio::sync::RwLock::new(keyring)),
+        public_url: config.public_url.clone(),
+    };
+    let chain = ChainConnection::connect_in_background(url, contract, identity.clone());
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, storage = ?store, "relay listening");
-    datamgmt_relay::run(listener, AppState::new(tokens, store, chain), shutdown_signal()).await?;
+    let state = AppState::new(tokens, store, index, identity, chain);
+    datamgmt_relay::run(listener, state, shutdown_signal()).await?;
     tracing::info!("relay stopped");
     Ok(())
 }

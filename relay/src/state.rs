@@ -1,14 +1,29 @@
-//! What every request handler shares: tokens, the envelope store, the chain connection.
+//! What every request handler shares: tokens, the envelope store, the index, the node's
+//! identity and keys, and the chain connection.
 
 use crate::auth::{ApiTokens, HasTokens};
 use crate::error::ApiError;
+use crate::index::Index;
+use crate::node;
 use crate::storage::EnvelopeStore;
-use datamgmt_client::chain::{AccountId32, ChainClient};
+use datamgmt_client::chain::{AccountId32, ChainClient, NodeSigner};
+use datamgmt_client::keyring::Keyring;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::RwLock;
 
-/// Seconds between attempts to reach the chain while it is down.
+/// Seconds between attempts to reach the chain (or register) while it fails.
 const CHAIN_RETRY: Duration = Duration::from_secs(2);
+
+/// Who this relay is: its chain account, its keys, the URL it is reached at.
+#[derive(Clone)]
+pub struct NodeIdentity {
+    /// Signs the node's transactions.
+    pub signer: NodeSigner,
+    /// Master keys and X25519 keys; written only by key rotation.
+    pub keyring: Arc<RwLock<Keyring>>,
+    /// The endpoint registered on chain.
+    pub public_url: String,
+}
 
 /// Shared state, cheap to clone.
 #[derive(Clone)]
@@ -19,18 +34,36 @@ pub struct AppState {
 struct Inner {
     tokens: ApiTokens,
     store: EnvelopeStore,
+    index: Index,
+    node: NodeIdentity,
     chain: ChainConnection,
 }
 
 impl AppState {
     /// State over these parts.
-    pub fn new(tokens: ApiTokens, store: EnvelopeStore, chain: ChainConnection) -> Self {
-        Self { inner: Arc::new(Inner { tokens, store, chain }) }
+    pub fn new(
+        tokens: ApiTokens,
+        store: EnvelopeStore,
+        index: Index,
+        node: NodeIdentity,
+        chain: ChainConnection,
+    ) -> Self {
+        Self { inner: Arc::new(Inner { tokens, store, index, node, chain }) }
     }
 
     /// The envelope store.
     pub fn store(&self) -> &EnvelopeStore {
         &self.inner.store
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        &self.inner.index
+    }
+
+    /// This node.
+    pub fn node(&self) -> &NodeIdentity {
+        &self.inner.node
     }
 
     /// The chain connection.
@@ -47,7 +80,7 @@ impl HasTokens for AppState {
 
 /// The connection to the chain, made in the background: a relay starts (and answers
 /// health checks) while the chain is down, and requests that need it get a 503 until it
-/// is back.
+/// is back. The connection counts as made once the node's record on chain is current.
 #[derive(Clone, Default)]
 pub struct ChainConnection {
     client: Arc<RwLock<Option<ChainClient>>>,
@@ -55,28 +88,44 @@ pub struct ChainConnection {
 }
 
 impl ChainConnection {
-    /// A connection that keeps trying to reach `url` until it succeeds.
-    pub fn connect_in_background(url: String, contract: AccountId32) -> Self {
+    /// Keeps trying to reach `url` and bring `node`'s registration up to date, until
+    /// both succeed.
+    pub fn connect_in_background(url: String, contract: AccountId32, node: NodeIdentity) -> Self {
         let connection = Self::default();
         let background = connection.clone();
         tokio::spawn(async move {
             loop {
-                match ChainClient::connect(&url, contract).await {
+                match background.try_connect(&url, contract, &node).await {
                     Ok(client) => {
-                        tracing::info!(url, "connected to the chain");
                         *background.client.write().await = Some(client);
                         *background.last_error.write().await = None;
                         return;
                     }
                     Err(error) => {
-                        tracing::warn!(url, %error, "chain unreachable; retrying");
-                        *background.last_error.write().await = Some(error.to_string());
+                        tracing::warn!(url, %error, "chain not ready; retrying");
+                        *background.last_error.write().await = Some(error);
                         tokio::time::sleep(CHAIN_RETRY).await;
                     }
                 }
             }
         });
         connection
+    }
+
+    async fn try_connect(
+        &self,
+        url: &str,
+        contract: AccountId32,
+        node: &NodeIdentity,
+    ) -> Result<ChainClient, String> {
+        let client = ChainClient::connect(url, contract).await.map_err(|e| e.to_string())?;
+        let keyring = node.keyring.read().await;
+        let outcome = node::ensure_registered(&client, &node.signer, &keyring, &node.public_url)
+            .await
+            .map_err(|e| format!("node registration failed: {e}"))?;
+        let (account, node_id) = node::describe(&node.signer);
+        tracing::info!(url, %account, %node_id, ?outcome, "connected to the chain");
+        Ok(client)
     }
 
     /// A connection that is never made (for a relay whose chain is unreachable, and

@@ -10,13 +10,24 @@ use axum::{
 use datamgmt_relay::{
     auth::{ApiTokens, Caller, Role, TokenConfig},
     error::ApiError,
-    state::{AppState, ChainConnection},
+    index::Index,
+    state::{AppState, ChainConnection, NodeIdentity},
     storage::{EnvelopeStore, StorageConfig},
 };
 use serde_json::Value;
 use tower::ServiceExt;
 
 fn state(dir: &tempfile::TempDir) -> AppState {
+    let keyring = datamgmt_client::keyring::Keyring::generate(&"router tests".into());
+    let node = NodeIdentity {
+        signer: datamgmt_client::chain::NodeSigner::from_suri("//Alice").unwrap(),
+        keyring: std::sync::Arc::new(tokio::sync::RwLock::new(keyring)),
+        public_url: "http://127.0.0.1:8080".into(),
+    };
+    let index = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(Index::open("sqlite::memory:"))
+    })
+    .unwrap();
     let tokens = ApiTokens::new(&[
         TokenConfig {
             name: "app".into(),
@@ -32,7 +43,7 @@ fn state(dir: &tempfile::TempDir) -> AppState {
     .unwrap();
     let store =
         EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
-    AppState::new(tokens, store, ChainConnection::unavailable("no chain in this test"))
+    AppState::new(tokens, store, index, node, ChainConnection::unavailable("no chain in this test"))
 }
 
 async fn call(app: Router, request: Request<Body>) -> (StatusCode, Option<String>, Value) {
@@ -54,7 +65,7 @@ fn get_request(path: &str, token: Option<&str>) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers() {
     let dir = tempfile::tempdir().unwrap();
     let (status, _, body) =
@@ -63,7 +74,7 @@ async fn healthz_answers() {
     assert_eq!(body["status"], "ok");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_while_the_chain_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     let (status, _, body) =
@@ -71,10 +82,11 @@ async fn readyz_is_503_while_the_chain_is_unreachable() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["storage"], "ok");
+    assert_eq!(body["index"], "ok");
     assert!(body["chain"].as_str().unwrap().contains("unavailable"), "{body}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_routes_are_404() {
     let dir = tempfile::tempdir().unwrap();
     let (status, _, _) = call(datamgmt_relay::app(state(&dir)), get_request("/nope", None)).await;
@@ -93,7 +105,7 @@ fn guarded(dir: &tempfile::TempDir) -> Router {
     Router::new().route("/user", get(user)).route("/admin", get(admin)).with_state(state(dir))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_wrong_tokens_are_401_with_the_error_shape() {
     let dir = tempfile::tempdir().unwrap();
     for token in
@@ -107,7 +119,7 @@ async fn missing_or_wrong_tokens_are_401_with_the_error_shape() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_gate_routes_with_403() {
     let dir = tempfile::tempdir().unwrap();
     let app = guarded(&dir);
@@ -121,7 +133,7 @@ async fn roles_gate_routes_with_403() {
     assert_eq!(status, StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_on_a_socket_and_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
