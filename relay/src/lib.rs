@@ -12,6 +12,7 @@
 //! - [`health`]: `/healthz` and `/readyz`;
 //! - [`index`]: the SQLite index of shares and their on-chain state (the outbox);
 //! - [`node`]: the relay's keyring and its registration in the contract;
+//! - [`shares`]: `POST /share_data` and the owner's `GET /data/{hash}`;
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete.
 //!
@@ -26,6 +27,7 @@ pub mod error;
 pub mod health;
 pub mod index;
 pub mod node;
+pub mod shares;
 pub mod state;
 pub mod storage;
 
@@ -44,7 +46,13 @@ pub fn app(state: AppState) -> Router {
             caller = tracing::field::Empty,
         )
     });
-    Router::new().merge(health::router()).layer(trace).with_state(state)
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.limits().max_json_body);
+    Router::new()
+        .merge(health::router())
+        .merge(shares::router())
+        .layer(body_limit)
+        .layer(trace)
+        .with_state(state)
 }
 
 /// Serves the relay on `listener` until `shutdown` completes, then finishes the requests

@@ -13,6 +13,9 @@ use datamgmt_relay::{
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 use tracing_subscriber::EnvFilter;
 
+/// How often pending shares are retried.
+const OUTBOX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A DataMgmt Node relay.
 #[derive(Parser)]
 #[command(version, about)]
@@ -53,7 +56,8 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let chain = ChainConnection::connect_in_background(url, contract, identity.clone());
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, storage = ?store, "relay listening");
-    let state = AppState::new(tokens, store, index, identity, chain);
+    let state = AppState::new(config.limits, tokens, store, index, identity, chain);
+    datamgmt_relay::shares::spawn_outbox_worker(state.clone(), OUTBOX_INTERVAL);
     datamgmt_relay::run(listener, state, shutdown_signal()).await?;
     tracing::info!("relay stopped");
     Ok(())

@@ -2,6 +2,7 @@
 //! identity and keys, and the chain connection.
 
 use crate::auth::{ApiTokens, HasTokens};
+use crate::config::Limits;
 use crate::error::ApiError;
 use crate::index::Index;
 use crate::node;
@@ -32,6 +33,7 @@ pub struct AppState {
 }
 
 struct Inner {
+    limits: Limits,
     tokens: ApiTokens,
     store: EnvelopeStore,
     index: Index,
@@ -42,13 +44,19 @@ struct Inner {
 impl AppState {
     /// State over these parts.
     pub fn new(
+        limits: Limits,
         tokens: ApiTokens,
         store: EnvelopeStore,
         index: Index,
         node: NodeIdentity,
         chain: ChainConnection,
     ) -> Self {
-        Self { inner: Arc::new(Inner { tokens, store, index, node, chain }) }
+        Self { inner: Arc::new(Inner { limits, tokens, store, index, node, chain }) }
+    }
+
+    /// Request limits.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// The envelope store.

@@ -43,7 +43,8 @@ fn state(dir: &tempfile::TempDir) -> AppState {
     .unwrap();
     let store =
         EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
-    AppState::new(tokens, store, index, node, ChainConnection::unavailable("no chain in this test"))
+    let chain = ChainConnection::unavailable("no chain in this test");
+    AppState::new(Default::default(), tokens, store, index, node, chain)
 }
 
 async fn call(app: Router, request: Request<Body>) -> (StatusCode, Option<String>, Value) {
@@ -153,4 +154,118 @@ async fn serves_on_a_socket_and_shuts_down_gracefully() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
+}
+
+fn post_json(path: &str, token: Option<&str>, body: &str) -> Request<Body> {
+    let mut builder = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, token);
+    }
+    builder.body(Body::from(body.to_owned())).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_data_refuses_bad_input_with_4xx_and_the_error_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Some("Bearer user-token");
+    let cases: [(&str, StatusCode); 9] = [
+        ("{", StatusCode::BAD_REQUEST),
+        ("[]", StatusCode::BAD_REQUEST),
+        (r#"{"recipient": "node_b2c3d4e5f6a1"}"#, StatusCode::BAD_REQUEST),
+        (r#"{"data": 5, "recipient": "node_b2c3d4e5f6a1"}"#, StatusCode::BAD_REQUEST),
+        (
+            r#"{"data": "x", "recipient": "node_b2c3d4e5f6a1", "surprise": 1}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (r#"{"data": "x", "recipient": "nobody"}"#, StatusCode::BAD_REQUEST),
+        (
+            r#"{"data": "x", "recipient": "node_b2c3d4e5f6a1", "require_payment": true, "price": -5}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"data": "x", "recipient": "node_b2c3d4e5f6a1", "expires_at": 1}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"data": "x", "recipient": "node_b2c3d4e5f6a1", "encrypt": false}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, _, json) =
+            call(datamgmt_relay::app(state(&dir)), post_json("/share_data", token, body)).await;
+        assert_eq!(status, expected, "{body}: {json}");
+        assert_eq!(json["error"]["code"], "bad_request", "{body}");
+        assert!(!json["error"]["message"].as_str().unwrap().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_data_needs_a_token_and_a_json_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = r#"{"data": "x", "recipient": "node_b2c3d4e5f6a1"}"#;
+    let (status, _, _) =
+        call(datamgmt_relay::app(state(&dir)), post_json("/share_data", None, body)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let request = Request::post("/share_data")
+        .header(header::AUTHORIZATION, "Bearer user-token")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _, json) = call(datamgmt_relay::app(state(&dir)), request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge =
+        format!(r#"{{"data": "{}", "recipient": "node_b2c3d4e5f6a1"}}"#, "x".repeat(17 << 20));
+    let request = post_json("/share_data", Some("Bearer user-token"), &huge);
+    let (status, _, json) = call(datamgmt_relay::app(state(&dir)), request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_data_is_503_with_retry_after_while_the_chain_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = r#"{"data": "x", "recipient": "node_b2c3d4e5f6a1"}"#;
+    let response = datamgmt_relay::app(state(&dir))
+        .oneshot(post_json("/share_data", Some("Bearer user-token"), body))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(json["error"]["code"], "unavailable");
+    assert!(
+        !json["error"]["message"].as_str().unwrap().contains("no chain in this test"),
+        "causes stay in the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_hashes_are_checked_before_anything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Some("Bearer user-token");
+    for bad in [
+        "7f83b1657ff1fc53b92dc18148a1d65dfc2d4b1fa3d677284addd200126d9069",
+        "sha256:7F83B1657FF1FC53B92DC18148A1D65DFC2D4B1FA3D677284ADDD200126D9069",
+        "sha256:7f83",
+        "sha256:..%2F..%2Fetc%2Fpasswd",
+    ] {
+        let (status, _, json) =
+            call(datamgmt_relay::app(state(&dir)), get_request(&format!("/data/{bad}"), token))
+                .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {json}");
+        assert_eq!(json["error"]["code"], "bad_request");
+    }
+    let unknown = "/data/sha256:7f83b1657ff1fc53b92dc18148a1d65dfc2d4b1fa3d677284addd200126d9069";
+    let (status, _, json) =
+        call(datamgmt_relay::app(state(&dir)), get_request(unknown, token)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{json}");
+    let (status, _, _) = call(datamgmt_relay::app(state(&dir)), get_request(unknown, None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

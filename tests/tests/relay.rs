@@ -1,98 +1,269 @@
 //! A relay against the devnet: it registers itself as a node, keeps its record current,
-//! and reports ready once the chain, the store and the index all answer.
+//! reports ready once the chain, the store and the index answer, and shares data:
+//! encrypted for the recipient, stored, recorded on chain, readable by its owner.
 
+use datamgmt_abi::{DataHash, ShareId};
+use datamgmt_client::chain::{messages, node_id_of, Confirmation, NodeSigner};
+use datamgmt_client::envelope::{self, Header, StanzaKind};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_relay::{
-    auth::ApiTokens,
-    index::Index,
+    auth::{ApiTokens, Role, TokenConfig},
+    index::{Index, ShareRow},
     node::{self, Registration},
+    shares,
     state::{AppState, ChainConnection, NodeIdentity},
     storage::{EnvelopeStore, StorageConfig},
 };
-use datamgmt_tests::Devnet;
-use std::{sync::Arc, time::Duration};
+use datamgmt_tests::{Devnet, TestNode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Status code and body of `GET path` on a relay at `address`.
-async fn get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+const TOKEN: &str = "relay-e2e-user-token";
+
+/// A relay running in this process on a loopback port, with its own store and index.
+struct RunningRelay {
+    address: SocketAddr,
+    state: AppState,
+    identity: NodeIdentity,
+    store: EnvelopeStore,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl RunningRelay {
+    /// Starts a relay for `account` and waits until it reports ready.
+    async fn start(devnet: &Devnet, account: &TestNode) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = NodeIdentity {
+            signer: account.signer.clone(),
+            keyring: Arc::new(tokio::sync::RwLock::new(Keyring::generate(&"relay e2e".into()))),
+            public_url: "http://127.0.0.1:18080".into(),
+        };
+        let chain = ChainConnection::connect_in_background(
+            devnet.state.url.clone(),
+            *devnet.chain.contract(),
+            identity.clone(),
+        );
+        let store =
+            EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
+        let index = Index::open(&format!("sqlite://{}", dir.path().join("index.db").display()))
+            .await
+            .unwrap();
+        let tokens = ApiTokens::new(&[TokenConfig {
+            name: "e2e".into(),
+            sha256: ApiTokens::hash_token(TOKEN),
+            role: Role::User,
+        }])
+        .unwrap();
+        let state = AppState::new(
+            Default::default(),
+            tokens,
+            store.clone(),
+            index,
+            identity.clone(),
+            chain,
+        );
+        let serving = state.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(datamgmt_relay::run(listener, serving, async {
+            let _ = stopped.await;
+        }));
+        let relay = Self { address, state, identity, store, stop, server, _dir: dir };
+        for _ in 0..100 {
+            if relay.request("GET", "/readyz", None).await.0 == 200 {
+                return relay;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the relay did not become ready within 10 s");
+    }
+
+    /// Status and JSON body of a request (with the test token).
+    async fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\
+             authorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.server.await.unwrap().unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_registers_itself_and_becomes_ready() {
     let devnet = Devnet::connect().await;
     let account = devnet.funded_account("relay").await;
-    let dir = tempfile::tempdir().unwrap();
-    let keyring = Keyring::generate(&"relay e2e".into());
-    let (key_version, key) = keyring.current_node_public_key();
-    let identity = NodeIdentity {
-        signer: account.signer.clone(),
-        keyring: Arc::new(tokio::sync::RwLock::new(keyring)),
-        public_url: "http://127.0.0.1:18080".into(),
-    };
-    let chain = ChainConnection::connect_in_background(
-        devnet.state.url.clone(),
-        *devnet.chain.contract(),
-        identity.clone(),
-    );
-    let store =
-        EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
-    let index =
-        Index::open(&format!("sqlite://{}", dir.path().join("index.db").display())).await.unwrap();
-    let state = AppState::new(ApiTokens::default(), store, index, identity.clone(), chain);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(datamgmt_relay::run(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let relay = RunningRelay::start(&devnet, &account).await;
+    let (status, body) = relay.request("GET", "/readyz", None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ready")), "{body}");
 
-    let mut ready = None;
-    for _ in 0..100 {
-        let (status, body) = get(address, "/readyz").await;
-        if status == 200 {
-            ready = Some(body);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let body = ready.expect("the relay became ready within 10 s");
-    assert!(body.contains("\"status\":\"ready\""), "{body}");
-
+    let (key_version, key) = relay.identity.keyring.read().await.current_node_public_key();
     let record = devnet.chain.node(&account.id).await.unwrap().expect("registered on chain");
     assert_eq!((record.encryption_key, record.key_version), (key, key_version));
     assert_eq!(record.endpoint, "http://127.0.0.1:18080");
 
     // A restart with the same keys changes nothing; a rotated node key is published.
     let chain = &devnet.chain;
-    let outcome = node::ensure_registered(
-        chain,
-        &identity.signer,
-        &*identity.keyring.read().await,
-        &identity.public_url,
-    )
-    .await
-    .unwrap();
-    assert_eq!(outcome, Registration::Unchanged);
+    let identity = &relay.identity;
+    let register = || async {
+        let keyring = identity.keyring.read().await;
+        node::ensure_registered(chain, &identity.signer, &keyring, &identity.public_url).await
+    };
+    assert_eq!(register().await.unwrap(), Registration::Unchanged);
     identity.keyring.write().await.rotate_node_key();
-    let outcome = node::ensure_registered(
-        chain,
-        &identity.signer,
-        &*identity.keyring.read().await,
-        &identity.public_url,
-    )
-    .await
-    .unwrap();
-    assert_eq!(outcome, Registration::Updated);
+    assert_eq!(register().await.unwrap(), Registration::Updated);
     assert_eq!(chain.node(&account.id).await.unwrap().unwrap().key_version, key_version + 1);
+    relay.stop().await;
+}
 
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+/// A recipient node with a keyring of its own, registered on chain.
+async fn recipient_node(devnet: &Devnet) -> (TestNode, Keyring) {
+    let account = devnet.funded_account("recipient").await;
+    let keyring = Keyring::generate(&"recipient".into());
+    let outcome =
+        node::ensure_registered(&devnet.chain, &account.signer, &keyring, "http://127.0.0.1:18081");
+    assert_eq!(outcome.await.unwrap(), Registration::Registered);
+    (account, keyring)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_data_stores_records_and_reads_back() {
+    let devnet = Devnet::connect().await;
+    let owner = devnet.funded_account("owner").await;
+    let (recipient, recipient_keyring) = recipient_node(&devnet).await;
+    let relay = RunningRelay::start(&devnet, &owner).await;
+    let data = "Sensitive enterprise data...";
+    let data_hash = format!("sha256:{}", hex(&Sha256::digest(data.as_bytes())));
+
+    // By node id, as in the seed API.
+    let recipient_node_id = node_id_of(&recipient.account).to_string();
+    let request = json!({
+        "data": data, "recipient": recipient_node_id, "encrypt": true, "require_payment": false
+    });
+    let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "shared");
+    assert_eq!(body["data_hash"], data_hash.as_str());
+    assert_eq!(body["encryption"]["algorithm"], "fernet");
+    assert_eq!(body["encryption"]["key_version"], 1);
+    assert_eq!(body["compliance"]["recorded"], true);
+    assert!(body["compliance"]["tx_hash"].as_str().unwrap().starts_with("0x"));
+    let share_id: ShareId = body["share_id"].as_str().unwrap().parse().unwrap();
+
+    // The chain has it, with the same hash and parties.
+    let share = devnet.chain.share_record(share_id).await.unwrap().expect("on chain");
+    assert_eq!(share.data_hash.to_string(), data_hash);
+    assert_eq!((share.owner, share.recipient), (owner.id, recipient.id));
+    let block = body["compliance"]["block_number"].as_u64().unwrap();
+    let events = devnet.chain.events_in_block(block).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| format!("{:?}", e.extrinsic_hash) == body["compliance"]["tx_hash"]));
+
+    // The owner reads it back, verified.
+    let (status, read) = relay.request("GET", &format!("/data/{data_hash}"), None).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["data"], data);
+    assert_eq!(read["verified"], true);
+    assert_eq!(read["sender"], node_id_of(&owner.account).to_string());
+    assert!(read["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    // The stored envelope opens with the recipient's key, and holds a custody stanza.
+    let (mut reader, _) = relay.store.download(share_id).await.unwrap();
+    let header = Header::read(&mut reader).await.unwrap();
+    let kinds: Vec<StanzaKind> = header.stanzas().iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, [StanzaKind::Custody, StanzaKind::Recipient]);
+    let data_key = header.open_recipient(&recipient_keyring).unwrap();
+    let mut plaintext = Vec::new();
+    envelope::decrypt(reader, &mut plaintext, &header, &data_key, 1).await.unwrap();
+    assert_eq!(plaintext, data.as_bytes());
+
+    // By SS58 account, priced, with an expiry.
+    let request = json!({
+        "data": "priced", "recipient": recipient.account.to_string(),
+        "require_payment": true, "price": "2500000000", "expires_at": "2099-01-01T00:00:00Z"
+    });
+    let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
+    assert_eq!(status, 200, "{body}");
+    let share_id: ShareId = body["share_id"].as_str().unwrap().parse().unwrap();
+    let share = devnet.chain.share_record(share_id).await.unwrap().unwrap();
+    assert_eq!((share.price, share.expires_at), (2_500_000_000, Some(4_070_908_800_000)));
+
+    // Nobody by that name: refused before anything is stored.
+    let stranger = NodeSigner::from_suri("//Alice//nobody").unwrap();
+    let request = json!({"data": "x", "recipient": node_id_of(&stranger.account_id()).to_string()});
+    let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
+    assert_eq!(status, 400, "{body}");
+    let request = json!({"data": "x", "recipient": stranger.account_id().to_string()});
+    let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("not a registered node"));
+    relay.stop().await;
+}
+
+/// The outbox: a share whose chain call failed is recorded by the retry; one whose call
+/// landed unseen is left for the indexer, not submitted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_shares_are_retried_once_the_chain_answers() {
+    let devnet = Devnet::connect().await;
+    let owner = devnet.funded_account("owner").await;
+    let (recipient, _) = recipient_node(&devnet).await;
+    let relay = RunningRelay::start(&devnet, &owner).await;
+    let pending = |id: u8| ShareRow {
+        share_id: ShareId(rand::random()),
+        data_hash: DataHash([id; 32]),
+        owner: owner.id,
+        recipient: recipient.id,
+        price: 0,
+        expires_at: None,
+        key_version: 1,
+        plaintext_len: 1,
+        envelope_len: 1,
+        created_at: shares::now_ms(),
+        recorded: None,
+        attempts: 1,
+        last_error: Some("chain unreachable".into()),
+    };
+    let failed = pending(1);
+    relay.state.index().insert_pending(&failed).await.unwrap();
+    let landed = pending(2);
+    relay.state.index().insert_pending(&landed).await.unwrap();
+    let message = messages::share(landed.share_id, &recipient.id, landed.data_hash, 0, None, 1);
+    devnet.chain.submit(&owner.signer, &message, Confirmation::InBlock).await.unwrap();
+
+    assert_eq!(shares::retry_pending(&relay.state).await.unwrap(), 1);
+    let recorded = relay.state.index().get(failed.share_id).await.unwrap().unwrap();
+    let record = recorded.recorded.expect("recorded after the retry");
+    assert!(record.tx_hash.starts_with("0x"));
+    assert!(devnet.chain.share_record(failed.share_id).await.unwrap().is_some());
+    let waiting = relay.state.index().get(landed.share_id).await.unwrap().unwrap();
+    assert!(waiting.recorded.is_none());
+    assert!(waiting.last_error.unwrap().contains("already on chain"));
+    assert_eq!(
+        devnet.chain.share_record(landed.share_id).await.unwrap().unwrap().data_hash,
+        landed.data_hash
+    );
+    relay.stop().await;
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

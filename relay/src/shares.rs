@@ -1,0 +1,609 @@
+//! Sharing: `POST /share_data` encrypts the data under a fresh key, stores the envelope,
+//! and records the share on chain; `GET /data/{hash}` gives the owner its data back.
+//!
+//! Order matters for "nothing lost, nothing half-done": the envelope is stored first
+//! (invisible until complete), then the share is written to the index as pending, then
+//! the chain call is made. A chain refusal undoes the first two; a chain failure leaves
+//! the pending row for the outbox worker ([`retry_pending`]) and answers 503.
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, AppJson};
+use crate::index::{ChainRecord, ShareRow};
+use crate::state::AppState;
+use axum::{
+    extract::{Path, State},
+    routing::{get, post},
+    Router,
+};
+use datamgmt_abi::{AccountId, Balance, DataHash, KeyVersion, NodeId, ShareId, Timestamp};
+use datamgmt_client::chain::{
+    from_abi_account, messages, node_id_of, to_abi_account, AccountId32, CallReceipt, ChainClient,
+    ChainError, Confirmation,
+};
+use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
+use datamgmt_client::keys::DataKey;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncRead;
+
+/// Chunks encrypted at once per request.
+const PARALLELISM: usize = 2;
+
+/// The sharing routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/share_data", post(share_data)).route("/data/{hash}", get(get_data))
+}
+
+/// `POST /share_data`, as the seed API defines it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareDataRequest {
+    /// The data, as text.
+    pub data: String,
+    /// A node id (`node_…`) or an SS58 account.
+    pub recipient: String,
+    /// Must be true: the relay always encrypts.
+    #[serde(default = "default_true")]
+    pub encrypt: bool,
+    /// Whether the recipient pays per access.
+    #[serde(default)]
+    pub require_payment: bool,
+    /// Price per access in the chain's smallest unit (integer, or decimal string).
+    #[serde(default)]
+    pub price: Option<NumberOrText>,
+    /// RFC 3339 time or Unix seconds.
+    #[serde(default)]
+    pub expires_at: Option<NumberOrText>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A JSON value given either as a number or as a string.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum NumberOrText {
+    /// A JSON number.
+    Number(serde_json::Number),
+    /// A JSON string.
+    Text(String),
+}
+
+/// The checked terms of a new share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareTerms {
+    /// Who it is for.
+    pub recipient: Recipient,
+    /// Price per access (0 = free).
+    pub price: Balance,
+    /// Expiry (ms), if any.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// How a request names the recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipient {
+    /// By node id.
+    Node(NodeId),
+    /// By account.
+    Account(AccountId),
+}
+
+impl ShareDataRequest {
+    /// Checks the request against the current time `now_ms`.
+    pub fn terms(&self, now_ms: Timestamp) -> Result<ShareTerms, ApiError> {
+        if !self.encrypt {
+            return Err(bad("`encrypt` must be true: this relay stores only encrypted data"));
+        }
+        let price = match &self.price {
+            None => 0,
+            Some(value) => parse_amount(value)?,
+        };
+        if self.require_payment && price == 0 {
+            return Err(bad("`require_payment` needs a `price` above 0"));
+        }
+        if !self.require_payment && price != 0 {
+            return Err(bad("a `price` needs `require_payment: true`"));
+        }
+        let expires_at = match &self.expires_at {
+            None => None,
+            Some(value) => Some(parse_expiry(value)?),
+        };
+        if expires_at.is_some_and(|at| at <= now_ms) {
+            return Err(bad("`expires_at` is in the past"));
+        }
+        Ok(ShareTerms { recipient: parse_recipient(&self.recipient)?, price, expires_at })
+    }
+}
+
+fn bad(message: &str) -> ApiError {
+    ApiError::BadRequest(message.to_owned())
+}
+
+fn parse_recipient(text: &str) -> Result<Recipient, ApiError> {
+    if text.starts_with(NodeId::PREFIX) {
+        return text
+            .parse()
+            .map(Recipient::Node)
+            .map_err(|e| ApiError::BadRequest(format!("`recipient` node id {e}")));
+    }
+    text.parse::<AccountId32>().map(|account| Recipient::Account(to_abi_account(&account))).map_err(
+        |_| bad("`recipient` must be a node id (node_ and 12 hex characters) or an SS58 account"),
+    )
+}
+
+fn parse_amount(value: &NumberOrText) -> Result<Balance, ApiError> {
+    let text = match value {
+        NumberOrText::Number(number) => number.to_string(),
+        NumberOrText::Text(text) => text.clone(),
+    };
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("`price` must be a non-negative integer in the chain's smallest unit"));
+    }
+    text.parse().map_err(|_| bad("`price` is too large"))
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time or of Unix seconds.
+fn parse_expiry(value: &NumberOrText) -> Result<Timestamp, ApiError> {
+    let seconds = |text: &str| -> Result<Timestamp, ApiError> {
+        let seconds: u64 = text
+            .parse()
+            .map_err(|_| bad("`expires_at` must be an RFC 3339 time or Unix seconds"))?;
+        seconds.checked_mul(1000).ok_or_else(|| bad("`expires_at` is too far in the future"))
+    };
+    match value {
+        NumberOrText::Number(number) => seconds(&number.to_string()),
+        NumberOrText::Text(text) if text.bytes().all(|b| b.is_ascii_digit()) => seconds(text),
+        NumberOrText::Text(text) => {
+            let at =
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| bad("`expires_at` must be an RFC 3339 time or Unix seconds"))?;
+            u64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+                .map_err(|_| bad("`expires_at` is before 1970"))
+        }
+    }
+}
+
+/// The seed API's answer to a share.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShareDataResponse {
+    /// Always `shared`.
+    pub status: String,
+    /// SHA-256 of the data.
+    pub data_hash: DataHash,
+    /// The share's id.
+    pub share_id: ShareId,
+    /// How the data is encrypted.
+    pub encryption: EncryptionInfo,
+    /// Where the share is recorded.
+    pub compliance: Compliance,
+}
+
+/// The encryption part of a share response.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EncryptionInfo {
+    /// Always `fernet`.
+    pub algorithm: String,
+    /// Master key version of the custody stanza.
+    pub key_version: KeyVersion,
+}
+
+/// The on-chain part of a share response.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Compliance {
+    /// Extrinsic hash.
+    pub tx_hash: String,
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash.
+    pub block_hash: String,
+    /// Whether the share is on chain (always true in a success response).
+    pub recorded: bool,
+}
+
+async fn share_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(request): AppJson<ShareDataRequest>,
+) -> Result<AppJson<ShareDataResponse>, ApiError> {
+    caller.require(Role::User)?;
+    let terms = request.terms(now_ms())?;
+    let response = share(&state, &terms, request.data.as_bytes()).await?;
+    Ok(AppJson(response))
+}
+
+/// Stores `data` encrypted for the recipient and records the share on chain.
+pub async fn share(
+    state: &AppState,
+    terms: &ShareTerms,
+    data: impl AsyncRead + Unpin,
+) -> Result<ShareDataResponse, ApiError> {
+    let chain = state.chain().client().await?;
+    let recipient = resolve_recipient(&chain, terms.recipient).await?;
+    let owner = to_abi_account(&state.node().signer.account_id());
+    if recipient.0 == owner {
+        return Err(bad("a node cannot share with itself"));
+    }
+    let recipient_node = chain
+        .node(&recipient.0)
+        .await
+        .map_err(chain_unavailable)?
+        .ok_or_else(|| bad("the recipient is not a registered node"))?;
+
+    let share_id = ShareId(random_bytes());
+    let data_key = DataKey::generate();
+    let mut header = Header::new(DEFAULT_CHUNK_SIZE).map_err(internal)?;
+    let key_version = {
+        let keyring = state.node().keyring.read().await;
+        let (version, master) = keyring.current_master();
+        header.add_custody(version, master, &data_key).map_err(internal)?;
+        version
+    };
+    header
+        .add_recipient(recipient_node.key_version, &recipient_node.encryption_key, &data_key)
+        .map_err(|_| bad("the recipient's registered encryption key is not usable"))?;
+
+    let mut upload = state.store().upload(share_id).await.map_err(storage_unavailable)?;
+    let sealed = match envelope::encrypt(data, &mut upload, &header, &data_key, PARALLELISM).await {
+        Ok(sealed) => sealed,
+        Err(error) => {
+            let _ = upload.abort().await;
+            return Err(storage_unavailable(error));
+        }
+    };
+    upload.complete().await.map_err(storage_unavailable)?;
+
+    let row = ShareRow {
+        share_id,
+        data_hash: sealed.content_hash,
+        owner,
+        recipient: recipient.0,
+        price: terms.price,
+        expires_at: terms.expires_at,
+        key_version,
+        plaintext_len: sealed.plaintext_len,
+        envelope_len: sealed.envelope_len,
+        created_at: now_ms(),
+        recorded: None,
+        attempts: 0,
+        last_error: None,
+    };
+    if let Err(error) = state.index().insert_pending(&row).await {
+        let _ = state.store().delete(share_id).await;
+        return Err(ApiError::Unavailable { dependency: "the index", cause: error.to_string() });
+    }
+    let record = record_on_chain(state, &chain, &row).await?;
+    Ok(ShareDataResponse {
+        status: "shared".to_owned(),
+        data_hash: sealed.content_hash,
+        share_id,
+        encryption: EncryptionInfo { algorithm: "fernet".to_owned(), key_version },
+        compliance: Compliance {
+            tx_hash: record.tx_hash,
+            block_number: record.block_number,
+            block_hash: record.block_hash,
+            recorded: true,
+        },
+    })
+}
+
+/// Makes the chain call for a pending share and settles the outcome in the index.
+async fn record_on_chain(
+    state: &AppState,
+    chain: &ChainClient,
+    row: &ShareRow,
+) -> Result<ChainRecord, ApiError> {
+    let message = messages::share(
+        row.share_id,
+        &row.recipient,
+        row.data_hash,
+        row.price,
+        row.expires_at,
+        row.key_version,
+    );
+    match chain.submit(&state.node().signer, &message, Confirmation::InBlock).await {
+        Ok(receipt) => {
+            let record = chain_record(&receipt);
+            state.index().mark_recorded(row.share_id, &record).await.map_err(|e| {
+                ApiError::Unavailable { dependency: "the index", cause: e.to_string() }
+            })?;
+            Ok(record)
+        }
+        Err(ChainError::Contract(refusal)) => {
+            // The contract will never accept it: undo the object and the row.
+            let _ = state.store().delete(row.share_id).await;
+            let _ = state.index().remove(row.share_id).await;
+            Err(contract_refusal(refusal))
+        }
+        Err(error) => {
+            let _ = state.index().mark_attempt_failed(row.share_id, &error.to_string()).await;
+            Err(ApiError::Unavailable {
+                dependency: "the chain",
+                cause: format!(
+                    "share {} is stored and stays pending until the chain records it: {error}",
+                    row.share_id
+                ),
+            })
+        }
+    }
+}
+
+/// Retries the chain call of every pending share once; returns how many got recorded.
+/// A share the chain already has (an earlier call landed unseen) counts as recorded
+/// once its record matches.
+pub async fn retry_pending(state: &AppState) -> Result<usize, ApiError> {
+    let chain = state.chain().client().await?;
+    let pending = state
+        .index()
+        .pending()
+        .await
+        .map_err(|e| ApiError::Unavailable { dependency: "the index", cause: e.to_string() })?;
+    let mut recorded = 0;
+    for row in pending {
+        if chain.share_record(row.share_id).await.map_err(chain_unavailable)?.is_some() {
+            // An earlier call landed without its answer reaching us: the share is safe on
+            // chain, and the indexer, which sees every block, fills in where.
+            let note = "already on chain; waiting for the indexer to find its block";
+            let _ = state.index().mark_attempt_failed(row.share_id, note).await;
+            continue;
+        }
+        if record_on_chain(state, &chain, &row).await.is_ok() {
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
+}
+
+/// Runs [`retry_pending`] every `interval` for as long as the process lives, so a share
+/// whose chain call failed is recorded once the chain is back.
+pub fn spawn_outbox_worker(state: AppState, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            match retry_pending(&state).await {
+                Ok(0) => {}
+                Ok(recorded) => tracing::info!(recorded, "pending shares recorded on chain"),
+                Err(error) => tracing::debug!(%error, "pending shares wait for the chain"),
+            }
+        }
+    });
+}
+
+async fn resolve_recipient(
+    chain: &ChainClient,
+    recipient: Recipient,
+) -> Result<(AccountId, Option<NodeId>), ApiError> {
+    match recipient {
+        Recipient::Account(account) => Ok((account, None)),
+        Recipient::Node(node_id) => chain
+            .node_account(node_id)
+            .await
+            .map_err(chain_unavailable)?
+            .map(|account| (account, Some(node_id)))
+            .ok_or_else(|| ApiError::BadRequest(format!("no registered node is {node_id}"))),
+    }
+}
+
+/// `GET /data/{hash}`: the data, for the node that shared it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DataResponse {
+    /// The data (UTF-8 text, or base64 when `encoding` says so).
+    pub data: String,
+    /// `utf-8` or `base64`.
+    pub encoding: String,
+    /// The sharing node's id.
+    pub sender: NodeId,
+    /// When it was shared (RFC 3339).
+    pub timestamp: String,
+    /// Whether the decrypted data hashes to the requested hash.
+    pub verified: bool,
+}
+
+/// Largest object `GET /data/{hash}` returns inside JSON.
+const MAX_JSON_DATA: u64 = 16 << 20;
+
+async fn get_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(hash): Path<String>,
+) -> Result<AppJson<DataResponse>, ApiError> {
+    caller.require(Role::User)?;
+    let data_hash: DataHash = hash.parse().map_err(|e| {
+        ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
+    })?;
+    let own = to_abi_account(&state.node().signer.account_id());
+    let rows = state
+        .index()
+        .by_hash(data_hash)
+        .await
+        .map_err(|e| ApiError::Unavailable { dependency: "the index", cause: e.to_string() })?;
+    let row = rows
+        .into_iter()
+        .find(|row| row.owner == own)
+        .ok_or_else(|| ApiError::NotFound(format!("no data with hash {data_hash} here")))?;
+    if row.plaintext_len > MAX_JSON_DATA {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let (mut reader, _) =
+        state.store().download(row.share_id).await.map_err(storage_unavailable)?;
+    let header = Header::read(&mut reader).await.map_err(internal)?;
+    let data_key = {
+        let keyring = state.node().keyring.read().await;
+        header.open_custody(&keyring).map_err(internal)?
+    };
+    let mut data = Vec::with_capacity(row.plaintext_len as usize);
+    let opened = envelope::decrypt(reader, &mut data, &header, &data_key, PARALLELISM)
+        .await
+        .map_err(internal)?;
+    let (data, encoding) = match String::from_utf8(data) {
+        Ok(text) => (text, "utf-8"),
+        Err(bytes) => {
+            use base64::Engine as _;
+            (base64::engine::general_purpose::STANDARD.encode(bytes.into_bytes()), "base64")
+        }
+    };
+    Ok(AppJson(DataResponse {
+        data,
+        encoding: encoding.to_owned(),
+        sender: node_id_of(&from_abi_account(&row.owner)),
+        timestamp: rfc3339(row.created_at),
+        verified: opened.content_hash == data_hash,
+    }))
+}
+
+fn chain_record(receipt: &CallReceipt) -> ChainRecord {
+    ChainRecord {
+        tx_hash: format!("{:?}", receipt.extrinsic_hash),
+        block_number: receipt.block_number,
+        block_hash: format!("{:?}", receipt.block_hash),
+    }
+}
+
+/// The HTTP answer to a contract refusal.
+fn contract_refusal(refusal: datamgmt_abi::Error) -> ApiError {
+    use datamgmt_abi::Error;
+    match refusal {
+        Error::NodeNotRegistered => ApiError::Unavailable {
+            dependency: "this node's registration",
+            cause: refusal.to_string(),
+        },
+        Error::AccessDenied(_) | Error::NotOwner | Error::NotAdmin => ApiError::Forbidden,
+        other => ApiError::BadRequest(format!("the contract refused: {other}")),
+    }
+}
+
+fn chain_unavailable(error: ChainError) -> ApiError {
+    ApiError::Unavailable { dependency: "the chain", cause: error.to_string() }
+}
+
+fn storage_unavailable(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Unavailable { dependency: "object storage", cause: error.to_string() }
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(error.to_string())
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    bytes
+}
+
+/// Milliseconds since the epoch, by this machine's clock.
+pub fn now_ms() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// RFC 3339 (UTC) form of a millisecond timestamp.
+pub fn rfc3339(ms: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: serde_json::Value) -> ShareDataRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    const NOW: Timestamp = 1_790_000_000_000;
+
+    #[test]
+    fn seed_request_parses() {
+        let terms = request(serde_json::json!({
+            "data": "Sensitive enterprise data...",
+            "recipient": "node_b2c3d4e5f6a1",
+            "encrypt": true,
+            "require_payment": false
+        }))
+        .terms(NOW)
+        .unwrap();
+        assert_eq!(terms.recipient, Recipient::Node("node_b2c3d4e5f6a1".parse().unwrap()));
+        assert_eq!((terms.price, terms.expires_at), (0, None));
+    }
+
+    #[test]
+    fn prices_and_expiries_in_every_accepted_form() {
+        let base = |price: serde_json::Value, expires: serde_json::Value| {
+            request(serde_json::json!({
+                "data": "x", "recipient": "node_b2c3d4e5f6a1",
+                "require_payment": true, "price": price, "expires_at": expires
+            }))
+            .terms(NOW)
+        };
+        let terms =
+            base("340282366920938463463374607431768211455".into(), "2030-01-01T00:00:00Z".into())
+                .unwrap();
+        assert_eq!(terms.price, u128::MAX);
+        assert_eq!(terms.expires_at, Some(1_893_456_000_000));
+        let terms = base(5.into(), 1_893_456_000u64.into()).unwrap();
+        assert_eq!((terms.price, terms.expires_at), (5, Some(1_893_456_000_000)));
+        let terms = base("7".into(), "1893456000".into()).unwrap();
+        assert_eq!(terms.expires_at, Some(1_893_456_000_000));
+        let terms = base(1.into(), "2030-01-01T02:00:00+02:00".into()).unwrap();
+        assert_eq!(terms.expires_at, Some(1_893_456_000_000));
+    }
+
+    #[test]
+    fn bad_terms_are_refused_with_a_reason() {
+        let cases = [
+            (
+                serde_json::json!({"data": "x", "recipient": "node_b2c3d4e5f6a1", "encrypt": false}),
+                "encrypt",
+            ),
+            (
+                serde_json::json!({"data": "x", "recipient": "node_b2c3d4e5f6a1", "require_payment": true}),
+                "price",
+            ),
+            (
+                serde_json::json!({"data": "x", "recipient": "node_b2c3d4e5f6a1", "price": "5"}),
+                "require_payment",
+            ),
+            (
+                serde_json::json!({"data": "x", "recipient": "node_b2c3d4e5f6a1", "require_payment": true, "price": -1}),
+                "non-negative",
+            ),
+            (
+                serde_json::json!({"data": "x", "recipient": "node_b2c3d4e5f6a1", "require_payment": true, "price": "1e3"}),
+                "non-negative",
+            ),
+            (
+                serde_json::json!({"data": "x", "recipient": "node_b2c3d4e5f6a1", "require_payment": true, "price": "340282366920938463463374607431768211456"}),
+                "too large",
+            ),
+            (
+                serde_json::json!({"data": "x", "recipient": "node_b2c3d4e5f6a1", "expires_at": "2020-01-01T00:00:00Z"}),
+                "past",
+            ),
+            (
+                serde_json::json!({"data": "x", "recipient": "node_b2c3d4e5f6a1", "expires_at": "tomorrow"}),
+                "RFC 3339",
+            ),
+            (
+                serde_json::json!({"data": "x", "recipient": "node_b2c3d4e5f6a1", "expires_at": u64::MAX}),
+                "too far",
+            ),
+            (serde_json::json!({"data": "x", "recipient": "node_XYZ"}), "node id"),
+            (serde_json::json!({"data": "x", "recipient": "../../etc/passwd"}), "SS58"),
+        ];
+        for (json, expected) in cases {
+            let error = request(json.clone()).terms(NOW).unwrap_err();
+            assert!(matches!(error, ApiError::BadRequest(_)), "{json}");
+            assert!(error.to_string().contains(expected), "{json}: {error}");
+        }
+    }
+
+    #[test]
+    fn timestamps_print_as_rfc3339() {
+        assert_eq!(rfc3339(1_893_456_000_000), "2030-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_893_456_000_250), "2030-01-01T00:00:00.25Z");
+    }
+}
