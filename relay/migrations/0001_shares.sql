@@ -5,7 +5,9 @@ CREATE TABLE shares (
     share_id      TEXT PRIMARY KEY,      -- share_<32 hex>
     data_hash     TEXT NOT NULL,         -- sha256:<64 hex>
     owner         TEXT NOT NULL,         -- 0x<64 hex> account
+    owner_node    TEXT NOT NULL,         -- node_<12 hex>, derived from owner
     recipient     TEXT NOT NULL,         -- 0x<64 hex> account
+    recipient_node TEXT NOT NULL,        -- node_<12 hex>, derived from recipient
     price         TEXT NOT NULL,         -- decimal, smallest unit
     expires_at    BIGINT,                -- ms since the epoch
     key_version   BIGINT NOT NULL,       -- master key version of the custody stanza
@@ -21,4 +23,4 @@ CREATE TABLE shares (
 );
 CREATE INDEX shares_by_hash ON shares (data_hash);
 CREATE INDEX shares_by_state ON shares (state);
-CREATE INDEX shares_by_created ON shares (created_at);
+CREATE INDEX shares_by_created ON shares (created_at, share_id);

@@ -5,7 +5,7 @@
 //! retried and never silently lost. Schema changes are migrations in `migrations/`,
 //! applied at start-up.
 
-use datamgmt_abi::{AccountId, Balance, DataHash, KeyVersion, ShareId, Timestamp};
+use datamgmt_abi::{AccountId, Balance, DataHash, KeyVersion, NodeId, ShareId, Timestamp};
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
     Row, SqlitePool,
@@ -76,7 +76,24 @@ pub struct Index {
 
 const SHARE_COLUMNS: &str = "share_id, data_hash, owner, recipient, price, expires_at, \
     key_version, plaintext_len, envelope_len, created_at, state, tx_hash, block_number, \
-    block_hash, attempts, last_error";
+    block_hash, attempts, last_error, owner_node, recipient_node";
+
+/// Which shares a listing wants, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShareQuery {
+    /// Shared at or after (ms).
+    pub from: Option<Timestamp>,
+    /// Shared before (ms).
+    pub to: Option<Timestamp>,
+    /// Only this sender.
+    pub sender: Option<NodeId>,
+    /// Only this recipient.
+    pub recipient: Option<NodeId>,
+    /// Continue after this (created_at, share id), exclusive.
+    pub after: Option<(Timestamp, ShareId)>,
+    /// At most this many.
+    pub limit: u32,
+}
 
 impl Index {
     /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path` or
@@ -103,7 +120,7 @@ impl Index {
     pub async fn insert_pending(&self, share: &ShareRow) -> Result<(), IndexError> {
         sqlx::query(&format!(
             "INSERT INTO shares ({SHARE_COLUMNS}) VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, 0, NULL)"
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, 0, NULL, ?, ?)"
         ))
         .bind(share.share_id.to_string())
         .bind(share.data_hash.to_string())
@@ -115,6 +132,8 @@ impl Index {
         .bind(to_i64(share.plaintext_len))
         .bind(to_i64(share.envelope_len))
         .bind(to_i64(share.created_at))
+        .bind(node_of(&share.owner).to_string())
+        .bind(node_of(&share.recipient).to_string())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -173,6 +192,46 @@ impl Index {
             .await
     }
 
+    /// A page of shares matching `query`, newest first.
+    pub async fn list(&self, query: &ShareQuery) -> Result<Vec<ShareRow>, IndexError> {
+        let mut sql = format!("SELECT {SHARE_COLUMNS} FROM shares WHERE 1 = 1");
+        if query.from.is_some() {
+            sql.push_str(" AND created_at >= ?");
+        }
+        if query.to.is_some() {
+            sql.push_str(" AND created_at < ?");
+        }
+        if query.sender.is_some() {
+            sql.push_str(" AND owner_node = ?");
+        }
+        if query.recipient.is_some() {
+            sql.push_str(" AND recipient_node = ?");
+        }
+        if query.after.is_some() {
+            sql.push_str(" AND (created_at < ? OR (created_at = ? AND share_id < ?))");
+        }
+        sql.push_str(" ORDER BY created_at DESC, share_id DESC LIMIT ?");
+        let mut select = sqlx::query(&sql);
+        if let Some(from) = query.from {
+            select = select.bind(to_i64(from));
+        }
+        if let Some(to) = query.to {
+            select = select.bind(to_i64(to));
+        }
+        if let Some(sender) = query.sender {
+            select = select.bind(sender.to_string());
+        }
+        if let Some(recipient) = query.recipient {
+            select = select.bind(recipient.to_string());
+        }
+        if let Some((created_at, share_id)) = query.after {
+            select =
+                select.bind(to_i64(created_at)).bind(to_i64(created_at)).bind(share_id.to_string());
+        }
+        select = select.bind(i64::from(query.limit));
+        select.fetch_all(&self.pool).await?.iter().map(share_from_row).collect()
+    }
+
     /// The share with this id.
     pub async fn get(&self, share_id: ShareId) -> Result<Option<ShareRow>, IndexError> {
         Ok(self.select("WHERE share_id = ?", Some(share_id.to_string())).await?.pop())
@@ -190,6 +249,10 @@ impl Index {
         }
         query.fetch_all(&self.pool).await?.iter().map(share_from_row).collect()
     }
+}
+
+fn node_of(account: &AccountId) -> NodeId {
+    datamgmt_client::chain::node_id_of(&datamgmt_client::chain::from_abi_account(account))
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -274,6 +337,32 @@ mod tests {
         assert_eq!(index.by_hash(DataHash([7; 32])).await.unwrap().len(), 2);
         index.remove(ShareId([2; 16])).await.unwrap();
         assert!(index.get(ShareId([2; 16])).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn listing_filters_and_pages() {
+        let index = Index::open("sqlite::memory:").await.unwrap();
+        for id in 1..=5 {
+            index.insert_pending(&row(id)).await.unwrap();
+        }
+        let mut query = ShareQuery { limit: 2, ..Default::default() };
+        let first = index.list(&query).await.unwrap();
+        assert_eq!(first.iter().map(|r| r.share_id.0[0]).collect::<Vec<_>>(), [5, 4]);
+        query.after = Some((first[1].created_at, first[1].share_id));
+        let second = index.list(&query).await.unwrap();
+        assert_eq!(second.iter().map(|r| r.share_id.0[0]).collect::<Vec<_>>(), [3, 2]);
+        let window = ShareQuery {
+            from: Some(row(2).created_at),
+            to: Some(row(4).created_at),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(index.list(&window).await.unwrap().len(), 2);
+        let sender = node_of(&AccountId([1; 32]));
+        let by_sender = ShareQuery { sender: Some(sender), limit: 10, ..Default::default() };
+        assert_eq!(index.list(&by_sender).await.unwrap().len(), 5);
+        let other = ShareQuery { recipient: Some(sender), limit: 10, ..Default::default() };
+        assert!(index.list(&other).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@
 //! - [`index`]: the SQLite index of shares and their on-chain state (the outbox);
 //! - [`node`]: the relay's keyring and its registration in the contract;
 //! - [`shares`]: `POST /share_data` and the owner's `GET /data/{hash}`;
+//! - [`listing`]: `GET /data/list`, paged, from the index;
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete.
 //!
@@ -26,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod index;
+pub mod listing;
 pub mod node;
 pub mod shares;
 pub mod state;
@@ -50,6 +52,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(shares::router())
+        .merge(listing::router())
         .layer(body_limit)
         .layer(trace)
         .with_state(state)

@@ -120,7 +120,7 @@ fn bad(message: &str) -> ApiError {
     ApiError::BadRequest(message.to_owned())
 }
 
-fn parse_recipient(text: &str) -> Result<Recipient, ApiError> {
+pub(crate) fn parse_recipient(text: &str) -> Result<Recipient, ApiError> {
     if text.starts_with(NodeId::PREFIX) {
         return text
             .parse()
@@ -145,23 +145,27 @@ fn parse_amount(value: &NumberOrText) -> Result<Balance, ApiError> {
 
 /// Milliseconds since the epoch of an RFC 3339 time or of Unix seconds.
 fn parse_expiry(value: &NumberOrText) -> Result<Timestamp, ApiError> {
-    let seconds = |text: &str| -> Result<Timestamp, ApiError> {
-        let seconds: u64 = text
-            .parse()
-            .map_err(|_| bad("`expires_at` must be an RFC 3339 time or Unix seconds"))?;
-        seconds.checked_mul(1000).ok_or_else(|| bad("`expires_at` is too far in the future"))
-    };
     match value {
-        NumberOrText::Number(number) => seconds(&number.to_string()),
-        NumberOrText::Text(text) if text.bytes().all(|b| b.is_ascii_digit()) => seconds(text),
-        NumberOrText::Text(text) => {
-            let at =
-                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| bad("`expires_at` must be an RFC 3339 time or Unix seconds"))?;
-            u64::try_from(at.unix_timestamp_nanos() / 1_000_000)
-                .map_err(|_| bad("`expires_at` is before 1970"))
-        }
+        NumberOrText::Number(number) => parse_time("expires_at", &number.to_string()),
+        NumberOrText::Text(text) => parse_time("expires_at", text),
     }
+}
+
+/// Milliseconds since the epoch of `text`, an RFC 3339 time or Unix seconds; `field`
+/// names it in errors.
+pub(crate) fn parse_time(field: &str, text: &str) -> Result<Timestamp, ApiError> {
+    let invalid =
+        || ApiError::BadRequest(format!("`{field}` must be an RFC 3339 time or Unix seconds"));
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let seconds: u64 = text.parse().map_err(|_| invalid())?;
+        return seconds
+            .checked_mul(1000)
+            .ok_or_else(|| ApiError::BadRequest(format!("`{field}` is too far in the future")));
+    }
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| invalid())?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000)
+        .map_err(|_| ApiError::BadRequest(format!("`{field}` is before 1970")))
 }
 
 /// The seed API's answer to a share.

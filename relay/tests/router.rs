@@ -269,3 +269,37 @@ async fn data_hashes_are_checked_before_anything_else() {
     let (status, _, _) = call(datamgmt_relay::app(state(&dir)), get_request(unknown, None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_list_checks_every_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Some("Bearer user-token");
+    for query in [
+        "limit=0",
+        "limit=100000",
+        "limit=ten",
+        "page_token=garbage!",
+        "page_token=bm9wZQ",
+        "from=yesterday",
+        "to=2026-13-01T00:00:00Z",
+        "sender=someone",
+        "recipient=node_123",
+        "surprise=1",
+    ] {
+        let (status, _, json) = call(
+            datamgmt_relay::app(state(&dir)),
+            get_request(&format!("/data/list?{query}"), token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {json}");
+        assert_eq!(json["error"]["code"], "bad_request", "{query}");
+    }
+    let (status, _, json) =
+        call(datamgmt_relay::app(state(&dir)), get_request("/data/list?limit=500", token)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["items"], serde_json::json!([]));
+    assert!(json["next_page_token"].is_null());
+    let (status, _, _) =
+        call(datamgmt_relay::app(state(&dir)), get_request("/data/list", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}

@@ -207,6 +207,22 @@ async fn share_data_stores_records_and_reads_back() {
     let share = devnet.chain.share_record(share_id).await.unwrap().unwrap();
     assert_eq!((share.price, share.expires_at), (2_500_000_000, Some(4_070_908_800_000)));
 
+    // Both shares are listed, newest first, and the listing pages and filters.
+    let (status, page) = relay.request("GET", "/data/list?limit=1", None).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["share_id"], share_id.to_string());
+    assert_eq!(page["items"][0]["price"], "2500000000");
+    assert_eq!(page["items"][0]["recorded"], true);
+    let token = page["next_page_token"].as_str().expect("a second page").to_owned();
+    let (_, next) =
+        relay.request("GET", &format!("/data/list?limit=1&page_token={token}"), None).await;
+    assert_eq!(next["items"][0]["data_hash"], data_hash.as_str());
+    let filter = format!("/data/list?recipient={recipient_node_id}&sender={}", owner.account);
+    let (_, filtered) = relay.request("GET", &filter, None).await;
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 2);
+    let (_, none) = relay.request("GET", "/data/list?to=2000-01-01T00:00:00Z", None).await;
+    assert_eq!(none["items"], json!([]));
+
     // Nobody by that name: refused before anything is stored.
     let stranger = NodeSigner::from_suri("//Alice//nobody").unwrap();
     let request = json!({"data": "x", "recipient": node_id_of(&stranger.account_id()).to_string()});

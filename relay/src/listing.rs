@@ -1,0 +1,183 @@
+//! `GET /data/list`: the shares this node made, newest first, filtered by time, sender
+//! or recipient, in pages. Answered from the index, never by scanning the chain.
+
+use crate::auth::{Caller, Role};
+use crate::error::{ApiError, AppJson, AppQuery};
+use crate::index::{ShareQuery, ShareRow};
+use crate::shares::{parse_recipient, parse_time, rfc3339, Recipient};
+use crate::state::AppState;
+use axum::{extract::State, routing::get, Router};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use datamgmt_abi::{DataHash, NodeId, ShareId};
+use datamgmt_client::chain::{from_abi_account, node_id_of};
+use serde::{Deserialize, Serialize};
+
+/// Page size when the request names none.
+const DEFAULT_LIMIT: u32 = 50;
+/// Largest page a request may ask for.
+const MAX_LIMIT: u32 = 500;
+
+/// The listing route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/data/list", get(list))
+}
+
+/// Query parameters, all optional and all checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Shared at or after (RFC 3339 or Unix seconds).
+    pub from: Option<String>,
+    /// Shared before (RFC 3339 or Unix seconds).
+    pub to: Option<String>,
+    /// Sender: node id or SS58 account.
+    pub sender: Option<String>,
+    /// Recipient: node id or SS58 account.
+    pub recipient: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<String>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+/// One page of shares.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListResponse {
+    /// The shares, newest first.
+    pub items: Vec<ListedShare>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// A share as listed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ListedShare {
+    /// The share.
+    pub share_id: ShareId,
+    /// SHA-256 of the data.
+    pub data_hash: DataHash,
+    /// Sending node.
+    pub sender: NodeId,
+    /// Receiving node.
+    pub recipient: NodeId,
+    /// Price per access, decimal.
+    pub price: String,
+    /// Expiry (RFC 3339), if any.
+    pub expires_at: Option<String>,
+    /// When it was shared (RFC 3339).
+    pub shared_at: String,
+    /// Whether the chain has recorded it.
+    pub recorded: bool,
+    /// The recording extrinsic, once recorded.
+    pub tx_hash: Option<String>,
+    /// The recording block, once recorded.
+    pub block_number: Option<u64>,
+}
+
+impl ListParams {
+    fn query(&self) -> Result<ShareQuery, ApiError> {
+        let limit = match &self.limit {
+            None => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "`limit` must be a whole number from 1 to {MAX_LIMIT}"
+                    ))
+                })?,
+        };
+        let node = |field: &str, text: &Option<String>| -> Result<Option<NodeId>, ApiError> {
+            match text.as_deref().map(parse_recipient).transpose() {
+                Ok(None) => Ok(None),
+                Ok(Some(Recipient::Node(id))) => Ok(Some(id)),
+                Ok(Some(Recipient::Account(account))) => {
+                    Ok(Some(node_id_of(&from_abi_account(&account))))
+                }
+                Err(_) => Err(ApiError::BadRequest(format!(
+                    "`{field}` must be a node id (node_ and 12 hex characters) or an SS58 account"
+                ))),
+            }
+        };
+        Ok(ShareQuery {
+            from: self.from.as_deref().map(|t| parse_time("from", t)).transpose()?,
+            to: self.to.as_deref().map(|t| parse_time("to", t)).transpose()?,
+            sender: node("sender", &self.sender)?,
+            recipient: node("recipient", &self.recipient)?,
+            after: self.page_token.as_deref().map(decode_page_token).transpose()?,
+            limit,
+        })
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(params): AppQuery<ListParams>,
+) -> Result<AppJson<ListResponse>, ApiError> {
+    caller.require(Role::User)?;
+    let query = params.query()?;
+    let rows = state
+        .index()
+        .list(&query)
+        .await
+        .map_err(|e| ApiError::Unavailable { dependency: "the index", cause: e.to_string() })?;
+    let next_page_token = (rows.len() == query.limit as usize)
+        .then(|| rows.last().map(|last| encode_page_token(last.created_at, last.share_id)))
+        .flatten();
+    Ok(AppJson(ListResponse { items: rows.iter().map(listed).collect(), next_page_token }))
+}
+
+fn listed(row: &ShareRow) -> ListedShare {
+    ListedShare {
+        share_id: row.share_id,
+        data_hash: row.data_hash,
+        sender: node_id_of(&from_abi_account(&row.owner)),
+        recipient: node_id_of(&from_abi_account(&row.recipient)),
+        price: row.price.to_string(),
+        expires_at: row.expires_at.map(rfc3339),
+        shared_at: rfc3339(row.created_at),
+        recorded: row.recorded.is_some(),
+        tx_hash: row.recorded.as_ref().map(|r| r.tx_hash.clone()),
+        block_number: row.recorded.as_ref().map(|r| r.block_number),
+    }
+}
+
+/// Page tokens name the last row of a page; they are opaque to callers.
+fn encode_page_token(created_at: u64, share_id: ShareId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{created_at}:{share_id}"))
+}
+
+fn decode_page_token(token: &str) -> Result<(u64, ShareId), ApiError> {
+    let invalid = || ApiError::BadRequest("`page_token` is not a token this relay issued".into());
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (created_at, share_id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok((created_at.parse().map_err(|_| invalid())?, share_id.parse().map_err(|_| invalid())?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_garbage_is_refused() {
+        let token = encode_page_token(1_700_000_000_123, ShareId([3; 16]));
+        assert_eq!(decode_page_token(&token).unwrap(), (1_700_000_000_123, ShareId([3; 16])));
+        for garbage in ["", "!!!", "bm9wZQ", &URL_SAFE_NO_PAD.encode("12:share_zz")] {
+            assert!(decode_page_token(garbage).is_err(), "{garbage}");
+        }
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        for limit in ["0", "501", "-1", "1e3", "99999999999"] {
+            let params = ListParams { limit: Some(limit.into()), ..Default::default() };
+            assert!(params.query().is_err(), "{limit}");
+        }
+        let params = ListParams { limit: Some("500".into()), ..Default::default() };
+        assert_eq!(params.query().unwrap().limit, 500);
+        assert_eq!(ListParams::default().query().unwrap().limit, DEFAULT_LIMIT);
+    }
+}
