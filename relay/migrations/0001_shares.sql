@@ -10,6 +10,7 @@ CREATE TABLE shares (
     recipient_node TEXT NOT NULL,        -- node_<12 hex>, derived from recipient
     price         TEXT NOT NULL,         -- decimal, smallest unit
     expires_at    BIGINT,                -- ms since the epoch
+    revoked_at    BIGINT,                -- ms since the epoch, relay clock
     key_version   BIGINT NOT NULL,       -- master key version of the custody stanza
     plaintext_len BIGINT NOT NULL,
     envelope_len  BIGINT NOT NULL,

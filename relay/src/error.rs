@@ -31,6 +31,9 @@ pub enum ApiError {
     /// 404: nothing by that name.
     #[error("{0}")]
     NotFound(String),
+    /// 409: the request conflicts with the current state (already revoked…).
+    #[error("{0}")]
+    Conflict(String),
     /// 413: the body is larger than the limit.
     #[error("the request body is too large")]
     PayloadTooLarge,
@@ -66,6 +69,7 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -79,6 +83,7 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal(_) => "internal",

@@ -62,6 +62,8 @@ pub struct ShareRow {
     pub created_at: Timestamp,
     /// Where the chain recorded it; `None` while pending.
     pub recorded: Option<ChainRecord>,
+    /// When the owner revoked it (ms), if revoked.
+    pub revoked_at: Option<Timestamp>,
     /// Chain calls tried so far.
     pub attempts: u32,
     /// The last chain failure, if any.
@@ -76,7 +78,7 @@ pub struct Index {
 
 const SHARE_COLUMNS: &str = "share_id, data_hash, owner, recipient, price, expires_at, \
     key_version, plaintext_len, envelope_len, created_at, state, tx_hash, block_number, \
-    block_hash, attempts, last_error, owner_node, recipient_node";
+    block_hash, attempts, last_error, owner_node, recipient_node, revoked_at";
 
 /// Which shares a listing wants, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,7 +122,7 @@ impl Index {
     pub async fn insert_pending(&self, share: &ShareRow) -> Result<(), IndexError> {
         sqlx::query(&format!(
             "INSERT INTO shares ({SHARE_COLUMNS}) VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, 0, NULL, ?, ?)"
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, 0, NULL, ?, ?, NULL)"
         ))
         .bind(share.share_id.to_string())
         .bind(share.data_hash.to_string())
@@ -166,6 +168,30 @@ impl Index {
     ) -> Result<(), IndexError> {
         sqlx::query("UPDATE shares SET attempts = attempts + 1, last_error = ? WHERE share_id = ?")
             .bind(error)
+            .bind(share_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a revocation the chain accepted.
+    pub async fn mark_revoked(&self, share_id: ShareId, at: Timestamp) -> Result<(), IndexError> {
+        sqlx::query("UPDATE shares SET revoked_at = ? WHERE share_id = ?")
+            .bind(to_i64(at))
+            .bind(share_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records an expiry change the chain accepted.
+    pub async fn set_expiry(
+        &self,
+        share_id: ShareId,
+        expires_at: Option<Timestamp>,
+    ) -> Result<(), IndexError> {
+        sqlx::query("UPDATE shares SET expires_at = ? WHERE share_id = ?")
+            .bind(expires_at.map(to_i64))
             .bind(share_id.to_string())
             .execute(&self.pool)
             .await?;
@@ -278,6 +304,7 @@ fn share_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ShareRow, IndexError>
         _ => None,
     };
     let expires_at: Option<i64> = row.try_get("expires_at")?;
+    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
     Ok(ShareRow {
         share_id: parse(row, "share_id")?,
         data_hash: parse(row, "data_hash")?,
@@ -291,6 +318,7 @@ fn share_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ShareRow, IndexError>
         envelope_len: unsigned(row, "envelope_len")?,
         created_at: unsigned(row, "created_at")?,
         recorded,
+        revoked_at: revoked_at.map(|v| v.max(0) as u64),
         attempts: u32::try_from(unsigned(row, "attempts")?).unwrap_or(u32::MAX),
         last_error: row.try_get("last_error")?,
     })
@@ -313,6 +341,7 @@ mod tests {
             envelope_len: 200,
             created_at: 1_700_000_000_000 + u64::from(id),
             recorded: None,
+            revoked_at: None,
             attempts: 0,
             last_error: None,
         }

@@ -14,6 +14,7 @@
 //! - [`node`]: the relay's keyring and its registration in the contract;
 //! - [`shares`]: `POST /share_data` and the owner's `GET /data/{hash}`;
 //! - [`listing`]: `GET /data/list`, paged, from the index;
+//! - [`lifecycle`]: an owner revokes a share or changes its expiry;
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete.
 //!
@@ -27,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod index;
+pub mod lifecycle;
 pub mod listing;
 pub mod node;
 pub mod shares;
@@ -53,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(shares::router())
         .merge(listing::router())
+        .merge(lifecycle::router())
         .layer(body_limit)
         .layer(trace)
         .with_state(state)

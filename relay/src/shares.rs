@@ -144,7 +144,7 @@ fn parse_amount(value: &NumberOrText) -> Result<Balance, ApiError> {
 }
 
 /// Milliseconds since the epoch of an RFC 3339 time or of Unix seconds.
-fn parse_expiry(value: &NumberOrText) -> Result<Timestamp, ApiError> {
+pub(crate) fn parse_expiry(value: &NumberOrText) -> Result<Timestamp, ApiError> {
     match value {
         NumberOrText::Number(number) => parse_time("expires_at", &number.to_string()),
         NumberOrText::Text(text) => parse_time("expires_at", text),
@@ -269,6 +269,7 @@ pub async fn share(
         envelope_len: sealed.envelope_len,
         created_at: now_ms(),
         recorded: None,
+        revoked_at: None,
         attempts: 0,
         last_error: None,
     };
@@ -455,7 +456,7 @@ async fn get_data(
     }))
 }
 
-fn chain_record(receipt: &CallReceipt) -> ChainRecord {
+pub(crate) fn chain_record(receipt: &CallReceipt) -> ChainRecord {
     ChainRecord {
         tx_hash: format!("{:?}", receipt.extrinsic_hash),
         block_number: receipt.block_number,
@@ -464,7 +465,7 @@ fn chain_record(receipt: &CallReceipt) -> ChainRecord {
 }
 
 /// The HTTP answer to a contract refusal.
-fn contract_refusal(refusal: datamgmt_abi::Error) -> ApiError {
+pub(crate) fn contract_refusal(refusal: datamgmt_abi::Error) -> ApiError {
     use datamgmt_abi::Error;
     match refusal {
         Error::NodeNotRegistered => ApiError::Unavailable {
@@ -472,11 +473,14 @@ fn contract_refusal(refusal: datamgmt_abi::Error) -> ApiError {
             cause: refusal.to_string(),
         },
         Error::AccessDenied(_) | Error::NotOwner | Error::NotAdmin => ApiError::Forbidden,
+        Error::AlreadyRevoked | Error::ShareExists => {
+            ApiError::Conflict(format!("the contract refused: {refusal}"))
+        }
         other => ApiError::BadRequest(format!("the contract refused: {other}")),
     }
 }
 
-fn chain_unavailable(error: ChainError) -> ApiError {
+pub(crate) fn chain_unavailable(error: ChainError) -> ApiError {
     ApiError::Unavailable { dependency: "the chain", cause: error.to_string() }
 }
 

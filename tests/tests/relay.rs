@@ -223,6 +223,24 @@ async fn share_data_stores_records_and_reads_back() {
     let (_, none) = relay.request("GET", "/data/list?to=2000-01-01T00:00:00Z", None).await;
     assert_eq!(none["items"], json!([]));
 
+    // The owner changes the expiry, then revokes; the chain says so.
+    let expiry = json!({"expires_at": "2098-01-01T00:00:00Z"});
+    let path = format!("/shares/{share_id}/expiry");
+    let (status, changed) = relay.request("PUT", &path, Some(&expiry)).await;
+    assert_eq!((status, changed["status"].as_str()), (200, Some("expiry_changed")), "{changed}");
+    let share = devnet.chain.share_record(share_id).await.unwrap().unwrap();
+    assert_eq!(share.expires_at, Some(4_039_372_800_000));
+    let path = format!("/shares/{share_id}/revoke");
+    let (status, revoked) = relay.request("POST", &path, None).await;
+    assert_eq!((status, revoked["status"].as_str()), (200, Some("revoked")), "{revoked}");
+    assert!(devnet.chain.share_record(share_id).await.unwrap().unwrap().revoked_at.is_some());
+    let (status, again) = relay.request("POST", &path, None).await;
+    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("conflict")), "{again}");
+    let (status, _) = relay.request("POST", "/shares/share_00/revoke", None).await;
+    assert_eq!(status, 400);
+    let unknown = format!("/shares/{}/revoke", ShareId([0xee; 16]));
+    assert_eq!(relay.request("POST", &unknown, None).await.0, 404);
+
     // Nobody by that name: refused before anything is stored.
     let stranger = NodeSigner::from_suri("//Alice//nobody").unwrap();
     let request = json!({"data": "x", "recipient": node_id_of(&stranger.account_id()).to_string()});
@@ -255,6 +273,7 @@ async fn pending_shares_are_retried_once_the_chain_answers() {
         envelope_len: 1,
         created_at: shares::now_ms(),
         recorded: None,
+        revoked_at: None,
         attempts: 1,
         last_error: Some("chain unreachable".into()),
     };
