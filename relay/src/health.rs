@@ -10,13 +10,21 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
+/// Liveness, and which node this is (public facts: both are on chain).
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
+    node_id: String,
+    account: String,
 }
 
-async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    let account = state.node().signer.account_id();
+    Json(Health {
+        status: "ok",
+        node_id: datamgmt_client::chain::node_id_of(&account).to_string(),
+        account: account.to_string(),
+    })
 }
 
 /// Readiness and what each dependency said.

@@ -55,6 +55,15 @@ pub async fn ensure_registered(
         {
             return Ok(Registration::Unchanged)
         }
+        Some(node) if node.encryption_key != key && node.key_version >= key_version => {
+            return Err(ChainError::Config(format!(
+                "the chain has another encryption key for this node at version {} (this \
+                 keyring's is version {key_version}): this is not the keyring the node \
+                 registered with; restore that keyring, or rotate this one's node key past \
+                 version {}",
+                node.key_version, node.key_version
+            )))
+        }
         Some(_) => (messages::update_node(key, key_version, endpoint), Registration::Updated),
     };
     chain.submit(signer, &message, Confirmation::InBlock).await?;

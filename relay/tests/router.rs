@@ -73,6 +73,8 @@ async fn healthz_answers() {
         call(datamgmt_relay::app(state(&dir)), get_request("/healthz", None)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ok");
+    assert_eq!(body["account"], "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY");
+    assert!(body["node_id"].as_str().unwrap().starts_with("node_"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

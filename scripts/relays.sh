@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Starts, stops and reports on the relays listed in substrate-dev.toml (`[[relays]]`),
+# on 127.0.0.1, against the running devnet (and Garage for `storage = "s3"`). Each relay
+# gets a directory in the state dir with its configuration, keyring (and passphrase),
+# index, log, and an API token in `token` (owner-readable only) for curl.
+# Usage: scripts/relays.sh up|down|status
+source "$(dirname "$0")/lib.sh"
+
+# relays: one line per relay, "name port account storage".
+relays() {
+  python3 - "$CONFIG" <<'PY'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    for relay in tomllib.load(f).get("relays", []):
+        print(relay["name"], relay["port"], relay["account"], relay["storage"])
+PY
+}
+
+relay_dir() { printf '%s/relay-%s\n' "$STATE_DIR" "$1"; }
+relay_pid() { local f; f="$(relay_dir "$1")/relay.pid"; [ -f "$f" ] && cat "$f"; }
+is_running() { local pid; pid=$(relay_pid "$1") && kill -0 "$pid" 2>/dev/null; }
+
+# write_config NAME PORT STORAGE: the relay's TOML, with a fresh token hash.
+write_config() {
+  local name=$1 port=$2 storage=$3 dir
+  dir=$(relay_dir "$name")
+  (umask 077 && mkdir -p "$dir" \
+    && { [ -f "$dir/token" ] || od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/token"; } \
+    && { [ -f "$dir/passphrase" ] || od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/passphrase"; })
+  local token_hash
+  token_hash=$(tr -d '\n' <"$dir/token" | sha256sum | cut -d' ' -f1)
+  (umask 077 && python3 - "$dir" "$port" "$storage" "$token_hash" "$DEPLOY_STATE" "$STATE_DIR/s3.json" >"$dir/relay.toml" <<'PY'
+import json, sys
+dir, port, storage, token_hash, deploy_state, s3_state = sys.argv[1:]
+q = json.dumps  # TOML basic strings accept JSON string escapes
+print(f"listen = {q('127.0.0.1:' + port)}")
+print(f"public_url = {q('http://127.0.0.1:' + port)}")
+print(f"[chain]\ndeploy_state = {q(deploy_state)}")
+print(f"[keyring]\npath = {q(dir + '/keyring.json')}")
+print(f"[database]\nurl = {q('sqlite://' + dir + '/index.db')}")
+if storage == "s3":
+    s3 = json.load(open(s3_state))
+    print('[storage]\nkind = "s3"')
+    for key in ("endpoint", "region", "bucket", "access_key_id", "secret_access_key"):
+        print(f"{key} = {q(s3[key])}")
+else:
+    print(f'[storage]\nkind = "local"\nroot = {q(dir + "/envelopes")}')
+print(f'[[tokens]]\nname = "demo"\nsha256 = {q(token_hash)}\nrole = "admin"')
+PY
+  )
+}
+
+up() {
+  [ -f "$DEPLOY_STATE" ] || die "no contract deployed: scripts/devnet.sh up && scripts/deploy.sh"
+  log "building the relay"
+  (cd "$ROOT" && cargo build --quiet --locked -p datamgmt-relay --bin datamgmt-relay)
+  local binary=$CARGO_TARGET_DIR/debug/datamgmt-relay
+  while read -r name port account storage; do
+    if is_running "$name"; then
+      log "relay $name already running (pid $(relay_pid "$name"))"
+      continue
+    fi
+    if [ "$storage" = s3 ] && [ ! -f "$STATE_DIR/s3.json" ]; then
+      die "relay $name stores in S3: start Garage first (scripts/garage.sh up)"
+    fi
+    write_config "$name" "$port" "$storage"
+    local dir
+    dir=$(relay_dir "$name")
+    DATAMGMT_NODE_SURI=$account DATAMGMT_KEYRING_PASSPHRASE=$(cat "$dir/passphrase") \
+      setsid "$binary" --config "$dir/relay.toml" >"$dir/relay.log" 2>&1 </dev/null &
+    echo $! >"$dir/relay.pid"
+    log "relay $name starting on http://127.0.0.1:$port (log: $dir/relay.log)"
+  done < <(relays)
+  while read -r name port _ _; do
+    local deadline=$((SECONDS + 60))
+    until curl -sf --max-time 2 "http://127.0.0.1:$port/readyz" >/dev/null; do
+      is_running "$name" || { tail -n 20 "$(relay_dir "$name")/relay.log" >&2; die "relay $name exited"; }
+      [ $SECONDS -lt $deadline ] || die "relay $name was not ready within 60s: $(curl -s "http://127.0.0.1:$port/readyz")"
+      sleep 0.5
+    done
+    log "relay $name ready: $(curl -s "http://127.0.0.1:$port/healthz")"
+  done < <(relays)
+}
+
+down() {
+  while read -r name _ _ _; do
+    if is_running "$name"; then
+      local pid
+      pid=$(relay_pid "$name")
+      kill -TERM "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+      log "relay $name stopped"
+    fi
+    rm -f "$(relay_dir "$name")/relay.pid"
+  done < <(relays)
+}
+
+status() {
+  local all_up=0
+  while read -r name port _ _; do
+    if is_running "$name"; then
+      echo "relay $name: running on http://127.0.0.1:$port $(curl -s --max-time 2 "http://127.0.0.1:$port/readyz")"
+    else
+      echo "relay $name: stopped"
+      all_up=1
+    fi
+  done < <(relays)
+  return $all_up
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) die "usage: $0 up|down|status" ;;
+esac
