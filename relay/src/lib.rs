@@ -38,18 +38,22 @@ pub mod storage;
 use axum::{http::Request, Router};
 use state::AppState;
 use std::future::Future;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 /// The relay's router over `state`.
 pub fn app(state: AppState) -> Router {
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-        tracing::info_span!(
-            "request",
-            method = %request.method(),
-            path = %request.uri().path(),
-            caller = tracing::field::Empty,
-        )
-    });
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request<_>| {
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+                caller = tracing::field::Empty,
+            )
+        })
+        // A 503 while a dependency is down is expected, not an error of this relay; the
+        // cause is logged where it is known.
+        .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN));
     let body_limit = axum::extract::DefaultBodyLimit::max(state.limits().max_json_body);
     Router::new()
         .merge(health::router())
