@@ -41,6 +41,8 @@ echo "$response"
 HASH=$(json_field data_hash <<<"$response")
 show curl -sf "$A/data/$HASH" -H "authorization: Bearer $TOKEN"
 show curl -sf "$A/data/list?limit=5" -H "authorization: Bearer $TOKEN"
+sleep 2 # the proof lists finalized blocks once the indexer has read them
+show curl -sf "$A/verify_data/$HASH" -H "authorization: Bearer $TOKEN"
 
 
 log "all still running: devnet $RPC_URL, Garage, relays A $A and B $B; API token of A in $STATE_DIR/relay-a/token"

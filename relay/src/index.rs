@@ -5,7 +5,10 @@
 //! retried and never silently lost. Schema changes are migrations in `migrations/`,
 //! applied at start-up.
 
-use datamgmt_abi::{AccountId, Balance, DataHash, KeyVersion, NodeId, ShareId, Timestamp};
+use datamgmt_abi::{
+    events::{ShareAction, ShareEvent},
+    AccountId, Balance, DataHash, KeyVersion, NodeId, ShareId, Timestamp,
+};
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
     Row, SqlitePool,
@@ -68,6 +71,23 @@ pub struct ShareRow {
     pub attempts: u32,
     /// The last chain failure, if any.
     pub last_error: Option<String>,
+}
+
+/// A share event as indexed from a finalized block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedEvent {
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash (`0x…`).
+    pub block_hash: String,
+    /// Extrinsic index in the block.
+    pub extrinsic_index: u32,
+    /// Extrinsic hash (`0x…`).
+    pub extrinsic_hash: String,
+    /// Event index in the block.
+    pub event_index: u32,
+    /// The event.
+    pub event: ShareEvent,
 }
 
 /// The index database.
@@ -258,6 +278,86 @@ impl Index {
         select.fetch_all(&self.pool).await?.iter().map(share_from_row).collect()
     }
 
+    /// Stores one finalized block's share events and moves the cursor past it, at once:
+    /// a crash leaves either both or neither.
+    pub async fn record_block(
+        &self,
+        block_number: u64,
+        events: &[IndexedEvent],
+    ) -> Result<(), IndexError> {
+        let mut tx = self.pool.begin().await?;
+        for indexed in events {
+            let event = &indexed.event;
+            let action = serde_json::to_string(&event.action)
+                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO share_events (block_number, event_index, block_hash, \
+                 extrinsic_index, extrinsic_hash, share_id, owner, recipient, data_hash, at, \
+                 action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(to_i64(indexed.block_number))
+            .bind(i64::from(indexed.event_index))
+            .bind(&indexed.block_hash)
+            .bind(i64::from(indexed.extrinsic_index))
+            .bind(&indexed.extrinsic_hash)
+            .bind(event.share_id.to_string())
+            .bind(event.owner.to_string())
+            .bind(event.recipient.to_string())
+            .bind(event.data_hash.to_string())
+            .bind(to_i64(event.at))
+            .bind(action)
+            .execute(&mut *tx)
+            .await?;
+            if matches!(event.action, ShareAction::Created { .. }) {
+                // A share whose chain call landed unseen is settled here.
+                sqlx::query(
+                    "UPDATE shares SET state = 'recorded', tx_hash = ?, block_number = ?, \
+                     block_hash = ?, last_error = NULL WHERE share_id = ? AND state = 'pending'",
+                )
+                .bind(&indexed.extrinsic_hash)
+                .bind(to_i64(indexed.block_number))
+                .bind(&indexed.block_hash)
+                .bind(event.share_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO indexer_cursor (id, last_block) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block",
+        )
+        .bind(to_i64(block_number))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The last block the indexer finished, if any.
+    pub async fn indexed_up_to(&self) -> Result<Option<u64>, IndexError> {
+        let row = sqlx::query("SELECT last_block FROM indexer_cursor WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let value: i64 = row.try_get("last_block")?;
+            Ok(value.max(0) as u64)
+        })
+        .transpose()
+    }
+
+    /// Every indexed event about data with this hash, in chain order.
+    pub async fn events_for(&self, data_hash: DataHash) -> Result<Vec<IndexedEvent>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT block_number, event_index, block_hash, extrinsic_index, extrinsic_hash, \
+             share_id, owner, recipient, data_hash, at, action FROM share_events \
+             WHERE data_hash = ? ORDER BY block_number, event_index",
+        )
+        .bind(data_hash.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     /// The share with this id.
     pub async fn get(&self, share_id: ShareId) -> Result<Option<ShareRow>, IndexError> {
         Ok(self.select("WHERE share_id = ?", Some(share_id.to_string())).await?.pop())
@@ -279,6 +379,34 @@ impl Index {
 
 fn node_of(account: &AccountId) -> NodeId {
     datamgmt_client::chain::node_id_of(&datamgmt_client::chain::from_abi_account(account))
+}
+
+fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IndexedEvent, IndexError> {
+    fn parse<T: FromStr>(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<T, IndexError> {
+        let text: String = row.try_get(column)?;
+        text.parse().map_err(|_| IndexError::Corrupt(format!("{column} = {text:?}")))
+    }
+    let number = |column: &str| -> Result<u64, IndexError> {
+        let value: i64 = row.try_get(column)?;
+        u64::try_from(value).map_err(|_| IndexError::Corrupt(format!("{column} = {value}")))
+    };
+    let action: String = row.try_get("action")?;
+    Ok(IndexedEvent {
+        block_number: number("block_number")?,
+        block_hash: row.try_get("block_hash")?,
+        extrinsic_index: number("extrinsic_index")? as u32,
+        extrinsic_hash: row.try_get("extrinsic_hash")?,
+        event_index: number("event_index")? as u32,
+        event: ShareEvent {
+            share_id: parse(row, "share_id")?,
+            owner: parse(row, "owner")?,
+            recipient: parse(row, "recipient")?,
+            data_hash: parse(row, "data_hash")?,
+            at: number("at")?,
+            action: serde_json::from_str(&action)
+                .map_err(|_| IndexError::Corrupt(format!("action = {action:?}")))?,
+        },
+    })
 }
 
 fn to_i64(value: u64) -> i64 {

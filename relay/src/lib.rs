@@ -15,6 +15,8 @@
 //! - [`shares`]: `POST /share_data` and the owner's `GET /data/{hash}`;
 //! - [`listing`]: `GET /data/list`, paged, from the index;
 //! - [`lifecycle`]: an owner revokes a share or changes its expiry;
+//! - [`indexer`]: copies the contract's share events from finalized blocks into the index;
+//! - [`verify`]: `GET /verify_data/{hash}`, the on-chain proof, from the index;
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete.
 //!
@@ -28,12 +30,14 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod index;
+pub mod indexer;
 pub mod lifecycle;
 pub mod listing;
 pub mod node;
 pub mod shares;
 pub mod state;
 pub mod storage;
+pub mod verify;
 
 use axum::{http::Request, Router};
 use state::AppState;
@@ -60,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(shares::router())
         .merge(listing::router())
         .merge(lifecycle::router())
+        .merge(verify::router())
         .layer(body_limit)
         .layer(trace)
         .with_state(state)

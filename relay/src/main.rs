@@ -16,6 +16,9 @@ use tracing_subscriber::EnvFilter;
 /// How often pending shares are retried.
 const OUTBOX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How often the indexer looks for newly finalized blocks.
+const INDEXER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A DataMgmt Node relay.
 #[derive(Parser)]
 #[command(version, about)]
@@ -58,6 +61,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(address = %listener.local_addr()?, storage = ?store, "relay listening");
     let state = AppState::new(config.limits, tokens, store, index, identity, chain);
     datamgmt_relay::shares::spawn_outbox_worker(state.clone(), OUTBOX_INTERVAL);
+    datamgmt_relay::indexer::spawn(state.chain().clone(), state.index().clone(), INDEXER_INTERVAL);
     datamgmt_relay::run(listener, state, shutdown_signal()).await?;
     tracing::info!("relay stopped");
     Ok(())

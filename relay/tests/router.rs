@@ -305,3 +305,23 @@ async fn data_list_checks_every_parameter() {
         call(datamgmt_relay::app(state(&dir)), get_request("/data/list", None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_data_checks_the_hash_and_says_when_nothing_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = Some("Bearer user-token");
+    let (status, _, json) =
+        call(datamgmt_relay::app(state(&dir)), get_request("/verify_data/sha256:00", token)).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    let unknown =
+        "/verify_data/sha256:7f83b1657ff1fc53b92dc18148a1d65dfc2d4b1fa3d677284addd200126d9069";
+    let (status, _, json) =
+        call(datamgmt_relay::app(state(&dir)), get_request(unknown, token)).await;
+    assert_eq!(
+        (status, json["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}

@@ -9,6 +9,7 @@ use datamgmt_client::keyring::Keyring;
 use datamgmt_relay::{
     auth::{ApiTokens, Role, TokenConfig},
     index::{Index, ShareRow},
+    indexer,
     node::{self, Registration},
     shares,
     state::{AppState, ChainConnection, NodeIdentity},
@@ -240,6 +241,44 @@ async fn share_data_stores_records_and_reads_back() {
     assert_eq!(status, 400);
     let unknown = format!("/shares/{}/revoke", ShareId([0xee; 16]));
     assert_eq!(relay.request("POST", &unknown, None).await.0, 404);
+
+    // The proof, once the blocks are finalized and indexed: the creation, the expiry
+    // change and the revocation of the second share, in chain order.
+    let priced_hash = format!("sha256:{}", hex(&Sha256::digest(b"priced")));
+    let (status, unindexed) =
+        relay.request("GET", &format!("/verify_data/{priced_hash}"), None).await;
+    assert_eq!(status, 200, "{unindexed}");
+    assert_eq!(unindexed["records"][0]["finalized"], false);
+    let chain = relay.state.chain().client().await.unwrap();
+    let (best, _) = chain.best_block().await.unwrap();
+    while chain.finalized_block_number().await.unwrap() < best {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(indexer::catch_up(&chain, relay.state.index()).await.unwrap() >= best);
+    let (status, proof) = relay.request("GET", &format!("/verify_data/{priced_hash}"), None).await;
+    assert_eq!(status, 200, "{proof}");
+    let kinds: Vec<&str> = proof["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["created", "expiry_changed", "revoked"]);
+    let created = &proof["records"][0];
+    assert_eq!(created["tx_hash"], body["compliance"]["tx_hash"]);
+    assert_eq!(created["finalized"], true);
+    assert_eq!(created["sender"]["node_id"], node_id_of(&owner.account).to_string());
+    assert_eq!(created["recipient"]["account"], recipient.account.to_string());
+    assert!(created["event_index"].is_u64());
+
+    // A relay that was down catches up from its last block: a fresh index read from
+    // genesis holds the same records.
+    let dir = tempfile::tempdir().unwrap();
+    let fresh =
+        Index::open(&format!("sqlite://{}", dir.path().join("fresh.db").display())).await.unwrap();
+    indexer::catch_up(&chain, &fresh).await.unwrap();
+    let events = fresh.events_for(priced_hash.parse().unwrap()).await.unwrap();
+    assert_eq!(events.len(), 3);
 
     // Nobody by that name: refused before anything is stored.
     let stranger = NodeSigner::from_suri("//Alice//nobody").unwrap();

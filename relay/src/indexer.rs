@@ -1,0 +1,62 @@
+//! The indexer: follows finalized blocks and copies the contract's share events into the
+//! index, so `/verify_data` and audits answer without scanning the chain. It resumes
+//! from the last block it finished, so downtime is caught up on restart; each block's
+//! events and the cursor are written in one transaction.
+
+use crate::index::{Index, IndexError, IndexedEvent};
+use crate::state::ChainConnection;
+use datamgmt_abi::events::ContractEvent;
+use datamgmt_client::chain::{ChainClient, ChainError};
+use std::time::Duration;
+
+/// Why a pass of the indexer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexerError {
+    /// The chain did not answer.
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+    /// The index could not be written.
+    #[error("{0}")]
+    Index(#[from] IndexError),
+}
+
+/// Indexes every finalized block after the cursor; returns the last block indexed.
+pub async fn catch_up(chain: &ChainClient, index: &Index) -> Result<u64, IndexerError> {
+    let finalized = chain.finalized_block_number().await?;
+    let mut next = index.indexed_up_to().await?.map_or(0, |last| last + 1);
+    while next <= finalized {
+        let events: Vec<IndexedEvent> = chain
+            .events_in_block(next)
+            .await?
+            .into_iter()
+            .filter_map(|recorded| match recorded.event {
+                ContractEvent::Share(event) => Some(IndexedEvent {
+                    block_number: recorded.block_number,
+                    block_hash: format!("{:?}", recorded.block_hash),
+                    extrinsic_index: recorded.extrinsic_index,
+                    extrinsic_hash: format!("{:?}", recorded.extrinsic_hash),
+                    event_index: recorded.event_index,
+                    event,
+                }),
+                _ => None,
+            })
+            .collect();
+        index.record_block(next, &events).await?;
+        next += 1;
+    }
+    Ok(finalized)
+}
+
+/// Runs [`catch_up`] every `interval` for as long as the process lives.
+pub fn spawn(chain: ChainConnection, index: Index, interval: Duration) {
+    tokio::spawn(async move {
+        loop {
+            if let Ok(client) = chain.client().await {
+                if let Err(error) = catch_up(&client, &index).await {
+                    tracing::warn!(%error, "indexer pass stopped; retrying");
+                }
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
