@@ -63,9 +63,17 @@ up() {
     if [ "$storage" = s3 ] && [ ! -f "$STATE_DIR/s3.json" ]; then
       die "relay $name stores in S3: start Garage first (scripts/garage.sh up)"
     fi
-    write_config "$name" "$port" "$storage"
-    local dir
+    local dir contract
     dir=$(relay_dir "$name")
+    contract=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["contract"])' "$DEPLOY_STATE")
+    # A relay's index and keys belong to one chain: the devnet keeps no state across
+    # restarts, so neither does a relay of it.
+    if [ -f "$dir/contract" ] && [ "$(cat "$dir/contract")" != "$contract" ]; then
+      log "relay $name: the devnet was restarted since it last ran; starting it afresh"
+      rm -rf "$dir"
+    fi
+    write_config "$name" "$port" "$storage"
+    echo "$contract" >"$dir/contract"
     DATAMGMT_NODE_SURI=$account DATAMGMT_KEYRING_PASSPHRASE=$(cat "$dir/passphrase") \
       setsid "$binary" --config "$dir/relay.toml" >"$dir/relay.log" 2>&1 </dev/null &
     echo $! >"$dir/relay.pid"
