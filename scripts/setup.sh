@@ -62,39 +62,37 @@ install_prebuilt() {
   log "installed $bin $version from $archive"
 }
 
-install_node() {
-  local version
-  version=$(cfg tools.contracts_node)
-  [ "$(installed_version substrate-contracts-node)" = "$version" ] && return
-  install_prebuilt substrate-contracts-node "$version" && return
-  log "building contracts-node $version from crates.io (about an hour on 2 cores)"
+# install_tool BINARY VERSION BUILD...: keeps BINARY if it is installed at VERSION, else
+# installs the verified prebuilt copy, else runs BUILD (which builds from crates.io).
+install_tool() {
+  local bin=$1 version=$2
+  shift 2
+  [ "$(installed_version "$bin")" = "$version" ] && return
+  install_prebuilt "$bin" "$version" && return
+  "$@" "$version"
+}
+
+build_node() {
+  log "building contracts-node $1 from crates.io (about an hour on 2 cores)"
   install_build_packages
   # The runtime's wasm build resolves its dependencies afresh unless pointed at the
   # crate's own lock file; a fresh resolve picks crates that cargo 1.81 cannot parse.
   # The path exists once cargo has unpacked the crate, before the wasm build reads it.
-  WASM_BUILD_WORKSPACE_HINT="$CARGO_HOME/registry/src/index.crates.io-6f17d22bba15001f/contracts-node-$version" \
+  WASM_BUILD_WORKSPACE_HINT="$CARGO_HOME/registry/src/index.crates.io-6f17d22bba15001f/contracts-node-$1" \
     CARGO_TARGET_DIR="$CACHE_DIR/install-target" \
-    cargo "+$TOOLCHAIN" install contracts-node --version "$version" --locked
+    cargo "+$TOOLCHAIN" install contracts-node --version "$1" --locked
 }
 
-install_cargo_contract() {
-  local version
-  version=$(cfg tools.cargo_contract)
-  [ "$(installed_version cargo-contract)" = "$version" ] && return
-  install_prebuilt cargo-contract "$version" && return
-  log "building cargo-contract $version from crates.io (about 15 minutes on 2 cores)"
+build_cargo_contract() {
+  log "building cargo-contract $1 from crates.io (about 15 minutes on 2 cores)"
   install_build_packages
   CARGO_TARGET_DIR="$CACHE_DIR/install-target" \
-    cargo "+$TOOLCHAIN" install cargo-contract --version "$version" --locked
+    cargo "+$TOOLCHAIN" install cargo-contract --version "$1" --locked
 }
 
-install_garage() {
-  local version
-  version=$(cfg s3.garage)
-  [ "$(installed_version garage)" = "$version" ] && return
-  install_prebuilt garage "$version" && return
-  log "building garage $version from crates.io (about 12 minutes on 2 cores)"
-  CARGO_TARGET_DIR="$CACHE_DIR/install-target-stable" cargo install garage --version "$version" --locked
+build_garage() {
+  log "building garage $1 from crates.io (about 12 minutes on 2 cores)"
+  CARGO_TARGET_DIR="$CACHE_DIR/install-target-stable" cargo install garage --version "$1" --locked
 }
 
 # Python's `cryptography` is the interoperability peer of the envelope tests and the
@@ -106,8 +104,8 @@ install_python_cryptography() {
 }
 
 install_toolchain
-install_node
-install_cargo_contract
-install_garage
+install_tool substrate-contracts-node "$(cfg tools.contracts_node)" build_node
+install_tool cargo-contract "$(cfg tools.cargo_contract)" build_cargo_contract
+install_tool garage "$(cfg s3.garage)" build_garage
 install_python_cryptography
 log "ready: $(substrate-contracts-node --version), $(cargo-contract --version), $(garage --version | head -1)"

@@ -158,3 +158,26 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for App
             .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
     }
 }
+
+impl From<crate::index::IndexError> for ApiError {
+    fn from(error: crate::index::IndexError) -> Self {
+        ApiError::Unavailable { dependency: "the index", cause: error.to_string() }
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiError {
+    fn from(error: crate::storage::StorageError) -> Self {
+        use crate::storage::StorageError;
+        match error {
+            StorageError::NotFound(share_id) => {
+                ApiError::NotFound(format!("no stored envelope for {share_id}"))
+            }
+            StorageError::AlreadyExists(share_id) => {
+                ApiError::Conflict(format!("an envelope is already stored for {share_id}"))
+            }
+            other => {
+                ApiError::Unavailable { dependency: "object storage", cause: other.to_string() }
+            }
+        }
+    }
+}

@@ -52,7 +52,7 @@ async fn revoke(
     let share = own_share(&state, &share_id).await?;
     let response =
         submit(&state, share.share_id, messages::revoke(share.share_id), "revoked").await?;
-    state.index().mark_revoked(share.share_id, now_ms()).await.map_err(index_unavailable)?;
+    state.index().mark_revoked(share.share_id, now_ms()).await?;
     Ok(AppJson(response))
 }
 
@@ -70,7 +70,7 @@ async fn set_expiry(
     let share = own_share(&state, &share_id).await?;
     let message = messages::set_expiry(share.share_id, expires_at);
     let response = submit(&state, share.share_id, message, "expiry_changed").await?;
-    state.index().set_expiry(share.share_id, expires_at).await.map_err(index_unavailable)?;
+    state.index().set_expiry(share.share_id, expires_at).await?;
     Ok(AppJson(response))
 }
 
@@ -82,8 +82,7 @@ async fn own_share(state: &AppState, share_id: &str) -> Result<ShareRow, ApiErro
     state
         .index()
         .get(share_id)
-        .await
-        .map_err(index_unavailable)?
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("this node made no share {share_id}")))
 }
 
@@ -112,8 +111,4 @@ async fn submit(
             recorded: true,
         },
     })
-}
-
-fn index_unavailable(error: crate::index::IndexError) -> ApiError {
-    ApiError::Unavailable { dependency: "the index", cause: error.to_string() }
 }

@@ -118,11 +118,7 @@ async fn list(
 ) -> Result<AppJson<ListResponse>, ApiError> {
     caller.require(Role::User)?;
     let query = params.query()?;
-    let rows = state
-        .index()
-        .list(&query)
-        .await
-        .map_err(|e| ApiError::Unavailable { dependency: "the index", cause: e.to_string() })?;
+    let rows = state.index().list(&query).await?;
     let next_page_token = (rows.len() == query.limit as usize)
         .then(|| rows.last().map(|last| encode_page_token(last.created_at, last.share_id)))
         .flatten();

@@ -247,7 +247,7 @@ pub async fn share(
         .add_recipient(recipient_node.key_version, &recipient_node.encryption_key, &data_key)
         .map_err(|_| bad("the recipient's registered encryption key is not usable"))?;
 
-    let mut upload = state.store().upload(share_id).await.map_err(storage_unavailable)?;
+    let mut upload = state.store().upload(share_id).await?;
     let sealed = match envelope::encrypt(data, &mut upload, &header, &data_key, PARALLELISM).await {
         Ok(sealed) => sealed,
         Err(error) => {
@@ -255,7 +255,7 @@ pub async fn share(
             return Err(storage_unavailable(error));
         }
     };
-    upload.complete().await.map_err(storage_unavailable)?;
+    upload.complete().await?;
 
     let row = ShareRow {
         share_id,
@@ -275,7 +275,7 @@ pub async fn share(
     };
     if let Err(error) = state.index().insert_pending(&row).await {
         let _ = state.store().delete(share_id).await;
-        return Err(ApiError::Unavailable { dependency: "the index", cause: error.to_string() });
+        return Err(error.into());
     }
     let record = record_on_chain(state, &chain, &row).await?;
     Ok(ShareDataResponse {
@@ -309,9 +309,7 @@ async fn record_on_chain(
     match chain.submit(&state.node().signer, &message, Confirmation::InBlock).await {
         Ok(receipt) => {
             let record = chain_record(&receipt);
-            state.index().mark_recorded(row.share_id, &record).await.map_err(|e| {
-                ApiError::Unavailable { dependency: "the index", cause: e.to_string() }
-            })?;
+            state.index().mark_recorded(row.share_id, &record).await?;
             Ok(record)
         }
         Err(ChainError::Contract(refusal)) => {
@@ -338,11 +336,7 @@ async fn record_on_chain(
 /// once its record matches.
 pub async fn retry_pending(state: &AppState) -> Result<usize, ApiError> {
     let chain = state.chain().client().await?;
-    let pending = state
-        .index()
-        .pending()
-        .await
-        .map_err(|e| ApiError::Unavailable { dependency: "the index", cause: e.to_string() })?;
+    let pending = state.index().pending().await?;
     let mut recorded = 0;
     for row in pending {
         if chain.share_record(row.share_id).await.map_err(chain_unavailable)?.is_some() {
@@ -417,11 +411,7 @@ async fn get_data(
         ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
     })?;
     let own = to_abi_account(&state.node().signer.account_id());
-    let rows = state
-        .index()
-        .by_hash(data_hash)
-        .await
-        .map_err(|e| ApiError::Unavailable { dependency: "the index", cause: e.to_string() })?;
+    let rows = state.index().by_hash(data_hash).await?;
     let row = rows
         .into_iter()
         .find(|row| row.owner == own)
@@ -429,8 +419,7 @@ async fn get_data(
     if row.plaintext_len > MAX_JSON_DATA {
         return Err(ApiError::PayloadTooLarge);
     }
-    let (mut reader, _) =
-        state.store().download(row.share_id).await.map_err(storage_unavailable)?;
+    let (mut reader, _) = state.store().download(row.share_id).await?;
     let header = Header::read(&mut reader).await.map_err(internal)?;
     let data_key = {
         let keyring = state.node().keyring.read().await;

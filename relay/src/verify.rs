@@ -82,12 +82,8 @@ async fn verify(
     let data_hash: DataHash = hash.parse().map_err(|e| {
         ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
     })?;
-    let unavailable = |e: crate::index::IndexError| ApiError::Unavailable {
-        dependency: "the index",
-        cause: e.to_string(),
-    };
     let index = state.index();
-    let events = index.events_for(data_hash).await.map_err(unavailable)?;
+    let events = index.events_for(data_hash).await?;
     let mut records: Vec<ProofRecord> = events
         .iter()
         .map(|indexed| ProofRecord {
@@ -104,7 +100,7 @@ async fn verify(
         })
         .collect();
     // Own shares recorded in a block the indexer has not reached yet.
-    for row in index.by_hash(data_hash).await.map_err(unavailable)? {
+    for row in index.by_hash(data_hash).await? {
         let Some(record) = row.recorded else { continue };
         if events.iter().any(|e| e.extrinsic_hash == record.tx_hash) {
             continue;
@@ -133,6 +129,6 @@ async fn verify(
         data_hash,
         recorded: true,
         records,
-        indexed_up_to: index.indexed_up_to().await.map_err(unavailable)?,
+        indexed_up_to: index.indexed_up_to().await?,
     }))
 }
