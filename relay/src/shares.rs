@@ -225,11 +225,11 @@ pub async fn share(
     let chain = state.chain().client().await?;
     let recipient = resolve_recipient(&chain, terms.recipient).await?;
     let owner = to_abi_account(&state.node().signer.account_id());
-    if recipient.0 == owner {
+    if recipient == owner {
         return Err(bad("a node cannot share with itself"));
     }
     let recipient_node = chain
-        .node(&recipient.0)
+        .node(&recipient)
         .await
         .map_err(chain_unavailable)?
         .ok_or_else(|| bad("the recipient is not a registered node"))?;
@@ -261,7 +261,7 @@ pub async fn share(
         share_id,
         data_hash: sealed.content_hash,
         owner,
-        recipient: recipient.0,
+        recipient,
         price: terms.price,
         expires_at: terms.expires_at,
         key_version,
@@ -368,17 +368,17 @@ pub fn spawn_outbox_worker(state: AppState, interval: std::time::Duration) {
     });
 }
 
+/// The recipient's account: as given, or looked up on chain by node id.
 async fn resolve_recipient(
     chain: &ChainClient,
     recipient: Recipient,
-) -> Result<(AccountId, Option<NodeId>), ApiError> {
+) -> Result<AccountId, ApiError> {
     match recipient {
-        Recipient::Account(account) => Ok((account, None)),
+        Recipient::Account(account) => Ok(account),
         Recipient::Node(node_id) => chain
             .node_account(node_id)
             .await
             .map_err(chain_unavailable)?
-            .map(|account| (account, Some(node_id)))
             .ok_or_else(|| ApiError::BadRequest(format!("no registered node is {node_id}"))),
     }
 }
