@@ -4,7 +4,7 @@
 //! events and the cursor are written in one transaction.
 
 use crate::index::{Index, IndexError, IndexedEvent};
-use crate::state::ChainConnection;
+use crate::state::AppState;
 use datamgmt_abi::events::ContractEvent;
 use datamgmt_client::chain::{ChainClient, ChainError};
 use std::time::Duration;
@@ -48,12 +48,13 @@ pub async fn catch_up(chain: &ChainClient, index: &Index) -> Result<u64, Indexer
 }
 
 /// Runs [`catch_up`] every `interval` for as long as the process lives.
-pub fn spawn(chain: ChainConnection, index: Index, interval: Duration) {
+pub fn spawn(state: AppState, interval: Duration) {
     tokio::spawn(async move {
         loop {
-            if let Ok(client) = chain.client().await {
-                if let Err(error) = catch_up(&client, &index).await {
-                    tracing::warn!(%error, "indexer pass stopped; retrying");
+            if let Ok(client) = state.chain().client().await {
+                match catch_up(&client, state.index()).await {
+                    Ok(block) => state.metrics().indexed_block(block),
+                    Err(error) => tracing::warn!(%error, "indexer pass stopped; retrying"),
                 }
             }
             tokio::time::sleep(interval).await;

@@ -17,6 +17,7 @@
 //! - [`lifecycle`]: an owner revokes a share or changes its expiry;
 //! - [`indexer`]: copies the contract's share events from finalized blocks into the index;
 //! - [`verify`]: `GET /verify_data/{hash}`, the on-chain proof, from the index;
+//! - [`metrics`]: Prometheus metrics at `/metrics`;
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete.
 //!
@@ -33,6 +34,7 @@ pub mod index;
 pub mod indexer;
 pub mod lifecycle;
 pub mod listing;
+pub mod metrics;
 pub mod node;
 pub mod shares;
 pub mod state;
@@ -59,6 +61,10 @@ pub fn app(state: AppState) -> Router {
         // cause is logged where it is known.
         .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN));
     let body_limit = axum::extract::DefaultBodyLimit::max(state.limits().max_json_body);
+    let metrics = state.metrics().clone();
+    let metrics_route = Router::new()
+        .route("/metrics", axum::routing::get(metrics::serve))
+        .with_state(metrics.clone());
     Router::new()
         .merge(health::router())
         .merge(shares::router())
@@ -66,8 +72,10 @@ pub fn app(state: AppState) -> Router {
         .merge(lifecycle::router())
         .merge(verify::router())
         .layer(body_limit)
-        .layer(trace)
         .with_state(state)
+        .merge(metrics_route)
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(trace)
 }
 
 /// Serves the relay on `listener` until `shutdown` completes, then finishes the requests

@@ -61,7 +61,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(address = %listener.local_addr()?, storage = ?store, "relay listening");
     let state = AppState::new(config.limits, tokens, store, index, identity, chain);
     datamgmt_relay::shares::spawn_outbox_worker(state.clone(), OUTBOX_INTERVAL);
-    datamgmt_relay::indexer::spawn(state.chain().clone(), state.index().clone(), INDEXER_INTERVAL);
+    datamgmt_relay::indexer::spawn(state.clone(), INDEXER_INTERVAL);
     datamgmt_relay::run(listener, state, shutdown_signal()).await?;
     tracing::info!("relay stopped");
     Ok(())

@@ -9,6 +9,7 @@
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, AppJson};
 use crate::index::{ChainRecord, ShareRow};
+use crate::metrics::ShareOutcome;
 use crate::state::AppState;
 use axum::{
     extract::{Path, State},
@@ -306,19 +307,25 @@ async fn record_on_chain(
         row.expires_at,
         row.key_version,
     );
-    match chain.submit(&state.node().signer, &message, Confirmation::InBlock).await {
+    let started = std::time::Instant::now();
+    let outcome = chain.submit(&state.node().signer, &message, Confirmation::InBlock).await;
+    state.metrics().chain_call(started);
+    match outcome {
         Ok(receipt) => {
+            state.metrics().share(ShareOutcome::Recorded);
             let record = chain_record(&receipt);
             state.index().mark_recorded(row.share_id, &record).await?;
             Ok(record)
         }
         Err(ChainError::Contract(refusal)) => {
+            state.metrics().share(ShareOutcome::Refused);
             // The contract will never accept it: undo the object and the row.
             let _ = state.store().delete(row.share_id).await;
             let _ = state.index().remove(row.share_id).await;
             Err(contract_refusal(refusal))
         }
         Err(error) => {
+            state.metrics().share(ShareOutcome::Pending);
             let _ = state.index().mark_attempt_failed(row.share_id, &error.to_string()).await;
             Err(ApiError::Unavailable {
                 dependency: "the chain",

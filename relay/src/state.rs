@@ -5,6 +5,7 @@ use crate::auth::{ApiTokens, HasTokens};
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::index::Index;
+use crate::metrics::Metrics;
 use crate::node;
 use crate::storage::EnvelopeStore;
 use datamgmt_client::chain::{AccountId32, ChainClient, NodeSigner};
@@ -33,6 +34,7 @@ pub struct AppState {
 }
 
 struct Inner {
+    metrics: Metrics,
     limits: Limits,
     tokens: ApiTokens,
     store: EnvelopeStore,
@@ -51,7 +53,13 @@ impl AppState {
         node: NodeIdentity,
         chain: ChainConnection,
     ) -> Self {
-        Self { inner: Arc::new(Inner { limits, tokens, store, index, node, chain }) }
+        let metrics = Metrics::default();
+        Self { inner: Arc::new(Inner { metrics, limits, tokens, store, index, node, chain }) }
+    }
+
+    /// The relay's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// Request limits.

@@ -325,3 +325,28 @@ async fn verify_data_checks_the_hash_and_says_when_nothing_is_recorded() {
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = datamgmt_relay::app(state(&dir));
+    let token = Some("Bearer user-token");
+    call(app.clone(), get_request("/healthz", None)).await;
+    call(app.clone(), get_request("/healthz", None)).await;
+    let hash = "sha256:7f83b1657ff1fc53b92dc18148a1d65dfc2d4b1fa3d677284addd200126d9069";
+    call(app.clone(), get_request(&format!("/data/{hash}"), token)).await;
+    call(app.clone(), get_request("/nope", None)).await;
+    let response = app.oneshot(get_request("/metrics", None)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    for line in [
+        r#"datamgmt_http_requests_total{method="GET",route="/healthz",status="200"} 2"#,
+        r#"datamgmt_http_requests_total{method="GET",route="/data/{hash}",status="404"} 1"#,
+        r#"datamgmt_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+        "# TYPE datamgmt_http_request_duration_seconds histogram",
+        "# TYPE datamgmt_indexed_block gauge",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+}
