@@ -79,15 +79,17 @@ pub struct DatabaseConfig {
 
 /// Request limits.
 #[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest JSON request body, in bytes.
     pub max_json_body: usize,
+    /// Largest object a streaming upload may carry, in bytes.
+    pub max_object_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_json_body: 16 << 20 }
+        Self { max_json_body: 16 << 20, max_object_bytes: 64 << 30 }
     }
 }
 

@@ -1,5 +1,7 @@
 //! Sharing: `POST /share_data` encrypts the data under a fresh key, stores the envelope,
 //! and records the share on chain; `GET /data/{hash}` gives the owner its data back.
+//! Both also stream raw bytes (`application/octet-stream`), never holding the object in
+//! memory.
 //!
 //! Order matters for "nothing lost, nothing half-done": the envelope is stored first
 //! (invisible until complete), then the share is written to the index as pending, then
@@ -7,12 +9,14 @@
 //! the pending row for the outbox worker ([`retry_pending`]) and answers 503.
 
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, AppJson};
+use crate::error::{ApiError, AppJson, AppQuery};
 use crate::index::{ChainRecord, ShareRow};
 use crate::metrics::ShareOutcome;
 use crate::state::AppState;
 use axum::{
-    extract::{Path, State},
+    extract::{FromRequest, FromRequestParts, Path, Request, State},
+    http::{header, HeaderMap},
+    response::{IntoResponse, Response},
     routing::{get, post},
     Router,
 };
@@ -23,8 +27,10 @@ use datamgmt_client::chain::{
 };
 use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
 use datamgmt_client::keys::DataKey;
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
+use tokio_util::io::{ReaderStream, StreamReader};
 
 /// Chunks encrypted at once per request.
 const PARALLELISM: usize = 2;
@@ -206,15 +212,109 @@ pub struct Compliance {
     pub recorded: bool,
 }
 
+/// Query parameters of a streaming share (`Content-Type: application/octet-stream`):
+/// the JSON fields but `data`, which is the body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamShareParams {
+    /// A node id (`node_…`) or an SS58 account.
+    pub recipient: String,
+    /// Whether the recipient pays per access.
+    #[serde(default)]
+    pub require_payment: bool,
+    /// Price per access in the chain's smallest unit.
+    pub price: Option<String>,
+    /// RFC 3339 time or Unix seconds.
+    pub expires_at: Option<String>,
+}
+
 async fn share_data(
     State(state): State<AppState>,
     caller: Caller,
-    AppJson(request): AppJson<ShareDataRequest>,
+    request: Request,
 ) -> Result<AppJson<ShareDataResponse>, ApiError> {
     caller.require(Role::User)?;
-    let terms = request.terms(now_ms())?;
-    let response = share(&state, &terms, request.data.as_bytes()).await?;
-    Ok(AppJson(response))
+    if !wants_octet_stream(request.headers(), header::CONTENT_TYPE) {
+        let AppJson(request) = AppJson::<ShareDataRequest>::from_request(request, &state).await?;
+        let terms = request.terms(now_ms())?;
+        return Ok(AppJson(share(&state, &terms, request.data.as_bytes()).await?));
+    }
+    // Streaming: the body goes through encryption to storage without being held.
+    let (mut parts, body) = request.into_parts();
+    let AppQuery(params) =
+        AppQuery::<StreamShareParams>::from_request_parts(&mut parts, &state).await?;
+    let terms = ShareDataRequest {
+        data: String::new(),
+        recipient: params.recipient,
+        encrypt: true,
+        require_payment: params.require_payment,
+        price: params.price.map(NumberOrText::Text),
+        expires_at: params.expires_at.map(NumberOrText::Text),
+    }
+    .terms(now_ms())?;
+    let body = body.into_data_stream().map_err(|e| std::io::Error::other(BodyError(e.to_string())));
+    let limited =
+        LimitedReader { inner: StreamReader::new(body), left: state.limits().max_object_bytes };
+    Ok(AppJson(share(&state, &terms, limited).await?))
+}
+
+/// Whether `name` (Content-Type or Accept) asks for raw bytes.
+fn wants_octet_stream(headers: &HeaderMap, name: header::HeaderName) -> bool {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("application/octet-stream"))
+}
+
+/// The client's upload broke off.
+#[derive(Debug, thiserror::Error)]
+#[error("the upload was interrupted: {0}")]
+struct BodyError(String);
+
+/// The upload went past `max_object_bytes`.
+#[derive(Debug, thiserror::Error)]
+#[error("the object is larger than this relay accepts")]
+struct TooLarge;
+
+/// A reader that fails with [`TooLarge`] past `left` bytes, so an oversized upload is
+/// aborted while it streams rather than stored.
+struct LimitedReader<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for LimitedReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        match self.left.checked_sub(read) {
+            Some(left) => {
+                self.left = left;
+                poll
+            }
+            None => std::task::Poll::Ready(Err(std::io::Error::other(TooLarge))),
+        }
+    }
+}
+
+/// The HTTP answer to an envelope that could not be written.
+fn upload_failure(error: envelope::EnvelopeError) -> ApiError {
+    if let envelope::EnvelopeError::Io(io) = &error {
+        if let Some(inner) = io.get_ref() {
+            if inner.is::<TooLarge>() {
+                return ApiError::PayloadTooLarge;
+            }
+            if inner.is::<BodyError>() {
+                return ApiError::BadRequest(inner.to_string());
+            }
+        }
+    }
+    storage_unavailable(error)
 }
 
 /// Stores `data` encrypted for the recipient and records the share on chain.
@@ -253,7 +353,7 @@ pub async fn share(
         Ok(sealed) => sealed,
         Err(error) => {
             let _ = upload.abort().await;
-            return Err(storage_unavailable(error));
+            return Err(upload_failure(error));
         }
     };
     upload.complete().await?;
@@ -405,14 +505,18 @@ pub struct DataResponse {
     pub verified: bool,
 }
 
-/// Largest object `GET /data/{hash}` returns inside JSON.
+/// Largest object `GET /data/{hash}` returns inside JSON (larger ones stream with
+/// `Accept: application/octet-stream`).
 const MAX_JSON_DATA: u64 = 16 << 20;
+/// Bytes buffered between decryption and a streamed response.
+const STREAM_BUFFER: usize = 256 << 10;
 
 async fn get_data(
     State(state): State<AppState>,
     caller: Caller,
     Path(hash): Path<String>,
-) -> Result<AppJson<DataResponse>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     caller.require(Role::User)?;
     let data_hash: DataHash = hash.parse().map_err(|e| {
         ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
@@ -423,7 +527,8 @@ async fn get_data(
         .into_iter()
         .find(|row| row.owner == own)
         .ok_or_else(|| ApiError::NotFound(format!("no data with hash {data_hash} here")))?;
-    if row.plaintext_len > MAX_JSON_DATA {
+    let streaming = wants_octet_stream(&headers, header::ACCEPT);
+    if !streaming && row.plaintext_len > MAX_JSON_DATA {
         return Err(ApiError::PayloadTooLarge);
     }
     let (mut reader, _) = state.store().download(row.share_id).await?;
@@ -432,6 +537,26 @@ async fn get_data(
         let keyring = state.node().keyring.read().await;
         header.open_custody(&keyring).map_err(internal)?
     };
+    if streaming {
+        // Decrypted chunk by chunk into the response. A chunk that fails to verify ends
+        // the stream short of its Content-Length, which every HTTP client notices.
+        let (response_side, mut decrypt_side) = tokio::io::duplex(STREAM_BUFFER);
+        let share_id = row.share_id;
+        tokio::spawn(async move {
+            let result =
+                envelope::decrypt(reader, &mut decrypt_side, &header, &data_key, PARALLELISM).await;
+            if let Err(error) = result {
+                tracing::error!(%share_id, %error, "stored envelope failed to decrypt");
+            }
+        });
+        let body = axum::body::Body::from_stream(ReaderStream::new(response_side));
+        let headers = [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, row.plaintext_len.to_string()),
+            (header::HeaderName::from_static("x-content-sha256"), data_hash.to_string()),
+        ];
+        return Ok((headers, body).into_response());
+    }
     let mut data = Vec::with_capacity(row.plaintext_len as usize);
     let opened = envelope::decrypt(reader, &mut data, &header, &data_key, PARALLELISM)
         .await
@@ -449,7 +574,8 @@ async fn get_data(
         sender: node_id_of(&from_abi_account(&row.owner)),
         timestamp: rfc3339(row.created_at),
         verified: opened.content_hash == data_hash,
-    }))
+    })
+    .into_response())
 }
 
 pub(crate) fn chain_record(receipt: &CallReceipt) -> ChainRecord {

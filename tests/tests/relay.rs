@@ -8,6 +8,7 @@ use datamgmt_client::envelope::{self, Header, StanzaKind};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_relay::{
     auth::{ApiTokens, Role, TokenConfig},
+    config::Limits,
     index::{Index, ShareRow},
     indexer,
     node::{self, Registration},
@@ -37,6 +38,10 @@ struct RunningRelay {
 impl RunningRelay {
     /// Starts a relay for `account` and waits until it reports ready.
     async fn start(devnet: &Devnet, account: &TestNode) -> Self {
+        Self::start_with_limits(devnet, account, Limits::default()).await
+    }
+
+    async fn start_with_limits(devnet: &Devnet, account: &TestNode, limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let identity = NodeIdentity {
             signer: account.signer.clone(),
@@ -59,14 +64,7 @@ impl RunningRelay {
             role: Role::User,
         }])
         .unwrap();
-        let state = AppState::new(
-            Default::default(),
-            tokens,
-            store.clone(),
-            index,
-            identity.clone(),
-            chain,
-        );
+        let state = AppState::new(limits, tokens, store.clone(), index, identity.clone(), chain);
         let serving = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -102,6 +100,30 @@ impl RunningRelay {
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
+    /// Status, headers and body bytes of a request with a raw body.
+    async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &str,
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\
+             authorization: Bearer {TOKEN}\r\n{headers}content-length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8(response[..split].to_vec()).unwrap();
+        let status = head[9..12].parse().unwrap();
+        (status, head, response[split + 4..].to_vec())
+    }
+
     async fn stop(self) {
         self.stop.send(()).unwrap();
         self.server.await.unwrap().unwrap();
@@ -132,6 +154,44 @@ async fn relay_registers_itself_and_becomes_ready() {
     identity.keyring.write().await.rotate_node_key();
     assert_eq!(register().await.unwrap(), Registration::Updated);
     assert_eq!(chain.node(&account.id).await.unwrap().unwrap().key_version, key_version + 1);
+    relay.stop().await;
+}
+
+/// Raw bytes in and out: a multi-chunk object shared from the request body and read back
+/// as a stream, and an upload over the size limit refused while it streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn octet_streams_share_and_read_back() {
+    let devnet = Devnet::connect().await;
+    let owner = devnet.funded_account("owner").await;
+    let (recipient, _) = recipient_node(&devnet).await;
+    let limits = Limits { max_object_bytes: 4 << 20, ..Limits::default() };
+    let relay = RunningRelay::start_with_limits(&devnet, &owner, limits).await;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let path = format!(
+        "/share_data?recipient={}&require_payment=true&price=7&expires_at=4070908800",
+        recipient.account
+    );
+    let content = "content-type: application/octet-stream\r\n";
+    let (status, _, body) = relay.raw("POST", &path, content, &data).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let response: Value = serde_json::from_slice(&body).unwrap();
+    let hash = format!("sha256:{}", hex(&Sha256::digest(&data)));
+    assert_eq!(response["data_hash"], hash.as_str());
+    let share_id: ShareId = response["share_id"].as_str().unwrap().parse().unwrap();
+    let share = devnet.chain.share_record(share_id).await.unwrap().unwrap();
+    assert_eq!((share.price, share.expires_at), (7, Some(4_070_908_800_000)));
+
+    let accept = "accept: application/octet-stream\r\n";
+    let (status, head, body) = relay.raw("GET", &format!("/data/{hash}"), accept, b"").await;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains(&format!("x-content-sha256: {hash}")), "{head}");
+    assert_eq!(body, data);
+
+    let too_big = vec![1u8; 5 << 20];
+    let (status, _, body) = relay.raw("POST", &path, content, &too_big).await;
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    let (_, listed) = relay.request("GET", "/data/list", None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "nothing kept of the refused upload");
     relay.stop().await;
 }
 
