@@ -26,6 +26,9 @@ use zeroize::Zeroizing;
 
 /// Bytes buffered before an upload switches to multipart, and the size of each part.
 const PART_SIZE: usize = 8 << 20;
+/// Parts uploaded at once: enough to keep a link busy, few enough that an upload holds
+/// well under 64 MiB whatever the object's size.
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// Where envelopes are stored.
 #[derive(Clone, Deserialize)]
@@ -156,7 +159,8 @@ impl EnvelopeStore {
             return Err(StorageError::AlreadyExists(share_id));
         }
         let writer =
-            BufWriter::with_capacity(Arc::clone(&self.store), Self::location(share_id), PART_SIZE);
+            BufWriter::with_capacity(Arc::clone(&self.store), Self::location(share_id), PART_SIZE)
+                .with_max_concurrency(PARTS_IN_FLIGHT);
         Ok(EnvelopeUpload { writer: Some(writer) })
     }
 
