@@ -12,6 +12,23 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE_DIR/target}
 CONTRACT_TARGET_DIR=$CACHE_DIR/contract-target
 
 log() { printf '==> %s\n' "$*" >&2; }
+
+# Cargo names a workspace crate's build the same whichever checkout it comes from, and
+# judges it fresh by the source files that build read. With one shared target directory,
+# a second checkout (a CI clone) could therefore run what the first one built. When the
+# checkout using the cache changes, forget the project's own crates there (dependencies
+# stay built), so they are compiled from this checkout.
+claim_build_cache() {
+  local dir marker
+  for dir in "$CARGO_TARGET_DIR" "$CONTRACT_TARGET_DIR"; do
+    marker=$dir/.datamgmt-checkout
+    [ -d "$dir" ] || continue
+    [ "$(cat "$marker" 2>/dev/null)" = "$ROOT" ] && continue
+    find "$dir" -maxdepth 4 -type d -path '*/.fingerprint/*' \
+      \( -name 'datamgmt-*' -o -name 'access-*' \) -exec rm -rf {} + 2>/dev/null || true
+    printf '%s\n' "$ROOT" >"$marker"
+  done
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # cfg KEY.PATH: prints a value of substrate-dev.toml (array items one per line).
@@ -38,3 +55,5 @@ DEPLOY_STATE=$STATE_DIR/deploy.json
 RPC_PORT=${DATAMGMT_RPC_PORT:-$(cfg node.rpc_port)}
 P2P_PORT=${DATAMGMT_P2P_PORT:-$(cfg node.p2p_port)}
 RPC_URL="ws://127.0.0.1:$RPC_PORT"
+
+claim_build_cache

@@ -42,6 +42,23 @@ impl RunningRelay {
     }
 
     async fn start_with_limits(devnet: &Devnet, account: &TestNode, limits: Limits) -> Self {
+        let relay = Self::launch(devnet, account, limits, None).await;
+        for _ in 0..100 {
+            if relay.request("GET", "/readyz", None).await.0 == 200 {
+                return relay;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the relay did not become ready within 10 s");
+    }
+
+    /// Starts a relay without waiting for it; `storage` replaces its local store.
+    async fn launch(
+        devnet: &Devnet,
+        account: &TestNode,
+        limits: Limits,
+        storage: Option<StorageConfig>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let identity = NodeIdentity {
             signer: account.signer.clone(),
@@ -53,8 +70,8 @@ impl RunningRelay {
             *devnet.chain.contract(),
             identity.clone(),
         );
-        let store =
-            EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
+        let storage = storage.unwrap_or(StorageConfig::Local { root: dir.path().join("store") });
+        let store = EnvelopeStore::open(&storage).unwrap();
         let index = Index::open(&format!("sqlite://{}", dir.path().join("index.db").display()))
             .await
             .unwrap();
@@ -72,14 +89,7 @@ impl RunningRelay {
         let server = tokio::spawn(datamgmt_relay::run(listener, serving, async {
             let _ = stopped.await;
         }));
-        let relay = Self { address, state, identity, store, stop, server, _dir: dir };
-        for _ in 0..100 {
-            if relay.request("GET", "/readyz", None).await.0 == 200 {
-                return relay;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the relay did not become ready within 10 s");
+        Self { address, state, identity, store, stop, server, _dir: dir }
     }
 
     /// Status and JSON body of a request (with the test token).
@@ -192,6 +202,43 @@ async fn octet_streams_share_and_read_back() {
     assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
     let (_, listed) = relay.request("GET", "/data/list", None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "nothing kept of the refused upload");
+    relay.stop().await;
+}
+
+/// Object storage down: readiness says so, a share is refused with 503, and nothing is
+/// recorded anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_down_is_503_and_leaves_nothing_behind() {
+    let devnet = Devnet::connect().await;
+    let owner = devnet.funded_account("owner").await;
+    let (recipient, _) = recipient_node(&devnet).await;
+    let dead_s3 = StorageConfig::S3 {
+        endpoint: "http://127.0.0.1:9".into(),
+        region: "garage".into(),
+        bucket: "nowhere".into(),
+        access_key_id: "GK0".into(),
+        secret_access_key: "secret".to_owned().into(),
+    };
+    let relay = RunningRelay::launch(&devnet, &owner, Limits::default(), Some(dead_s3)).await;
+    let mut readiness = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = relay.request("GET", "/readyz", None).await;
+        readiness = body;
+        if status == 503 && readiness["chain"].as_str().unwrap_or("").starts_with("ok") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(readiness["chain"].as_str().unwrap().starts_with("ok"), "{readiness}");
+    assert_ne!(readiness["storage"], "ok", "{readiness}");
+
+    let count_before = devnet.chain.share_count().await.unwrap();
+    let request = json!({"data": "x", "recipient": recipient.account.to_string()});
+    let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("unavailable")), "{body}");
+    assert_eq!(devnet.chain.share_count().await.unwrap(), count_before, "nothing on chain");
+    let (_, listed) = relay.request("GET", "/data/list", None).await;
+    assert_eq!(listed["items"], json!([]), "nothing in the index");
     relay.stop().await;
 }
 
