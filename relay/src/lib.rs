@@ -21,6 +21,8 @@
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete.
 //!
+//! `/openapi.json` serves [`OPENAPI`], the hand-written description of every route.
+//!
 //! [`app`] builds the router and [`run`] serves it until a shutdown signal, so tests can
 //! drive the router in process or bind `127.0.0.1:0`.
 #![forbid(unsafe_code)]
@@ -64,6 +66,7 @@ pub fn app(state: AppState) -> Router {
     let metrics = state.metrics().clone();
     let metrics_route = Router::new()
         .route("/metrics", axum::routing::get(metrics::serve))
+        .route("/openapi.json", axum::routing::get(openapi))
         .with_state(metrics.clone());
     Router::new()
         .merge(health::router())
@@ -76,6 +79,13 @@ pub fn app(state: AppState) -> Router {
         .merge(metrics_route)
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(trace)
+}
+
+/// The OpenAPI description of these routes (checked against the router by the tests).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// Serves the relay on `listener` until `shutdown` completes, then finishes the requests
