@@ -148,6 +148,26 @@ async fn nodes_register_once_and_resolve_by_id() {
     assert_eq!((updated.key_version, updated.endpoint.as_str()), (2, "http://127.0.0.1:9/b"));
 }
 
+/// A relay submits for many requests at once from one account: every call gets its own
+/// nonce and lands.
+#[tokio::test]
+async fn concurrent_calls_from_one_account_all_land() {
+    let devnet = Devnet::connect().await;
+    let owner = devnet.registered_node("owner").await;
+    let recipient = devnet.registered_node("recipient").await;
+    let before = devnet.chain.share_count().await.unwrap();
+    let calls = (0..6).map(|_| {
+        let message = messages::share(new_share_id(), &recipient.id, data_hash(), 0, None, 1);
+        let chain = devnet.chain.clone();
+        let signer = owner.signer.clone();
+        async move { chain.submit(&signer, &message, Confirmation::InBlock).await }
+    });
+    for result in futures::future::join_all(calls).await {
+        result.expect("every concurrent call lands");
+    }
+    assert_eq!(devnet.chain.share_count().await.unwrap(), before + 6);
+}
+
 #[tokio::test]
 async fn refused_calls_cost_no_transaction() {
     let devnet = Devnet::connect().await;

@@ -57,6 +57,9 @@ pub struct ChainClient {
     rpc: LegacyRpcMethods<RpcConfigFor<SubstrateConfig>>,
     metadata: ArcMetadata,
     contract: AccountId32,
+    /// Held from reading a nonce until the transaction is in the pool, so concurrent
+    /// submissions from one account never sign with the same nonce.
+    submit_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ChainClient {
@@ -77,6 +80,7 @@ impl ChainClient {
             rpc: LegacyRpcMethods::new(rpc_client),
             metadata,
             contract,
+            submit_lock: Arc::default(),
         })
     }
 
@@ -140,14 +144,16 @@ impl ChainClient {
                 Value::from_bytes(&message.input),
             ),
         );
-        let mut progress = self
-            .api
-            .transactions()
-            .await
-            .map_err(subxt::Error::from)?
-            .sign_and_submit_then_watch(&call, signer.keypair(), self.params_for(signer).await?)
-            .await
-            .map_err(subxt::Error::from)?;
+        let mut progress = {
+            let _in_pool = self.submit_lock.lock().await;
+            self.api
+                .transactions()
+                .await
+                .map_err(subxt::Error::from)?
+                .sign_and_submit_then_watch(&call, signer.keypair(), self.params_for(signer).await?)
+                .await
+                .map_err(subxt::Error::from)?
+        };
         let (in_block, finalized) = loop {
             match progress.next().await {
                 Some(Ok(TransactionStatus::InBestBlock(block)))

@@ -17,7 +17,7 @@ use object_store::{
     buffered::{BufReader, BufWriter},
     local::LocalFileSystem,
     path::Path,
-    ObjectStore,
+    BackoffConfig, ObjectStore, RetryConfig,
 };
 use serde::Deserialize;
 use std::{fmt, pin::Pin, sync::Arc, task::Poll};
@@ -26,6 +26,10 @@ use zeroize::Zeroizing;
 
 /// Bytes buffered before an upload switches to multipart, and the size of each part.
 const PART_SIZE: usize = 8 << 20;
+/// Retries of a failed S3 request, and how long they may take in all: a store that is
+/// down should show up as a 503 within seconds, not minutes.
+const S3_RETRIES: usize = 3;
+const S3_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Parts uploaded at once: enough to keep a link busy, few enough that an upload holds
 /// well under 64 MiB whatever the object's size.
 const PARTS_IN_FLIGHT: usize = 2;
@@ -126,6 +130,11 @@ impl EnvelopeStore {
                     .with_secret_access_key(secret_access_key.as_str())
                     .with_allow_http(endpoint.starts_with("http://"))
                     .with_virtual_hosted_style_request(false)
+                    .with_retry(RetryConfig {
+                        backoff: BackoffConfig::default(),
+                        max_retries: S3_RETRIES,
+                        retry_timeout: S3_RETRY_TIMEOUT,
+                    })
                     .build()
                     .map_err(|e| bad(&e))?;
                 Ok(Self::new(Arc::new(store), format!("S3 bucket {bucket} at {endpoint}")))
