@@ -545,8 +545,15 @@ async fn get_data(
         tokio::spawn(async move {
             let result =
                 envelope::decrypt(reader, &mut decrypt_side, &header, &data_key, PARALLELISM).await;
-            if let Err(error) = result {
-                tracing::error!(%share_id, %error, "stored envelope failed to decrypt");
+            match result {
+                Ok(_) => {}
+                // The client stopped reading; nothing is wrong with the data.
+                Err(envelope::EnvelopeError::Io(error)) => {
+                    tracing::debug!(%share_id, %error, "download ended early")
+                }
+                Err(error) => {
+                    tracing::error!(%share_id, %error, "stored envelope failed to decrypt")
+                }
             }
         });
         let body = axum::body::Body::from_stream(ReaderStream::new(response_side));
