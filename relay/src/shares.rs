@@ -547,9 +547,10 @@ async fn get_data(
                 envelope::decrypt(reader, &mut decrypt_side, &header, &data_key, PARALLELISM).await;
             match result {
                 Ok(_) => {}
-                // The client stopped reading; nothing is wrong with the data.
+                // The client stopped reading, or the store stopped answering: the stored
+                // data itself is not known to be bad.
                 Err(envelope::EnvelopeError::Io(error)) => {
-                    tracing::debug!(%share_id, %error, "download ended early")
+                    tracing::warn!(%share_id, %error, "download ended early")
                 }
                 Err(error) => {
                     tracing::error!(%share_id, %error, "stored envelope failed to decrypt")
