@@ -96,7 +96,8 @@ impl HasTokens for AppState {
 
 /// The connection to the chain, made in the background: a relay starts (and answers
 /// health checks) while the chain is down, and requests that need it get a 503 until it
-/// is back. The connection counts as made once the node's record on chain is current.
+/// is back. The connection counts as made once the node's record on chain is current,
+/// and is watched: when the node stops answering it is dropped and made again.
 #[derive(Clone, Default)]
 pub struct ChainConnection {
     client: Arc<RwLock<Option<ChainClient>>>,
@@ -113,9 +114,17 @@ impl ChainConnection {
             loop {
                 match background.try_connect(&url, contract, &node).await {
                     Ok(client) => {
-                        *background.client.write().await = Some(client);
+                        *background.client.write().await = Some(client.clone());
                         *background.last_error.write().await = None;
-                        return;
+                        // Watch the connection; when the node stops answering, requests
+                        // get 503s until a new connection is made.
+                        while client.best_block().await.is_ok() {
+                            tokio::time::sleep(CHAIN_RETRY).await;
+                        }
+                        tracing::warn!(url, "lost the chain; reconnecting");
+                        *background.client.write().await = None;
+                        *background.last_error.write().await =
+                            Some("the connection to the chain node was lost".to_owned());
                     }
                     Err(error) => {
                         tracing::warn!(url, %error, "chain not ready; retrying");

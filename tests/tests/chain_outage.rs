@@ -1,0 +1,181 @@
+//! The chain node goes away and comes back: a relay answers 503 while it is gone, stores
+//! nothing it cannot record, and serves again once the node is back, without a restart.
+//!
+//! The test runs a node of its own with persistent state (so the chain survives the
+//! restart), deploys the contract built by `scripts/deploy.sh` to it, and points a relay
+//! at it.
+
+use datamgmt_client::chain::{ChainClient, DeployState, NodeSigner};
+use datamgmt_client::keyring::Keyring;
+use datamgmt_relay::{
+    auth::{ApiTokens, Role, TokenConfig},
+    index::Index,
+    node,
+    state::{AppState, ChainConnection, NodeIdentity},
+    storage::{EnvelopeStore, StorageConfig},
+};
+use serde_json::{json, Value};
+use std::{path::Path, process::Command, sync::Arc, time::Duration};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOKEN: &str = "outage-test-token";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A node with its state in `base`, answering on `rpc_port`.
+struct ChainNode {
+    child: std::process::Child,
+}
+
+impl ChainNode {
+    async fn start(base: &Path, rpc_port: u16, p2p_port: u16) -> Self {
+        let child = Command::new("substrate-contracts-node")
+            .args(["--dev", "--no-prometheus", "--no-telemetry", "--finalize-delay-sec", "1"])
+            .arg("--base-path")
+            .arg(base)
+            .args(["--rpc-port", &rpc_port.to_string()])
+            .args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("substrate-contracts-node runs (scripts/setup.sh installs it)");
+        let node = Self { child };
+        for _ in 0..120 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", rpc_port)).await.is_ok() {
+                return node;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        panic!("the node did not answer within 30 s");
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ChainNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn http(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\
+         authorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Polls `GET path` until it answers `status`, for up to `seconds`.
+async fn wait_for(address: std::net::SocketAddr, path: &str, status: u16, seconds: u64) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..seconds * 4 {
+        let (got, body) = http(address, "GET", path, None).await;
+        if got == status {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{path} did not answer {status} within {seconds} s; last: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_rides_out_a_chain_outage() {
+    let deployed = DeployState::load(&DeployState::path_from_env_or(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.devnet/deploy.json"),
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let artifact = deployed.metadata.with_extension("contract");
+    let dir = tempfile::tempdir().unwrap();
+    let (rpc_port, p2p_port) = (free_port(), free_port());
+    let url = format!("ws://127.0.0.1:{rpc_port}");
+    let chain_node = ChainNode::start(&dir.path().join("chain"), rpc_port, p2p_port).await;
+
+    let output = Command::new("cargo-contract")
+        .args(["contract", "instantiate"])
+        .arg(&artifact)
+        .args(["--constructor", "new", "--suri", "//Alice", "--url", &url])
+        .args(["--execute", "--skip-confirm", "--output-json"])
+        .output()
+        .expect("cargo-contract runs (scripts/setup.sh installs it)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let instantiated: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let contract = instantiated["contract"].as_str().unwrap().parse().unwrap();
+
+    // Two nodes on this chain: the relay (//Bob) and a recipient (//Charlie).
+    let chain = ChainClient::connect(&url, contract).await.unwrap();
+    let recipient = NodeSigner::from_suri("//Charlie").unwrap();
+    let recipient_keys = Keyring::generate(&"recipient".into());
+    node::ensure_registered(&chain, &recipient, &recipient_keys, "http://127.0.0.1:1")
+        .await
+        .unwrap();
+    let identity = NodeIdentity {
+        signer: NodeSigner::from_suri("//Bob").unwrap(),
+        keyring: Arc::new(tokio::sync::RwLock::new(Keyring::generate(&"relay".into()))),
+        public_url: "http://127.0.0.1:2".into(),
+    };
+    let tokens = ApiTokens::new(&[TokenConfig {
+        name: "outage".into(),
+        sha256: ApiTokens::hash_token(TOKEN),
+        role: Role::User,
+    }])
+    .unwrap();
+    let store =
+        EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
+    let index =
+        Index::open(&format!("sqlite://{}", dir.path().join("index.db").display())).await.unwrap();
+    let connection =
+        ChainConnection::connect_in_background(url.clone(), contract, identity.clone());
+    let state = AppState::new(Default::default(), tokens, store, index, identity, connection);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(datamgmt_relay::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    wait_for(address, "/readyz", 200, 30).await;
+    let share = json!({"data": "before", "recipient": recipient.account_id().to_string()});
+    assert_eq!(http(address, "POST", "/share_data", Some(&share)).await.0, 200);
+
+    // The node goes away: readiness and shares say 503, nothing is kept.
+    chain_node.stop();
+    let readiness = wait_for(address, "/readyz", 503, 30).await;
+    assert_ne!(readiness["chain"].as_str().unwrap_or("ok").get(..2), Some("ok"), "{readiness}");
+    let during = json!({"data": "during", "recipient": recipient.account_id().to_string()});
+    let (status, body) = http(address, "POST", "/share_data", Some(&during)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("unavailable")), "{body}");
+    let (_, listed) = http(address, "GET", "/data/list", None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the share made before");
+
+    // It comes back with its state: the relay reconnects by itself and shares again.
+    let _chain_node = ChainNode::start(&dir.path().join("chain"), rpc_port, p2p_port).await;
+    wait_for(address, "/readyz", 200, 60).await;
+    let after = json!({"data": "after", "recipient": recipient.account_id().to_string()});
+    let (status, body) = http(address, "POST", "/share_data", Some(&after)).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, listed) = http(address, "GET", "/data/list", None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
