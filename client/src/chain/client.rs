@@ -146,10 +146,15 @@ impl ChainClient {
         );
         let mut progress = {
             let _in_pool = self.submit_lock.lock().await;
+            // Built at the best block: under load the dev node seals dozens of blocks a
+            // second, and a transaction anchored at the finalized head (subxt's default)
+            // can be past its mortality window before it is even submitted.
+            let (_, best) = self.best_block().await?;
             self.api
-                .transactions()
+                .at_block(best)
                 .await
                 .map_err(subxt::Error::from)?
+                .transactions()
                 .sign_and_submit_then_watch(&call, signer.keypair(), self.params_for(signer).await?)
                 .await
                 .map_err(subxt::Error::from)?
