@@ -186,3 +186,84 @@ impl Devnet {
         panic!("transaction status stream ended");
     }
 }
+
+/// A relay's answer, read whole.
+pub struct HttpResponse {
+    /// Status code.
+    pub status: u16,
+    /// Status line and headers.
+    pub head: String,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The body as JSON (`null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// One HTTP/1.1 request to a relay on loopback with a bearer `token`; `headers` are extra
+/// header lines, each ending in `\r\n`.
+pub async fn http(
+    address: std::net::SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\
+         authorization: Bearer {token}\r\n{headers}content-length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a full response");
+    let head = String::from_utf8(response[..split].to_vec()).unwrap();
+    HttpResponse {
+        status: head[9..12].parse().unwrap(),
+        head,
+        body: response[split + 4..].to_vec(),
+    }
+}
+
+/// Status and JSON body of a JSON request (`body` sent as `application/json`).
+pub async fn http_json(
+    address: std::net::SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let body = body.map(serde_json::Value::to_string).unwrap_or_default();
+    let content = "content-type: application/json\r\n";
+    let response = http(address, token, method, path, content, body.as_bytes()).await;
+    (response.status, response.json())
+}
+
+/// Polls `GET path` until it answers `status`, for up to `seconds`; returns that body.
+pub async fn wait_for_status(
+    address: std::net::SocketAddr,
+    token: &str,
+    path: &str,
+    status: u16,
+    seconds: u64,
+) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..seconds * 4 {
+        let (got, body) = http_json(address, token, "GET", path, None).await;
+        if got == status {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("{path} did not answer {status} within {seconds} s; last: {last}");
+}

@@ -14,9 +14,9 @@ use datamgmt_relay::{
     state::{AppState, ChainConnection, NodeIdentity},
     storage::{EnvelopeStore, StorageConfig},
 };
+use datamgmt_tests::{http_json, wait_for_status};
 use serde_json::{json, Value};
 use std::{path::Path, process::Command, sync::Arc, time::Duration};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "outage-test-token";
 
@@ -61,42 +61,6 @@ impl Drop for ChainNode {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
-}
-
-async fn http(
-    address: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\
-         authorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
-/// Polls `GET path` until it answers `status`, for up to `seconds`.
-async fn wait_for(address: std::net::SocketAddr, path: &str, status: u16, seconds: u64) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..seconds * 4 {
-        let (got, body) = http(address, "GET", path, None).await;
-        if got == status {
-            return body;
-        }
-        last = body;
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("{path} did not answer {status} within {seconds} s; last: {last}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,27 +117,27 @@ async fn relay_rides_out_a_chain_outage() {
     let server = tokio::spawn(datamgmt_relay::run(listener, state, async {
         let _ = stopped.await;
     }));
-    wait_for(address, "/readyz", 200, 30).await;
+    wait_for_status(address, TOKEN, "/readyz", 200, 30).await;
     let share = json!({"data": "before", "recipient": recipient.account_id().to_string()});
-    assert_eq!(http(address, "POST", "/share_data", Some(&share)).await.0, 200);
+    assert_eq!(http_json(address, TOKEN, "POST", "/share_data", Some(&share)).await.0, 200);
 
     // The node goes away: readiness and shares say 503, nothing is kept.
     chain_node.stop();
-    let readiness = wait_for(address, "/readyz", 503, 30).await;
+    let readiness = wait_for_status(address, TOKEN, "/readyz", 503, 30).await;
     assert_ne!(readiness["chain"].as_str().unwrap_or("ok").get(..2), Some("ok"), "{readiness}");
     let during = json!({"data": "during", "recipient": recipient.account_id().to_string()});
-    let (status, body) = http(address, "POST", "/share_data", Some(&during)).await;
+    let (status, body) = http_json(address, TOKEN, "POST", "/share_data", Some(&during)).await;
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("unavailable")), "{body}");
-    let (_, listed) = http(address, "GET", "/data/list", None).await;
+    let (_, listed) = http_json(address, TOKEN, "GET", "/data/list", None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the share made before");
 
     // It comes back with its state: the relay reconnects by itself and shares again.
     let _chain_node = ChainNode::start(&dir.path().join("chain"), rpc_port, p2p_port).await;
-    wait_for(address, "/readyz", 200, 60).await;
+    wait_for_status(address, TOKEN, "/readyz", 200, 60).await;
     let after = json!({"data": "after", "recipient": recipient.account_id().to_string()});
-    let (status, body) = http(address, "POST", "/share_data", Some(&after)).await;
+    let (status, body) = http_json(address, TOKEN, "POST", "/share_data", Some(&after)).await;
     assert_eq!(status, 200, "{body}");
-    let (_, listed) = http(address, "GET", "/data/list", None).await;
+    let (_, listed) = http_json(address, TOKEN, "GET", "/data/list", None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2);
 
     stop.send(()).unwrap();

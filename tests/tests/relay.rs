@@ -16,11 +16,10 @@ use datamgmt_relay::{
     state::{AppState, ChainConnection, NodeIdentity},
     storage::{EnvelopeStore, StorageConfig},
 };
-use datamgmt_tests::{Devnet, TestNode};
+use datamgmt_tests::{http, http_json, wait_for_status, Devnet, TestNode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::{net::SocketAddr, sync::Arc, time::Duration};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "relay-e2e-user-token";
 
@@ -43,13 +42,8 @@ impl RunningRelay {
 
     async fn start_with_limits(devnet: &Devnet, account: &TestNode, limits: Limits) -> Self {
         let relay = Self::launch(devnet, account, limits, None).await;
-        for _ in 0..100 {
-            if relay.request("GET", "/readyz", None).await.0 == 200 {
-                return relay;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the relay did not become ready within 10 s");
+        wait_for_status(relay.address, TOKEN, "/readyz", 200, 10).await;
+        relay
     }
 
     /// Starts a relay without waiting for it; `storage` replaces its local store.
@@ -94,20 +88,7 @@ impl RunningRelay {
 
     /// Status and JSON body of a request (with the test token).
     async fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\
-             authorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        let mut stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        let status = response[9..12].parse().unwrap();
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+        http_json(self.address, TOKEN, method, path, body).await
     }
 
     /// Status, headers and body bytes of a request with a raw body.
@@ -118,20 +99,8 @@ impl RunningRelay {
         headers: &str,
         body: &[u8],
     ) -> (u16, String, Vec<u8>) {
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\
-             authorization: Bearer {TOKEN}\r\n{headers}content-length: {}\r\n\r\n",
-            body.len()
-        );
-        let mut stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(body).await.unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.unwrap();
-        let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        let head = String::from_utf8(response[..split].to_vec()).unwrap();
-        let status = head[9..12].parse().unwrap();
-        (status, head, response[split + 4..].to_vec())
+        let response = http(self.address, TOKEN, method, path, headers, body).await;
+        (response.status, response.head, response.body)
     }
 
     async fn stop(self) {
