@@ -112,7 +112,7 @@ impl ChainConnection {
         let background = connection.clone();
         tokio::spawn(async move {
             loop {
-                match background.try_connect(&url, contract, &node).await {
+                match Self::try_connect(&url, contract, &node).await {
                     Ok(client) => {
                         *background.client.write().await = Some(client.clone());
                         *background.last_error.write().await = None;
@@ -138,7 +138,6 @@ impl ChainConnection {
     }
 
     async fn try_connect(
-        &self,
         url: &str,
         contract: AccountId32,
         node: &NodeIdentity,

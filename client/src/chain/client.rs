@@ -149,7 +149,7 @@ impl ChainClient {
             // Built at the best block: under load the dev node seals dozens of blocks a
             // second, and a transaction anchored at the finalized head (subxt's default)
             // can be past its mortality window before it is even submitted.
-            let (_, best) = self.best_block().await?;
+            let best = self.best_block_hash().await?;
             self.api
                 .at_block(best)
                 .await
@@ -253,12 +253,15 @@ impl ChainClient {
 
     /// Number and hash of the best block.
     pub async fn best_block(&self) -> Result<(u64, H256), ChainError> {
-        let hash = self
-            .rpc
+        let hash = self.best_block_hash().await?;
+        Ok((self.block_number_of(hash).await?, hash))
+    }
+
+    async fn best_block_hash(&self) -> Result<H256, ChainError> {
+        self.rpc
             .chain_get_block_hash(None)
             .await?
-            .ok_or_else(|| ChainError::Decode("the node has no best block".to_owned()))?;
-        Ok((self.block_number_of(hash).await?, hash))
+            .ok_or_else(|| ChainError::Decode("the node has no best block".to_owned()))
     }
 
     async fn block_number_of(&self, hash: H256) -> Result<u64, ChainError> {
