@@ -57,6 +57,7 @@ async fn main() {
     let node = NodeIdentity {
         signer: NodeSigner::from_suri("//Alice").unwrap(),
         keyring: Arc::new(tokio::sync::RwLock::new(keyring)),
+        keyring_path: dir.path().join("keyring.json"),
         public_url: "http://127.0.0.1:8080".into(),
     };
     let tokens = ApiTokens::new(&[TokenConfig {

@@ -218,6 +218,51 @@ impl Index {
         Ok(())
     }
 
+    /// Records that the custody stanza of `share_id`'s envelope now uses master key
+    /// `version`.
+    pub async fn set_key_version(
+        &self,
+        share_id: ShareId,
+        version: KeyVersion,
+    ) -> Result<(), IndexError> {
+        sqlx::query("UPDATE shares SET key_version = ? WHERE share_id = ?")
+            .bind(i64::from(version))
+            .bind(share_id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Up to `limit` shares whose custody stanza uses a master key older than `version`,
+    /// in share id order, after `after` if given.
+    pub async fn below_key_version(
+        &self,
+        version: KeyVersion,
+        after: Option<ShareId>,
+        limit: u32,
+    ) -> Result<Vec<ShareRow>, IndexError> {
+        let sql = format!(
+            "SELECT {SHARE_COLUMNS} FROM shares WHERE key_version < ? AND share_id > ? \
+             ORDER BY share_id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(version))
+            .bind(after.map(|id| id.to_string()).unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(share_from_row).collect()
+    }
+
+    /// How many shares have a custody stanza older than master key `version`.
+    pub async fn count_below_key_version(&self, version: KeyVersion) -> Result<u64, IndexError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM shares WHERE key_version < ?")
+            .bind(i64::from(version))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count.max(0) as u64)
+    }
+
     /// Forgets a share the chain refused for good (its object is deleted too).
     pub async fn remove(&self, share_id: ShareId) -> Result<(), IndexError> {
         sqlx::query("DELETE FROM shares WHERE share_id = ?")

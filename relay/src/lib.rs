@@ -11,6 +11,7 @@
 //! - [`error`]: the API's error type and JSON error shape;
 //! - [`health`]: `/healthz` and `/readyz`;
 //! - [`index`]: the SQLite index of shares and their on-chain state (the outbox);
+//! - [`keys`]: administrators rotate keys and re-wrap envelopes onto the newest one;
 //! - [`node`]: the relay's keyring and its registration in the contract;
 //! - [`shares`]: `POST /share_data` and the owner's `GET /data/{hash}`;
 //! - [`listing`]: `GET /data/list`, paged, from the index;
@@ -34,6 +35,7 @@ pub mod error;
 pub mod health;
 pub mod index;
 pub mod indexer;
+pub mod keys;
 pub mod lifecycle;
 pub mod listing;
 pub mod metrics;
@@ -73,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(shares::router())
         .merge(listing::router())
         .merge(lifecycle::router())
+        .merge(keys::router())
         .merge(verify::router())
         .layer(body_limit)
         .with_state(state)

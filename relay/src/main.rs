@@ -54,6 +54,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let identity = NodeIdentity {
         signer,
         keyring: Arc::new(tokio::sync::RwLock::new(keyring)),
+        keyring_path: config.keyring.path.clone(),
         public_url: config.public_url.clone(),
     };
     let chain = ChainConnection::connect_in_background(url, contract, identity.clone());

@@ -10,7 +10,7 @@ use crate::node;
 use crate::storage::EnvelopeStore;
 use datamgmt_client::chain::{AccountId32, ChainClient, NodeSigner};
 use datamgmt_client::keyring::Keyring;
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::RwLock;
 
 /// Seconds between attempts to reach the chain (or register) while it fails.
@@ -23,6 +23,8 @@ pub struct NodeIdentity {
     pub signer: NodeSigner,
     /// Master keys and X25519 keys; written only by key rotation.
     pub keyring: Arc<RwLock<Keyring>>,
+    /// The keyring's file, which key rotation writes.
+    pub keyring_path: PathBuf,
     /// The endpoint registered on chain.
     pub public_url: String,
 }

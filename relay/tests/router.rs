@@ -22,6 +22,7 @@ fn state(dir: &tempfile::TempDir) -> AppState {
     let node = NodeIdentity {
         signer: datamgmt_client::chain::NodeSigner::from_suri("//Alice").unwrap(),
         keyring: std::sync::Arc::new(tokio::sync::RwLock::new(keyring)),
+        keyring_path: dir.path().join("keyring.json"),
         public_url: "http://127.0.0.1:8080".into(),
     };
     let index = tokio::task::block_in_place(|| {
@@ -397,6 +398,9 @@ async fn openapi_document_matches_the_routes() {
         "GET /verify_data/{hash}",
         "POST /shares/{share_id}/revoke",
         "PUT /shares/{share_id}/expiry",
+        "GET /admin/keys",
+        "POST /admin/keys/rotate",
+        "POST /admin/keys/rewrap",
         "GET /healthz",
         "GET /readyz",
         "GET /metrics",
@@ -404,4 +408,181 @@ async fn openapi_document_matches_the_routes() {
     ];
     served_routes.sort();
     assert_eq!(documented, served_routes, "the document lists exactly the served routes");
+}
+
+/// Stores `data` as a share this node made, as `POST /share_data` would have, and
+/// indexes it; returns its hash.
+async fn store_share(state: &AppState, id: u8, data: &[u8]) -> datamgmt_abi::DataHash {
+    use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
+    use datamgmt_client::keys::DataKey;
+    let share_id = datamgmt_abi::ShareId([id; 16]);
+    let data_key = DataKey::generate();
+    let mut header = Header::new(DEFAULT_CHUNK_SIZE).unwrap();
+    let key_version = {
+        let keyring = state.node().keyring.read().await;
+        let (version, master) = keyring.current_master();
+        header.add_custody(version, master, &data_key).unwrap();
+        version
+    };
+    let mut upload = state.store().upload(share_id).await.unwrap();
+    let sealed = envelope::encrypt(data, &mut upload, &header, &data_key, 1).await.unwrap();
+    upload.complete().await.unwrap();
+    let owner = datamgmt_client::chain::to_abi_account(&state.node().signer.account_id());
+    let row = datamgmt_relay::index::ShareRow {
+        share_id,
+        data_hash: sealed.content_hash,
+        owner,
+        recipient: datamgmt_abi::AccountId([2; 32]),
+        price: 0,
+        expires_at: None,
+        key_version,
+        plaintext_len: data.len() as u64,
+        envelope_len: sealed.envelope_len,
+        created_at: 1_700_000_000_000 + u64::from(id),
+        recorded: None,
+        revoked_at: None,
+        attempts: 0,
+        last_error: None,
+    };
+    state.index().insert_pending(&row).await.unwrap();
+    row.data_hash
+}
+
+const ADMIN: Option<&str> = Some("Bearer admin-token");
+const USER: Option<&str> = Some("Bearer user-token");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_routes_are_for_admins_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = datamgmt_relay::app(state(&dir));
+    let requests = [
+        get_request("/admin/keys", USER),
+        post_json("/admin/keys/rotate", USER, r#"{"key":"master"}"#),
+        post_json("/admin/keys/rewrap", USER, "{}"),
+    ];
+    for request in requests {
+        let (status, _, body) = call(app.clone(), request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["error"]["code"], "forbidden");
+    }
+    let (status, _, _) = call(app.clone(), get_request("/admin/keys", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for bad in [r#"{"key":"other"}"#, r#"{}"#, r#"{"key":"master","x":1}"#, "[", r#"{"key":1}"#] {
+        let (status, _, body) =
+            call(app.clone(), post_json("/admin/keys/rotate", ADMIN, bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(body["error"]["code"], "bad_request", "{bad}");
+    }
+    assert!(!dir.path().join("keyring.json").exists(), "a refused call saved the keyring");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_master_key_saves_the_keyring_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = datamgmt_relay::app(state(&dir));
+    let (status, _, body) = call(app.clone(), get_request("/admin/keys", ADMIN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["master_version"], 1);
+    assert_eq!(body["min_decrypt_version"], 1);
+    assert_eq!(body["node_key_version"], 1);
+
+    let rotate = || post_json("/admin/keys/rotate", ADMIN, r#"{"key":"master"}"#);
+    let (status, _, body) = call(app.clone(), rotate()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["key"], "master");
+    assert_eq!(body["previous_version"], 1);
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["chain"], Value::Null);
+    let saved = datamgmt_client::keyring::Keyring::open(
+        &dir.path().join("keyring.json"),
+        &"router tests".into(),
+    )
+    .unwrap();
+    assert_eq!(saved.current_master().0, 2);
+    let (_, _, body) = call(app.clone(), rotate()).await;
+    assert_eq!(body["version"], 3);
+    let (_, _, body) = call(app, get_request("/admin/keys", ADMIN)).await;
+    assert_eq!(body["master_version"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_node_key_needs_the_chain_and_changes_nothing_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = datamgmt_relay::app(state(&dir));
+    let (status, _, body) =
+        call(app.clone(), post_json("/admin/keys/rotate", ADMIN, r#"{"key":"node"}"#)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "unavailable");
+    let (_, _, body) = call(app, get_request("/admin/keys", ADMIN)).await;
+    assert_eq!(body["node_key_version"], 1);
+    assert!(!dir.path().join("keyring.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrap_moves_envelopes_to_the_new_master_key_and_retires_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let app = datamgmt_relay::app(state.clone());
+    let mut hashes = Vec::new();
+    for id in 1..=3u8 {
+        hashes.push(store_share(&state, id, format!("record {id}").as_bytes()).await);
+    }
+    // A share whose envelope is gone is reported, not fatal.
+    store_share(&state, 9, b"gone").await;
+    state.store().delete(datamgmt_abi::ShareId([9; 16])).await.unwrap();
+
+    let (_, _, body) =
+        call(app.clone(), post_json("/admin/keys/rotate", ADMIN, r#"{"key":"master"}"#)).await;
+    assert_eq!(body["version"], 2);
+    let (_, _, body) = call(app.clone(), get_request("/admin/keys", ADMIN)).await;
+    assert_eq!(body["envelopes_on_older_master"], 4);
+
+    // Retiring version 1 while an envelope needs it is refused.
+    let (status, _, body) =
+        call(app.clone(), post_json("/admin/keys/rewrap", ADMIN, r#"{"retire_older":true}"#)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["rewrapped"], 3);
+    assert_eq!(body["missing"], serde_json::json!([datamgmt_abi::ShareId([9; 16])]));
+    assert_eq!(body["failed"], serde_json::json!([]));
+    assert_eq!(body["min_decrypt_version"], 2);
+    let (_, _, body) = call(app.clone(), get_request("/admin/keys", ADMIN)).await;
+    assert_eq!(body["min_decrypt_version"], 2);
+    assert_eq!(body["envelopes_on_older_master"], 1, "only the missing envelope");
+
+    // Version 1 no longer decrypts, and every stored share still reads back.
+    for (id, hash) in (1..=3u8).zip(&hashes) {
+        let (status, _, body) =
+            call(app.clone(), get_request(&format!("/data/{hash}"), USER)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"], format!("record {id}"));
+        assert_eq!(body["verified"], true);
+    }
+    // Nothing is left to do.
+    let (_, _, body) = call(app, post_json("/admin/keys/rewrap", ADMIN, "{}")).await;
+    assert_eq!(body["rewrapped"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrap_reports_an_unreadable_envelope_and_keeps_the_old_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let app = datamgmt_relay::app(state.clone());
+    let hash = store_share(&state, 1, b"fine").await;
+    store_share(&state, 2, b"to be damaged").await;
+    // Damage the second envelope's custody stanza on disk.
+    let path = dir.path().join("store/envelopes").join(datamgmt_abi::ShareId([2; 16]).to_string());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[40] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+
+    call(app.clone(), post_json("/admin/keys/rotate", ADMIN, r#"{"key":"master"}"#)).await;
+    let (status, _, body) =
+        call(app.clone(), post_json("/admin/keys/rewrap", ADMIN, r#"{"retire_older":true}"#)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("1 envelope"), "{body}");
+    let (_, _, body) = call(app.clone(), get_request("/admin/keys", ADMIN)).await;
+    assert_eq!(body["min_decrypt_version"], 1);
+    assert_eq!(body["envelopes_on_older_master"], 1);
+    let (status, _, body) = call(app, get_request(&format!("/data/{hash}"), USER)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -1,11 +1,16 @@
 //! Shared set-up for the end-to-end suites: the running devnet (found through the deploy
 //! state file that `scripts/deploy.sh` writes), funded throw-away node accounts, and a
-//! way to move chain time forward.
+//! way to move chain time forward, Garage's settings, a loopback HTTP client, and relay
+//! processes.
 //!
 //! The devnet is started by `scripts/test.sh` (or by hand: `scripts/devnet.sh up` then
 //! `scripts/deploy.sh`); these helpers fail with that advice when it is not there.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod process;
+
+pub use process::{garage_storage, RelayProcess};
 
 use datamgmt_abi::{AccountId, EncryptionKey};
 use datamgmt_client::chain::{
@@ -38,6 +43,8 @@ pub struct TestNode {
     pub account: AccountId32,
     /// Its account (abi form).
     pub id: AccountId,
+    /// The secret URI its key derives from (what a relay process is given).
+    pub suri: String,
 }
 
 /// Funds given to each throw-away account: plenty for fees, deposits and payments.
@@ -62,11 +69,12 @@ impl Devnet {
     /// A fresh account derived from `//Alice` under a random path, funded by Alice.
     pub async fn funded_account(&self, label: &str) -> TestNode {
         let path: u64 = rand::random();
-        let signer = NodeSigner::from_suri(&format!("//Alice//{label}//{path}")).unwrap();
+        let suri = format!("//Alice//{label}//{path}");
+        let signer = NodeSigner::from_suri(&suri).unwrap();
         self.transfer(&NodeSigner::from_suri("//Alice").unwrap(), &signer.account_id(), TEST_FUNDS)
             .await;
         let account = signer.account_id();
-        TestNode { id: to_abi_account(&account), account, signer }
+        TestNode { id: to_abi_account(&account), account, signer, suri }
     }
 
     /// A funded account registered as a node with a key and endpoint of its own.
@@ -258,6 +266,11 @@ pub async fn wait_for_status(
 ) -> serde_json::Value {
     let mut last = serde_json::Value::Null;
     for _ in 0..seconds * 4 {
+        // Not listening yet (a process starting up) counts as not ready.
+        if tokio::net::TcpStream::connect(address).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            continue;
+        }
         let (got, body) = http_json(address, token, "GET", path, None).await;
         if got == status {
             return body;

@@ -96,6 +96,7 @@ async fn relay_rides_out_a_chain_outage() {
     let identity = NodeIdentity {
         signer: NodeSigner::from_suri("//Bob").unwrap(),
         keyring: Arc::new(tokio::sync::RwLock::new(Keyring::generate(&"relay".into()))),
+        keyring_path: dir.path().join("keyring.json"),
         public_url: "http://127.0.0.1:2".into(),
     };
     let tokens = ApiTokens::new(&[TokenConfig {

@@ -57,6 +57,7 @@ impl RunningRelay {
         let identity = NodeIdentity {
             signer: account.signer.clone(),
             keyring: Arc::new(tokio::sync::RwLock::new(Keyring::generate(&"relay e2e".into()))),
+            keyring_path: dir.path().join("keyring.json"),
             public_url: "http://127.0.0.1:18080".into(),
         };
         let chain = ChainConnection::connect_in_background(
@@ -72,7 +73,7 @@ impl RunningRelay {
         let tokens = ApiTokens::new(&[TokenConfig {
             name: "e2e".into(),
             sha256: ApiTokens::hash_token(TOKEN),
-            role: Role::User,
+            role: Role::Admin,
         }])
         .unwrap();
         let state = AppState::new(limits, tokens, store.clone(), index, identity.clone(), chain);
@@ -130,9 +131,17 @@ async fn relay_registers_itself_and_becomes_ready() {
         node::ensure_registered(chain, &identity.signer, &keyring, &identity.public_url).await
     };
     assert_eq!(register().await.unwrap(), Registration::Unchanged);
-    identity.keyring.write().await.rotate_node_key();
-    assert_eq!(register().await.unwrap(), Registration::Updated);
-    assert_eq!(chain.node(&account.id).await.unwrap().unwrap().key_version, key_version + 1);
+    let rotate = json!({"key": "node"});
+    let (status, body) = relay.request("POST", "/admin/keys/rotate", Some(&rotate)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["version"].as_u64(), body["chain"].as_str()), (Some(2), Some("updated")));
+    let (new_version, new_key) = identity.keyring.read().await.current_node_public_key();
+    let record = chain.node(&account.id).await.unwrap().unwrap();
+    assert_eq!((record.key_version, record.encryption_key), (key_version + 1, new_key));
+    assert_eq!(new_version, key_version + 1);
+    assert_eq!(register().await.unwrap(), Registration::Unchanged, "registered");
+    let saved = Keyring::open(&identity.keyring_path, &"relay e2e".into()).unwrap();
+    assert_eq!(saved.current_node_public_key(), (new_version, new_key), "saved");
     relay.stop().await;
 }
 

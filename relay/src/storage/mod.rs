@@ -167,10 +167,25 @@ impl EnvelopeStore {
         if self.exists(share_id).await? {
             return Err(StorageError::AlreadyExists(share_id));
         }
+        Ok(self.writer(share_id))
+    }
+
+    /// Starts writing a new version of the stored envelope of `share_id` (a re-wrapped
+    /// header over the same chunks). Until [`EnvelopeUpload::complete`] returns readers
+    /// see the old version; then the new one, whole: both the local store (rename) and S3
+    /// (multipart completion) replace an object in one step.
+    pub async fn replace(&self, share_id: ShareId) -> Result<EnvelopeUpload, StorageError> {
+        if !self.exists(share_id).await? {
+            return Err(StorageError::NotFound(share_id));
+        }
+        Ok(self.writer(share_id))
+    }
+
+    fn writer(&self, share_id: ShareId) -> EnvelopeUpload {
         let writer =
             BufWriter::with_capacity(Arc::clone(&self.store), Self::location(share_id), PART_SIZE)
                 .with_max_concurrency(PARTS_IN_FLIGHT);
-        Ok(EnvelopeUpload { writer: Some(writer) })
+        EnvelopeUpload { writer: Some(writer) }
     }
 
     /// Reads the envelope of `share_id` as a stream, with its size in bytes.
@@ -187,6 +202,16 @@ impl EnvelopeStore {
         };
         let size = meta.size;
         Ok((BufReader::with_capacity(Arc::clone(&self.store), &meta, PART_SIZE), size))
+    }
+
+    /// The share ids of every stored envelope (complete objects only: an upload in
+    /// progress or abandoned is not an object). Reads the whole listing; for audits and
+    /// tests, not request paths.
+    pub async fn list(&self) -> Result<Vec<ShareId>, StorageError> {
+        use futures::TryStreamExt;
+        let prefix = Path::from("envelopes");
+        let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        Ok(objects.iter().filter_map(|object| object.location.filename()?.parse().ok()).collect())
     }
 
     /// Deletes the envelope of `share_id`, if any.

@@ -50,6 +50,7 @@ pub async fn small_object_round_trips(store: &EnvelopeStore) {
     assert!(!store.exists(id).await.unwrap());
     put(store, id, b"small envelope").await;
     assert!(store.exists(id).await.unwrap());
+    assert!(store.list().await.unwrap().contains(&id), "a stored envelope is listed");
     assert_eq!(get(store, id).await, b"small envelope");
     store.delete(id).await.unwrap();
     assert!(!store.exists(id).await.unwrap());
@@ -73,6 +74,7 @@ pub async fn aborted_upload_leaves_nothing(store: &EnvelopeStore) {
     upload.write_all(&pattern(2 * super::PART_SIZE, 1)).await.unwrap();
     upload.abort().await.unwrap();
     assert!(!store.exists(id).await.unwrap(), "an aborted upload is invisible");
+    assert!(!store.list().await.unwrap().contains(&id), "an aborted upload is not listed");
 }
 
 /// An upload dropped mid-way (a failed request) never becomes an object.
@@ -84,6 +86,7 @@ pub async fn dropped_upload_leaves_nothing(store: &EnvelopeStore) {
     drop(upload);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!store.exists(id).await.unwrap(), "a dropped upload is invisible");
+    assert!(!store.list().await.unwrap().contains(&id), "a dropped upload is not listed");
 }
 
 /// Reading a share that has no envelope says so.

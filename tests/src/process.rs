@@ -1,0 +1,159 @@
+//! A relay as a user runs it: the `datamgmt-relay` binary with a configuration file,
+//! in a process of its own that a test can stop, kill and start again; and the settings
+//! of the Garage that `scripts/garage.sh` started.
+
+use crate::{wait_for_status, TestNode};
+use datamgmt_client::chain::DeployState;
+use datamgmt_relay::storage::StorageConfig;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The S3 settings `scripts/garage.sh up` wrote (`DATAMGMT_S3_STATE` names the file;
+/// `.devnet/s3.json` by default).
+pub fn garage_storage() -> StorageConfig {
+    let path = std::env::var_os("DATAMGMT_S3_STATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.devnet/s3.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("no S3 settings at {} ({e}): run scripts/garage.sh up first", path.display())
+    });
+    let mut settings: serde_json::Value = serde_json::from_str(&text).expect("S3 settings JSON");
+    settings["kind"] = "s3".into();
+    serde_json::from_value(settings).expect("S3 settings")
+}
+
+/// The relay binary, built beside this test (`cargo build -p datamgmt-relay`).
+fn relay_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> → target/<profile>/datamgmt-relay
+    let binary = exe.parent().and_then(Path::parent).expect("target dir").join("datamgmt-relay");
+    assert!(
+        binary.exists(),
+        "{} is missing: build it with `cargo build -p datamgmt-relay`",
+        binary.display()
+    );
+    binary
+}
+
+/// A relay process with its own directory (keyring, index, log, and local envelopes
+/// unless it stores in S3). Killed when dropped.
+pub struct RelayProcess {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Its API token (role admin).
+    pub token: String,
+    dir: PathBuf,
+    suri: String,
+    child: Option<Child>,
+}
+
+/// The passphrase of every test relay's keyring.
+const PASSPHRASE: &str = "relay process passphrase";
+
+impl RelayProcess {
+    /// Writes the configuration of a relay acting for `node` into `dir` and starts it;
+    /// returns once `/readyz` answers 200. `s3` stores in Garage, else on local disk.
+    pub async fn start(dir: &Path, node: &TestNode, deploy: &DeployState, s3: bool) -> Self {
+        let address = free_address();
+        let token = format!("token-{}", rand::random::<u64>());
+        let q = |s: &str| serde_json::Value::from(s).to_string();
+        let mut config = format!(
+            "listen = {}\npublic_url = {}\n[chain]\nurl = {}\ncontract = {}\n\
+             [keyring]\npath = {}\n[database]\nurl = {}\n",
+            q(&address.to_string()),
+            q(&format!("http://{address}")),
+            q(&deploy.url),
+            q(&deploy.contract),
+            q(&dir.join("keyring.json").display().to_string()),
+            q(&format!("sqlite://{}", dir.join("index.db").display())),
+        );
+        match (s3, garage_storage()) {
+            (
+                true,
+                StorageConfig::S3 { endpoint, region, bucket, access_key_id, secret_access_key },
+            ) => {
+                config += &format!(
+                    "[storage]\nkind = \"s3\"\nendpoint = {}\nregion = {}\nbucket = {}\n\
+                     access_key_id = {}\nsecret_access_key = {}\n",
+                    q(&endpoint),
+                    q(&region),
+                    q(&bucket),
+                    q(&access_key_id),
+                    q(secret_access_key.as_str()),
+                );
+            }
+            _ => {
+                let root = dir.join("envelopes").display().to_string();
+                config += &format!("[storage]\nkind = \"local\"\nroot = {}\n", q(&root));
+            }
+        }
+        let hash = datamgmt_relay::auth::ApiTokens::hash_token(&token);
+        config +=
+            &format!("[[tokens]]\nname = \"test\"\nsha256 = {}\nrole = \"admin\"\n", q(&hash));
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("relay.toml"), config).unwrap();
+        let mut relay =
+            Self { address, token, dir: dir.to_owned(), suri: node.suri.clone(), child: None };
+        relay.restart().await;
+        relay
+    }
+
+    /// Starts the process again with the same configuration (after [`kill`](Self::kill)
+    /// or [`stop`](Self::stop)); returns once it is ready.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "the relay is running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("relay.log"))
+            .unwrap();
+        let child = Command::new(relay_binary())
+            .arg("--config")
+            .arg(self.dir.join("relay.toml"))
+            .env("DATAMGMT_NODE_SURI", &self.suri)
+            .env("DATAMGMT_KEYRING_PASSPHRASE", PASSPHRASE)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("the relay starts");
+        self.child = Some(child);
+        wait_for_status(self.address, &self.token, "/readyz", 200, 60).await;
+    }
+
+    /// SIGKILL: no shutdown, no clean-up, as in a crash or power loss.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and waits for the graceful shutdown.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let status = child.wait().expect("the relay exits");
+            assert!(status.success(), "the relay exited with {status}; see {}", self.log());
+        }
+    }
+
+    /// Where its log is.
+    pub fn log(&self) -> String {
+        self.dir.join("relay.log").display().to_string()
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A loopback address no one listens on now.
+fn free_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
