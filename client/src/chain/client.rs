@@ -18,6 +18,9 @@ use subxt::{
     ArcMetadata, OnlineClient, SubstrateConfig,
 };
 
+/// Times a transaction the pool refuses outright is built and submitted.
+const SUBMIT_ATTEMPTS: u32 = 3;
+
 /// How long to wait for a submitted call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
@@ -146,18 +149,40 @@ impl ChainClient {
         );
         let mut progress = {
             let _in_pool = self.submit_lock.lock().await;
-            // Built at the best block: under load the dev node seals dozens of blocks a
-            // second, and a transaction anchored at the finalized head (subxt's default)
-            // can be past its mortality window before it is even submitted.
-            let best = self.best_block_hash().await?;
-            self.api
-                .at_block(best)
-                .await
-                .map_err(subxt::Error::from)?
-                .transactions()
-                .sign_and_submit_then_watch(&call, signer.keypair(), self.params_for(signer).await?)
-                .await
-                .map_err(subxt::Error::from)?
+            let mut attempt = 1;
+            loop {
+                // Built at the best block: under load the dev node seals dozens of blocks
+                // a second, and a transaction anchored at the finalized head (subxt's
+                // default) can be past its mortality window before it is even submitted.
+                let best = self.best_block_hash().await?;
+                let submitted = self
+                    .api
+                    .at_block(best)
+                    .await
+                    .map_err(subxt::Error::from)?
+                    .transactions()
+                    .sign_and_submit_then_watch(
+                        &call,
+                        signer.keypair(),
+                        self.params_for(signer).await?,
+                    )
+                    .await
+                    .map_err(subxt::Error::from);
+                match submitted {
+                    Ok(progress) => break progress,
+                    // The pool refused it outright (so it is not in the pool): under load
+                    // the best block can move between reading it and submitting (about
+                    // 1 in 300 submissions at 30 a second). Build it again.
+                    Err(error)
+                        if attempt < SUBMIT_ATTEMPTS
+                            && error.to_string().contains("Invalid Transaction") =>
+                    {
+                        tracing::debug!(%error, attempt, "transaction refused by the pool; rebuilding");
+                        attempt += 1;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
         };
         let (in_block, finalized) = loop {
             match progress.next().await {
