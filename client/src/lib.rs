@@ -10,6 +10,7 @@
 //! - [`keys`]: secret key types (data keys, master keys, X25519 node keys, passphrases).
 //! - [`keyring`]: a node's versioned keys in a passphrase-encrypted file: rotation,
 //!   re-wrapping, retirement.
+//! - [`p2p`]: requests between nodes signed with the node's chain account.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -17,5 +18,6 @@ pub mod chain;
 pub mod envelope;
 pub mod keyring;
 pub mod keys;
+pub mod p2p;
 
 pub use datamgmt_abi as abi;

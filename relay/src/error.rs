@@ -28,6 +28,12 @@ pub enum ApiError {
     /// 403: the token's role may not do this.
     #[error("this token may not do that")]
     Forbidden,
+    /// 401: a node-to-node request's signature, freshness or nonce was refused.
+    #[error("{0}")]
+    BadSignature(String),
+    /// 403: the contract does not allow this access; the message says why.
+    #[error("{0}")]
+    AccessDenied(String),
     /// 404: nothing by that name.
     #[error("{0}")]
     NotFound(String),
@@ -37,6 +43,9 @@ pub enum ApiError {
     /// 413: the body is larger than the limit.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// 502: another node answered, but not with something usable.
+    #[error("{0}")]
+    BadGateway(String),
     /// 503: a dependency (chain, object store, database) is unavailable; retry later.
     #[error("{dependency} is unavailable; retry later")]
     Unavailable {
@@ -67,7 +76,9 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::AccessDenied(_) => StatusCode::FORBIDDEN,
+            Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -82,6 +93,9 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::AccessDenied(_) => "access_denied",
+            Self::BadSignature(_) => "bad_signature",
+            Self::BadGateway(_) => "bad_gateway",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
@@ -98,6 +112,7 @@ impl IntoResponse for ApiError {
                 tracing::warn!(dependency, cause, "dependency unavailable")
             }
             Self::Internal(cause) => tracing::error!(cause, "internal error"),
+            Self::BadGateway(cause) => tracing::warn!(cause, "another node answered badly"),
             _ => {}
         }
         let body =

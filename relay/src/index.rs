@@ -263,6 +263,31 @@ impl Index {
         Ok(count.max(0) as u64)
     }
 
+    /// Remembers the nonce of a signed request; `false` when it was seen before (a
+    /// replay). Forgets nonces seen before `forget_before` (ms).
+    pub async fn remember_nonce(
+        &self,
+        account: &AccountId,
+        nonce: &str,
+        now: Timestamp,
+        forget_before: Timestamp,
+    ) -> Result<bool, IndexError> {
+        sqlx::query("DELETE FROM p2p_nonces WHERE seen_at < ?")
+            .bind(to_i64(forget_before))
+            .execute(&self.pool)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO p2p_nonces (account, nonce, seen_at) VALUES (?, ?, ?) \
+             ON CONFLICT (account, nonce) DO NOTHING",
+        )
+        .bind(account.to_string())
+        .bind(nonce)
+        .bind(to_i64(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
     /// Forgets a share the chain refused for good (its object is deleted too).
     pub async fn remove(&self, share_id: ShareId) -> Result<(), IndexError> {
         sqlx::query("DELETE FROM shares WHERE share_id = ?")

@@ -7,6 +7,7 @@ use crate::index::{Index, IndexError, IndexedEvent};
 use crate::state::AppState;
 use datamgmt_abi::events::ContractEvent;
 use datamgmt_client::chain::{ChainClient, ChainError};
+use futures::StreamExt;
 use std::time::Duration;
 
 /// Why a pass of the indexer stopped.
@@ -20,14 +21,23 @@ pub enum IndexerError {
     Index(#[from] IndexError),
 }
 
+/// Blocks read from the chain at once while catching up.
+const BLOCKS_IN_FLIGHT: usize = 16;
+/// While catching up through blocks without events, the cursor is saved this often.
+const CURSOR_EVERY: u64 = 1024;
+
 /// Indexes every finalized block after the cursor; returns the last block indexed.
+/// Blocks are read several at a time but written in order, and a block without share
+/// events only moves the cursor (every [`CURSOR_EVERY`] blocks and at the end), so a
+/// new relay on a long chain catches up in seconds.
 pub async fn catch_up(chain: &ChainClient, index: &Index) -> Result<u64, IndexerError> {
     let finalized = chain.finalized_block_number().await?;
-    let mut next = index.indexed_up_to().await?.map_or(0, |last| last + 1);
-    while next <= finalized {
-        let events: Vec<IndexedEvent> = chain
-            .events_in_block(next)
-            .await?
+    let next = index.indexed_up_to().await?.map_or(0, |last| last + 1);
+    let mut blocks = futures::stream::iter(next..=finalized)
+        .map(|number| async move { (number, chain.events_in_block(number).await) })
+        .buffered(BLOCKS_IN_FLIGHT);
+    while let Some((number, recorded)) = blocks.next().await {
+        let events: Vec<IndexedEvent> = recorded?
             .into_iter()
             .filter_map(|recorded| match recorded.event {
                 ContractEvent::Share(event) => Some(IndexedEvent {
@@ -41,8 +51,9 @@ pub async fn catch_up(chain: &ChainClient, index: &Index) -> Result<u64, Indexer
                 _ => None,
             })
             .collect();
-        index.record_block(next, &events).await?;
-        next += 1;
+        if !events.is_empty() || number == finalized || number % CURSOR_EVERY == 0 {
+            index.record_block(number, &events).await?;
+        }
     }
     Ok(finalized)
 }

@@ -13,7 +13,11 @@
 //! - [`index`]: the SQLite index of shares and their on-chain state (the outbox);
 //! - [`keys`]: administrators rotate keys and re-wrap envelopes onto the newest one;
 //! - [`node`]: the relay's keyring and its registration in the contract;
-//! - [`shares`]: `POST /share_data` and the owner's `GET /data/{hash}`;
+//! - [`shares`]: `POST /share_data`;
+//! - [`reading`]: `GET /data/{hash}`, for the owner (custody stanza) or the recipient
+//!   (fetched from the owner over P2P);
+//! - [`p2p`]: signed node-to-node requests: the owner's relay releases an envelope as
+//!   the contract allows;
 //! - [`listing`]: `GET /data/list`, paged, from the index;
 //! - [`lifecycle`]: an owner revokes a share or changes its expiry;
 //! - [`indexer`]: copies the contract's share events from finalized blocks into the index;
@@ -40,6 +44,8 @@ pub mod lifecycle;
 pub mod listing;
 pub mod metrics;
 pub mod node;
+pub mod p2p;
+pub mod reading;
 pub mod shares;
 pub mod state;
 pub mod storage;
@@ -73,6 +79,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(shares::router())
+        .merge(reading::router())
+        .merge(p2p::router())
         .merge(listing::router())
         .merge(lifecycle::router())
         .merge(keys::router())

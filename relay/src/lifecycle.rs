@@ -1,5 +1,6 @@
-//! What an owner does to a share after sharing it: revoke it, change its expiry. Both
-//! are contract calls signed by this node; the index follows once the chain accepts.
+//! What the parties do to a share after it is made: its owner revokes it or changes its
+//! expiry, its recipient pays for an access to a priced share. Each is a contract call
+//! signed by this node; the index follows once the chain accepts.
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, AppJson};
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/shares/{share_id}/revoke", post(revoke))
         .route("/shares/{share_id}/expiry", put(set_expiry))
+        .route("/shares/{share_id}/pay", post(pay))
 }
 
 /// The answer to a lifecycle change.
@@ -29,7 +31,7 @@ pub fn router() -> Router<AppState> {
 pub struct ChangeResponse {
     /// The share.
     pub share_id: ShareId,
-    /// `revoked` or `expiry_changed`.
+    /// `revoked`, `expiry_changed` or `paid`.
     pub status: String,
     /// Where the change is recorded.
     pub compliance: crate::shares::Compliance,
@@ -74,11 +76,38 @@ async fn set_expiry(
     Ok(AppJson(response))
 }
 
+/// The recipient pays the share's price for one access; the payment goes to the owner
+/// at once, and the owner's relay consumes it with the next key release.
+async fn pay(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(share_id): Path<String>,
+) -> Result<AppJson<ChangeResponse>, ApiError> {
+    caller.require(Role::User)?;
+    let share_id = parse_share_id(&share_id)?;
+    let chain = state.chain().client().await?;
+    let share = chain
+        .share_record(share_id)
+        .await
+        .map_err(chain_unavailable)?
+        .ok_or_else(|| ApiError::NotFound(format!("no share {share_id} on chain")))?;
+    if share.recipient != state.node().account() {
+        return Err(ApiError::AccessDenied("this node is not the share's recipient".into()));
+    }
+    if share.price == 0 {
+        return Err(ApiError::Conflict("the share is free; there is nothing to pay".into()));
+    }
+    let message = messages::pay_for_access(share_id, share.price);
+    Ok(AppJson(submit(&state, share_id, message, "paid").await?))
+}
+
+fn parse_share_id(text: &str) -> Result<ShareId, ApiError> {
+    text.parse().map_err(|e| ApiError::BadRequest(format!("the share id {e} (share_ and 32 hex)")))
+}
+
 /// The share with this id, if this node made it.
 async fn own_share(state: &AppState, share_id: &str) -> Result<ShareRow, ApiError> {
-    let share_id: ShareId = share_id
-        .parse()
-        .map_err(|e| ApiError::BadRequest(format!("the share id {e} (share_ and 32 hex)")))?;
+    let share_id = parse_share_id(share_id)?;
     state
         .index()
         .get(share_id)

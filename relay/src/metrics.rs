@@ -1,6 +1,6 @@
 //! Prometheus metrics, served at `/metrics` in the text exposition format: requests by
 //! route and status, request latency by route, shares by outcome, chain call latency, and
-//! the last block the indexer has read.
+//! the last block the indexer has read, and key releases to other nodes.
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -61,6 +61,7 @@ struct Inner {
     shares: Family<OutcomeLabels, Counter>,
     chain_calls: Histogram,
     indexed_block: Gauge,
+    key_releases: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -87,6 +88,12 @@ impl Default for Metrics {
         );
         let indexed_block = Gauge::default();
         registry.register("indexed_block", "last finalized block indexed", indexed_block.clone());
+        let key_releases = Counter::default();
+        registry.register(
+            "key_releases",
+            "envelopes released to recipients, each recorded on chain",
+            key_releases.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -95,6 +102,7 @@ impl Default for Metrics {
                 shares,
                 chain_calls,
                 indexed_block,
+                key_releases,
             }),
         }
     }
@@ -114,6 +122,11 @@ impl Metrics {
     /// Records how long a contract call took.
     pub fn chain_call(&self, started: Instant) {
         self.inner.chain_calls.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Counts an envelope released to a recipient.
+    pub fn record_key_release(&self) {
+        self.inner.key_releases.inc();
     }
 
     /// Records the last block the indexer has read.

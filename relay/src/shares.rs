@@ -14,30 +14,28 @@ use crate::index::{ChainRecord, ShareRow};
 use crate::metrics::ShareOutcome;
 use crate::state::AppState;
 use axum::{
-    extract::{FromRequest, FromRequestParts, Path, Request, State},
+    extract::{FromRequest, FromRequestParts, Request, State},
     http::{header, HeaderMap},
-    response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::post,
     Router,
 };
 use datamgmt_abi::{AccountId, Balance, DataHash, KeyVersion, NodeId, ShareId, Timestamp};
 use datamgmt_client::chain::{
-    from_abi_account, messages, node_id_of, to_abi_account, AccountId32, CallReceipt, ChainClient,
-    ChainError, Confirmation,
+    messages, to_abi_account, AccountId32, CallReceipt, ChainClient, ChainError, Confirmation,
 };
 use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
 use datamgmt_client::keys::DataKey;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncRead;
-use tokio_util::io::{ReaderStream, StreamReader};
+use tokio_util::io::StreamReader;
 
-/// Chunks encrypted at once per request.
-const PARALLELISM: usize = 2;
+/// Chunks encrypted or decrypted at once per request.
+pub(crate) const PARALLELISM: usize = 2;
 
 /// The sharing routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/share_data", post(share_data)).route("/data/{hash}", get(get_data))
+    Router::new().route("/share_data", post(share_data))
 }
 
 /// `POST /share_data`, as the seed API defines it.
@@ -259,7 +257,7 @@ async fn share_data(
 }
 
 /// Whether `name` (Content-Type or Accept) asks for raw bytes.
-fn wants_octet_stream(headers: &HeaderMap, name: header::HeaderName) -> bool {
+pub(crate) fn wants_octet_stream(headers: &HeaderMap, name: header::HeaderName) -> bool {
     headers
         .get(name)
         .and_then(|value| value.to_str().ok())
@@ -490,102 +488,6 @@ async fn resolve_recipient(
     }
 }
 
-/// `GET /data/{hash}`: the data, for the node that shared it.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct DataResponse {
-    /// The data (UTF-8 text, or base64 when `encoding` says so).
-    pub data: String,
-    /// `utf-8` or `base64`.
-    pub encoding: String,
-    /// The sharing node's id.
-    pub sender: NodeId,
-    /// When it was shared (RFC 3339).
-    pub timestamp: String,
-    /// Whether the decrypted data hashes to the requested hash.
-    pub verified: bool,
-}
-
-/// Largest object `GET /data/{hash}` returns inside JSON (larger ones stream with
-/// `Accept: application/octet-stream`).
-const MAX_JSON_DATA: u64 = 16 << 20;
-/// Bytes buffered between decryption and a streamed response.
-const STREAM_BUFFER: usize = 256 << 10;
-
-async fn get_data(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(hash): Path<String>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    caller.require(Role::User)?;
-    let data_hash: DataHash = hash.parse().map_err(|e| {
-        ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
-    })?;
-    let own = to_abi_account(&state.node().signer.account_id());
-    let rows = state.index().by_hash(data_hash).await?;
-    let row = rows
-        .into_iter()
-        .find(|row| row.owner == own)
-        .ok_or_else(|| ApiError::NotFound(format!("no data with hash {data_hash} here")))?;
-    let streaming = wants_octet_stream(&headers, header::ACCEPT);
-    if !streaming && row.plaintext_len > MAX_JSON_DATA {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let (mut reader, _) = state.store().download(row.share_id).await?;
-    let header = Header::read(&mut reader).await.map_err(internal)?;
-    let data_key = {
-        let keyring = state.node().keyring.read().await;
-        header.open_custody(&keyring).map_err(internal)?
-    };
-    if streaming {
-        // Decrypted chunk by chunk into the response. A chunk that fails to verify ends
-        // the stream short of its Content-Length, which every HTTP client notices.
-        let (response_side, mut decrypt_side) = tokio::io::duplex(STREAM_BUFFER);
-        let share_id = row.share_id;
-        tokio::spawn(async move {
-            let result =
-                envelope::decrypt(reader, &mut decrypt_side, &header, &data_key, PARALLELISM).await;
-            match result {
-                Ok(_) => {}
-                // The client stopped reading, or the store stopped answering: the stored
-                // data itself is not known to be bad.
-                Err(envelope::EnvelopeError::Io(error)) => {
-                    tracing::warn!(%share_id, %error, "download ended early")
-                }
-                Err(error) => {
-                    tracing::error!(%share_id, %error, "stored envelope failed to decrypt")
-                }
-            }
-        });
-        let body = axum::body::Body::from_stream(ReaderStream::new(response_side));
-        let headers = [
-            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-            (header::CONTENT_LENGTH, row.plaintext_len.to_string()),
-            (header::HeaderName::from_static("x-content-sha256"), data_hash.to_string()),
-        ];
-        return Ok((headers, body).into_response());
-    }
-    let mut data = Vec::with_capacity(row.plaintext_len as usize);
-    let opened = envelope::decrypt(reader, &mut data, &header, &data_key, PARALLELISM)
-        .await
-        .map_err(internal)?;
-    let (data, encoding) = match String::from_utf8(data) {
-        Ok(text) => (text, "utf-8"),
-        Err(bytes) => {
-            use base64::Engine as _;
-            (base64::engine::general_purpose::STANDARD.encode(bytes.into_bytes()), "base64")
-        }
-    };
-    Ok(AppJson(DataResponse {
-        data,
-        encoding: encoding.to_owned(),
-        sender: node_id_of(&from_abi_account(&row.owner)),
-        timestamp: rfc3339(row.created_at),
-        verified: opened.content_hash == data_hash,
-    })
-    .into_response())
-}
-
 pub(crate) fn chain_record(receipt: &CallReceipt) -> ChainRecord {
     ChainRecord {
         tx_hash: format!("{:?}", receipt.extrinsic_hash),
@@ -602,8 +504,10 @@ pub(crate) fn contract_refusal(refusal: datamgmt_abi::Error) -> ApiError {
             dependency: "this node's registration",
             cause: refusal.to_string(),
         },
-        Error::AccessDenied(_) | Error::NotOwner | Error::NotAdmin => ApiError::Forbidden,
-        Error::AlreadyRevoked | Error::ShareExists => {
+        Error::AccessDenied(_) | Error::NotOwner | Error::NotAdmin => {
+            ApiError::AccessDenied(format!("the contract refused: {refusal}"))
+        }
+        Error::AlreadyRevoked | Error::ShareExists | Error::AlreadyPaid | Error::NotPriced => {
             ApiError::Conflict(format!("the contract refused: {refusal}"))
         }
         other => ApiError::BadRequest(format!("the contract refused: {other}")),
@@ -618,7 +522,7 @@ fn storage_unavailable(error: impl std::fmt::Display) -> ApiError {
     ApiError::Unavailable { dependency: "object storage", cause: error.to_string() }
 }
 
-fn internal(error: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(error.to_string())
 }
 

@@ -15,6 +15,8 @@ use tokio::sync::RwLock;
 
 /// Seconds between attempts to reach the chain (or register) while it fails.
 const CHAIN_RETRY: Duration = Duration::from_secs(2);
+/// How long connecting to another node may take.
+const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Who this relay is: its chain account, its keys, the URL it is reached at.
 #[derive(Clone)]
@@ -27,6 +29,13 @@ pub struct NodeIdentity {
     pub keyring_path: PathBuf,
     /// The endpoint registered on chain.
     pub public_url: String,
+}
+
+impl NodeIdentity {
+    /// This node's account, in the contract's form.
+    pub fn account(&self) -> datamgmt_abi::AccountId {
+        datamgmt_client::chain::to_abi_account(&self.signer.account_id())
+    }
 }
 
 /// Shared state, cheap to clone.
@@ -43,6 +52,7 @@ struct Inner {
     index: Index,
     node: NodeIdentity,
     chain: ChainConnection,
+    peers: reqwest::Client,
 }
 
 impl AppState {
@@ -56,7 +66,13 @@ impl AppState {
         chain: ChainConnection,
     ) -> Self {
         let metrics = Metrics::default();
-        Self { inner: Arc::new(Inner { metrics, limits, tokens, store, index, node, chain }) }
+        let peers = reqwest::Client::builder()
+            .connect_timeout(PEER_CONNECT_TIMEOUT)
+            .build()
+            .expect("an HTTP client with default TLS settings builds");
+        Self {
+            inner: Arc::new(Inner { metrics, limits, tokens, store, index, node, chain, peers }),
+        }
     }
 
     /// The relay's metrics.
@@ -87,6 +103,11 @@ impl AppState {
     /// The chain connection.
     pub fn chain(&self) -> &ChainConnection {
         &self.inner.chain
+    }
+
+    /// The HTTP client for requests to other nodes.
+    pub fn peers(&self) -> &reqwest::Client {
+        &self.inner.peers
     }
 }
 

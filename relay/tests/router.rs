@@ -398,6 +398,8 @@ async fn openapi_document_matches_the_routes() {
         "GET /verify_data/{hash}",
         "POST /shares/{share_id}/revoke",
         "PUT /shares/{share_id}/expiry",
+        "POST /shares/{share_id}/pay",
+        "GET /p2p/envelopes/{share_id}",
         "GET /admin/keys",
         "POST /admin/keys/rotate",
         "POST /admin/keys/rewrap",
@@ -585,4 +587,98 @@ async fn rewrap_reports_an_unreadable_envelope_and_keeps_the_old_key() {
     assert_eq!(body["envelopes_on_older_master"], 1);
     let (status, _, body) = call(app, get_request(&format!("/data/{hash}"), USER)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// A signed node-to-node request for `path`, as `suri` at `timestamp`.
+fn p2p_request(suri: &str, path: &str, timestamp: u64) -> (Request<Body>, Vec<(String, String)>) {
+    use datamgmt_client::{chain::NodeSigner, p2p::SignedHeaders};
+    let signer = NodeSigner::from_suri(suri).unwrap();
+    let pairs: Vec<(String, String)> = SignedHeaders::sign(&signer, "GET", path, b"", timestamp)
+        .to_pairs()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+    (signed_request(path, &pairs), pairs)
+}
+
+fn signed_request(path: &str, pairs: &[(String, String)]) -> Request<Body> {
+    let mut builder = Request::get(path);
+    for (name, value) in pairs {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder.body(Body::empty()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p2p_requests_need_a_fresh_unique_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = datamgmt_relay::app(state(&dir));
+    let path = "/p2p/envelopes/share_0123456789abcdef0123456789abcdef";
+    let now = datamgmt_relay::shares::now_ms();
+
+    // Unsigned, even with a valid bearer token.
+    let (status, _, body) = call(app.clone(), get_request(path, ADMIN)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "bad_signature");
+    assert!(body["error"]["message"].as_str().unwrap().contains("x-dmn-account"), "{body}");
+
+    // Stale, and from the future.
+    for timestamp in [now - 120_000, now + 120_000] {
+        let (request, _) = p2p_request("//Bob", path, timestamp);
+        let (status, _, body) = call(app.clone(), request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("timestamp"), "{body}");
+    }
+
+    // Signed for another path, or by another key than the account named.
+    let (_, pairs) =
+        p2p_request("//Bob", "/p2p/envelopes/share_ffffffffffffffffffffffffffffffff", now);
+    let (status, _, body) = call(app.clone(), signed_request(path, &pairs)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_signature"))
+    );
+    let (_, mut pairs) = p2p_request("//Charlie", path, now);
+    let bob = datamgmt_client::chain::to_abi_account(
+        &datamgmt_client::chain::NodeSigner::from_suri("//Bob").unwrap().account_id(),
+    );
+    pairs[0].1 = bob.to_string();
+    let (status, _, body) = call(app.clone(), signed_request(path, &pairs)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_signature"))
+    );
+
+    // A good signature gets as far as the share (unknown here), once.
+    let (request, pairs) = p2p_request("//Bob", path, now);
+    let (status, _, body) = call(app.clone(), request).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found")),
+        "{body}"
+    );
+    let (status, _, body) = call(app.clone(), signed_request(path, &pairs)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("replayed"), "{body}");
+
+    // A bad share id, correctly signed, is a 400.
+    let (request, _) = p2p_request("//Bob", "/p2p/envelopes/share_xyz", now);
+    let (status, _, _) = call(app, request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paying_checks_the_share_id_and_needs_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = datamgmt_relay::app(state(&dir));
+    let (status, _, _) = call(app.clone(), post_json("/shares/share_1/pay", USER, "")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let path = "/shares/share_0123456789abcdef0123456789abcdef/pay";
+    let (status, _, _) = call(app.clone(), post_json(path, None, "")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = call(app, post_json(path, USER, "")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
+    );
 }

@@ -10,7 +10,7 @@
 
 mod process;
 
-pub use process::{garage_storage, RelayProcess};
+pub use process::{garage_storage, RelayProcess, RELAY_PASSPHRASE};
 
 use datamgmt_abi::{AccountId, EncryptionKey};
 use datamgmt_client::chain::{
@@ -121,14 +121,7 @@ impl Devnet {
 
     /// The block timestamp (ms) of the best block.
     pub async fn chain_time(&self) -> u64 {
-        let (_, hash) = self.chain.best_block().await.unwrap();
-        let at = self.api.at_block(hash).await.unwrap();
-        at.storage()
-            .fetch(subxt::dynamic::storage::<(), u64>("Timestamp", "Now"), ())
-            .await
-            .unwrap()
-            .decode()
-            .unwrap()
+        self.chain.now().await.expect("block time")
     }
 
     /// Free balance of `account` at the best block.

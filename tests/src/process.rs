@@ -49,7 +49,7 @@ pub struct RelayProcess {
 }
 
 /// The passphrase of every test relay's keyring.
-const PASSPHRASE: &str = "relay process passphrase";
+pub const RELAY_PASSPHRASE: &str = "relay process passphrase";
 
 impl RelayProcess {
     /// Writes the configuration of a relay acting for `node` into `dir` and starts it;
@@ -112,7 +112,7 @@ impl RelayProcess {
             .arg("--config")
             .arg(self.dir.join("relay.toml"))
             .env("DATAMGMT_NODE_SURI", &self.suri)
-            .env("DATAMGMT_KEYRING_PASSPHRASE", PASSPHRASE)
+            .env("DATAMGMT_KEYRING_PASSPHRASE", RELAY_PASSPHRASE)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -138,6 +138,21 @@ impl RelayProcess {
             let status = child.wait().expect("the relay exits");
             assert!(status.success(), "the relay exited with {status}; see {}", self.log());
         }
+    }
+
+    /// Its keyring file.
+    pub fn keyring_path(&self) -> PathBuf {
+        self.dir.join("keyring.json")
+    }
+
+    /// Status and JSON body of a request with its token.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        crate::http_json(self.address, &self.token, method, path, body).await
     }
 
     /// Where its log is.

@@ -33,6 +33,7 @@ impl ChainNode {
     async fn start(base: &Path, rpc_port: u16, p2p_port: u16) -> Self {
         let child = Command::new("substrate-contracts-node")
             .args(["--dev", "--no-prometheus", "--no-telemetry", "--finalize-delay-sec", "1"])
+            .args(["--state-pruning", "archive"])
             .arg("--base-path")
             .arg(base)
             .args(["--rpc-port", &rpc_port.to_string()])

@@ -282,9 +282,11 @@ async fn share_data_stores_records_and_reads_back() {
     envelope::decrypt(reader, &mut plaintext, &header, &data_key, 1).await.unwrap();
     assert_eq!(plaintext, data.as_bytes());
 
-    // By SS58 account, priced, with an expiry.
+    // By SS58 account, priced, with an expiry; data of its own, so the proof below has
+    // no other shares of it.
+    let priced = format!("priced {}", rand::random::<u64>());
     let request = json!({
-        "data": "priced", "recipient": recipient.account.to_string(),
+        "data": priced, "recipient": recipient.account.to_string(),
         "require_payment": true, "price": "2500000000", "expires_at": "2099-01-01T00:00:00Z"
     });
     let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
@@ -329,7 +331,7 @@ async fn share_data_stores_records_and_reads_back() {
 
     // The proof, once the blocks are finalized and indexed: the creation, the expiry
     // change and the revocation of the second share, in chain order.
-    let priced_hash = format!("sha256:{}", hex(&Sha256::digest(b"priced")));
+    let priced_hash = format!("sha256:{}", hex(&Sha256::digest(priced.as_bytes())));
     let (status, unindexed) =
         relay.request("GET", &format!("/verify_data/{priced_hash}"), None).await;
     assert_eq!(status, 200, "{unindexed}");
@@ -342,14 +344,15 @@ async fn share_data_stores_records_and_reads_back() {
     assert!(indexer::catch_up(&chain, relay.state.index()).await.unwrap() >= best);
     let (status, proof) = relay.request("GET", &format!("/verify_data/{priced_hash}"), None).await;
     assert_eq!(status, 200, "{proof}");
-    let kinds: Vec<&str> = proof["records"]
+    let records: Vec<&Value> = proof["records"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| r["action"]["kind"].as_str().unwrap())
+        .filter(|r| r["share_id"] == share_id.to_string().as_str())
         .collect();
+    let kinds: Vec<&str> = records.iter().map(|r| r["action"]["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["created", "expiry_changed", "revoked"]);
-    let created = &proof["records"][0];
+    let created = records[0];
     assert_eq!(created["tx_hash"], body["compliance"]["tx_hash"]);
     assert_eq!(created["finalized"], true);
     assert_eq!(created["sender"]["node_id"], node_id_of(&owner.account).to_string());

@@ -6,7 +6,7 @@ use super::{
     messages::{self, ContractMessage},
     AccountId32, ChainError, NodeSigner, StorageDeposit, Weight, H256,
 };
-use datamgmt_abi::{AccountId, Decision, Node, NodeId, Receipt, Share, ShareId};
+use datamgmt_abi::{AccountId, Decision, Node, NodeId, Receipt, Share, ShareId, Timestamp};
 use parity_scale_codec::Decode;
 use std::sync::Arc;
 use subxt::{
@@ -20,6 +20,21 @@ use subxt::{
 
 /// Times a transaction the pool refuses outright is built and submitted.
 const SUBMIT_ATTEMPTS: u32 = 3;
+
+/// What an access decision rests on, all read at one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessView {
+    /// The block read.
+    pub block_hash: H256,
+    /// Its time (ms).
+    pub now: Timestamp,
+    /// The share, if it exists.
+    pub share: Option<Share>,
+    /// The account's receipt, if any.
+    pub receipt: Option<Receipt>,
+    /// The contract's `can_access` answer (`None` when the share does not exist).
+    pub decision: Option<Decision>,
+}
 
 /// How long to wait for a submitted call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,19 +119,77 @@ impl ChainClient {
         origin: &AccountId32,
         message: &ContractMessage,
     ) -> Result<DryRun, ChainError> {
+        self.dry_run_at(origin, message, None).await
+    }
+
+    async fn dry_run_at(
+        &self,
+        origin: &AccountId32,
+        message: &ContractMessage,
+        at: Option<H256>,
+    ) -> Result<DryRun, ChainError> {
         let request =
             dry_run::encode_request(&origin.0, &self.contract.0, message.value, &message.input);
         let response =
-            self.rpc.state_call("ContractsApi_call", Some(&request), None).await.map_err(|e| {
+            self.rpc.state_call("ContractsApi_call", Some(&request), at).await.map_err(|e| {
                 ChainError::Unreachable { url: self.url.clone(), reason: e.to_string() }
             })?;
         dry_run::decode_response(&response, &self.metadata)
     }
 
+    /// Everything an access decision rests on, read at one block (the best): the share,
+    /// `account`'s receipt, the block's time, and the contract's own decision. A relay
+    /// re-checks the decision from the other three with `datamgmt_abi::decide`.
+    pub async fn access_view(
+        &self,
+        share_id: ShareId,
+        account: &AccountId,
+    ) -> Result<AccessView, ChainError> {
+        let block_hash = self.best_block_hash().await?;
+        let at = Some(block_hash);
+        let share: Option<Share> = self.query_at(&messages::share_record(share_id), at).await?;
+        let receipt: Option<Receipt> =
+            self.query_at(&messages::receipt(share_id, account), at).await?;
+        let decision = self
+            .dry_run_at(&self.contract, &messages::can_access(share_id, account), at)
+            .await?
+            .decode_result::<Decision>();
+        let decision = match decision {
+            Ok(decision) => Some(decision),
+            Err(ChainError::Contract(datamgmt_abi::Error::ShareNotFound)) => None,
+            Err(error) => return Err(error),
+        };
+        let now = self.time_at(block_hash).await?;
+        Ok(AccessView { block_hash, now, share, receipt, decision })
+    }
+
+    /// Block time (ms) of the best block: the clock the contract decides by.
+    pub async fn now(&self) -> Result<Timestamp, ChainError> {
+        self.time_at(self.best_block_hash().await?).await
+    }
+
+    async fn time_at(&self, block_hash: H256) -> Result<Timestamp, ChainError> {
+        let at = self.api.at_block(block_hash).await.map_err(subxt::Error::from)?;
+        at.storage()
+            .fetch(subxt::dynamic::storage::<(), u64>("Timestamp", "Now"), ())
+            .await
+            .map_err(subxt::Error::from)?
+            .decode()
+            .map_err(|e| ChainError::Decode(format!("block time: {e}")))
+    }
+
     /// Reads a message's return value at the best block (a read-only message, run as
     /// the contract's own account).
     pub async fn query<T: Decode>(&self, message: &ContractMessage) -> Result<T, ChainError> {
-        self.dry_run(&self.contract, message).await?.decode_output()
+        self.query_at(message, None).await
+    }
+
+    async fn query_at<T: Decode>(
+        &self,
+        message: &ContractMessage,
+        at: Option<H256>,
+    ) -> Result<T, ChainError> {
+        self.dry_run_at(&self.contract, message, at).await?.decode_output()
     }
 
     /// Submits `message` signed by `signer` and waits as `confirmation` says.
@@ -253,12 +326,20 @@ impl ChainClient {
     pub async fn events_in_block(&self, number: u64) -> Result<Vec<RecordedEvent>, ChainError> {
         let at = self.api.at_block(number).await.map_err(subxt::Error::from)?;
         let block = BlockCoordinates { number, hash: at.block_hash() };
+        let block_events = at.events().fetch().await.map_err(subxt::Error::from)?;
+        let mut contract_events = block_events
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|event| events::decode_contract_event(event, &self.contract).is_some());
+        if contract_events.next().is_none() {
+            // Most blocks have nothing of this contract: skip fetching their bodies.
+            return Ok(Vec::new());
+        }
         let extrinsics = at.extrinsics().fetch().await.map_err(subxt::Error::from)?;
         let mut extrinsic_hashes = Vec::with_capacity(extrinsics.len());
         for extrinsic in extrinsics.iter() {
             extrinsic_hashes.push(extrinsic.map_err(subxt::Error::from)?.hash());
         }
-        let block_events = at.events().fetch().await.map_err(subxt::Error::from)?;
         let mut recorded = Vec::new();
         for event in block_events.iter() {
             let event = event.map_err(subxt::Error::from)?;

@@ -19,7 +19,7 @@ pub mod events;
 pub mod messages;
 mod signer;
 
-pub use client::{CallReceipt, ChainClient, Confirmation};
+pub use client::{AccessView, CallReceipt, ChainClient, Confirmation};
 pub use deploy_state::{DeployState, DEPLOY_STATE_ENV};
 pub use dry_run::{DryRun, StorageDeposit, Weight};
 pub use error::ChainError;

@@ -22,6 +22,11 @@ impl NodeSigner {
         self.0.public_key().to_account_id()
     }
 
+    /// An sr25519 signature of `message` by this account's key (for P2P requests).
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message).0
+    }
+
     /// The underlying subxt signer.
     pub(crate) fn keypair(&self) -> &Keypair {
         &self.0

@@ -136,6 +136,16 @@ impl Header {
         out
     }
 
+    /// The bytes of a header read from an envelope, with the MAC it was read with
+    /// (`None` for a header built here and not yet sealed). What a node that cannot open
+    /// the envelope (end-to-end mode) passes on unchanged.
+    pub fn bytes_as_read(&self) -> Option<Vec<u8>> {
+        let mac = self.mac?;
+        let mut out = self.unsealed_bytes();
+        out.extend_from_slice(&mac);
+        Some(out)
+    }
+
     /// Length of the sealed header in bytes.
     pub fn encoded_len(&self) -> usize {
         self.unsealed_bytes().len() + HEADER_MAC_LEN

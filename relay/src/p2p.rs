@@ -1,0 +1,228 @@
+//! Node to node: the owner's relay hands an envelope to the recipient's relay, and only
+//! as the contract allows.
+//!
+//! `GET /p2p/envelopes/{share_id}` is signed with the asking node's chain account (see
+//! [`datamgmt_client::p2p`]), not bearer-authenticated: the owner's relay learns which
+//! account asks, refuses stale or replayed requests, then reads the share, the caller's
+//! receipt, the block time and the contract's own `can_access` at one block, re-checks
+//! the decision with [`datamgmt_abi::decide`], and only for the recipient records the
+//! release on chain (which consumes a paid receipt) before it sends anything. What it
+//! sends is the envelope with the recipient's stanza alone: never the custody stanza,
+//! never another recipient's. The chunks follow unchanged.
+//!
+//! [`fetch`] is the other side: the recipient's relay signs the request and reads the
+//! answer as a stream.
+
+use crate::error::ApiError;
+use crate::shares::{chain_unavailable, now_ms};
+use crate::state::AppState;
+use axum::{
+    extract::{Path, State},
+    http::{header, HeaderMap, Uri},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use datamgmt_abi::{decide, AccessGrant, AccountId, Decision, ShareId};
+use datamgmt_client::chain::{from_abi_account, messages, ChainError, Confirmation};
+use datamgmt_client::envelope::{EnvelopeError, Header, StanzaKind};
+use datamgmt_client::p2p::{P2pError, SignedHeaders, FRESHNESS_MS};
+use futures::TryStreamExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio_util::io::{ReaderStream, StreamReader};
+
+/// Header with the plaintext's length, sent with an envelope so the recipient can
+/// answer with a Content-Length (the envelope's final chunk authenticates it).
+pub const PLAINTEXT_LENGTH_HEADER: &str = "x-dmn-plaintext-length";
+
+/// The route other nodes call.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/p2p/envelopes/{share_id}", get(serve_envelope))
+}
+
+fn envelope_path(share_id: ShareId) -> String {
+    format!("/p2p/envelopes/{share_id}")
+}
+
+async fn serve_envelope(
+    State(state): State<AppState>,
+    Path(share_id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&state, &uri, &headers).await?;
+    let share_id: ShareId = share_id
+        .parse()
+        .map_err(|e| ApiError::BadRequest(format!("the share id {e} (share_ and 32 hex)")))?;
+    let own = state.node().account();
+    let row = state
+        .index()
+        .get(share_id)
+        .await?
+        .filter(|row| row.owner == own)
+        .ok_or_else(|| ApiError::NotFound(format!("this node holds no share {share_id}")))?;
+
+    let chain = state.chain().client().await?;
+    let view = chain.access_view(share_id, &caller).await.map_err(chain_unavailable)?;
+    let (Some(share), Some(contract_decision)) = (view.share, view.decision) else {
+        return Err(ApiError::NotFound(format!("share {share_id} is not on chain (yet)")));
+    };
+    let local_decision = decide(&share, view.receipt.as_ref(), &caller, view.now);
+    if local_decision != contract_decision {
+        tracing::error!(%share_id, ?local_decision, ?contract_decision, "access rule mismatch");
+        return Err(ApiError::AccessDenied(
+            "this relay and the contract disagree about this access; nothing was released".into(),
+        ));
+    }
+    match contract_decision {
+        Decision::Allowed(AccessGrant::Recipient | AccessGrant::PaidRecipient) => {}
+        Decision::Allowed(AccessGrant::Owner) => {
+            return Err(ApiError::AccessDenied(
+                "the owner reads its data from its own relay".into(),
+            ))
+        }
+        Decision::Denied(reason) => {
+            return Err(ApiError::AccessDenied(format!("the contract denies access: {reason}")))
+        }
+    }
+    let recipient =
+        chain.node(&caller).await.map_err(chain_unavailable)?.ok_or_else(|| {
+            ApiError::AccessDenied("the recipient is not a registered node".into())
+        })?;
+
+    // Prepare everything that can fail before the release is recorded, so a recorded
+    // release is one that is sent.
+    let (mut reader, stored_len) = state.store().download(share_id).await?;
+    let stored_header = Header::read(&mut reader).await.map_err(internal)?;
+    let custodial = stored_header.stanzas().iter().any(|s| s.kind == StanzaKind::Custody);
+    let header_bytes = if custodial {
+        let data_key = {
+            let keyring = state.node().keyring.read().await;
+            stored_header.open_custody(&keyring).map_err(internal)?
+        };
+        let mut header = stored_header.for_recipient(&recipient.encryption_key);
+        if header.stanzas().is_empty() {
+            // The recipient rotated its key since the share: wrap to the current one.
+            header
+                .add_recipient(recipient.key_version, &recipient.encryption_key, &data_key)
+                .map_err(|_| ApiError::AccessDenied("the recipient's key is not usable".into()))?;
+        }
+        header.seal(&data_key)
+    } else {
+        // End-to-end: this node cannot open the envelope and passes its header on as
+        // it was uploaded (recipient stanzas only).
+        stored_header.bytes_as_read().ok_or_else(|| internal("a read header has its MAC"))?
+    };
+
+    chain
+        .submit(
+            &state.node().signer,
+            &messages::record_release(share_id, &caller),
+            Confirmation::InBlock,
+        )
+        .await
+        .map_err(|error| match error {
+            ChainError::Contract(datamgmt_abi::Error::AccessDenied(reason)) => {
+                ApiError::AccessDenied(format!("the contract denies access: {reason}"))
+            }
+            ChainError::Contract(refusal) => {
+                ApiError::AccessDenied(format!("the contract refused the release: {refusal}"))
+            }
+            other => chain_unavailable(other),
+        })?;
+    state.metrics().record_key_release();
+    tracing::info!(%share_id, recipient = %caller, paid = share.price > 0, "released");
+
+    let length = stored_len - stored_header.encoded_len() as u64 + header_bytes.len() as u64;
+    let body = std::io::Cursor::new(header_bytes).chain(reader);
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+        (header::CONTENT_LENGTH, length.to_string()),
+        (header::HeaderName::from_static(PLAINTEXT_LENGTH_HEADER), row.plaintext_len.to_string()),
+    ];
+    Ok((headers, axum::body::Body::from_stream(ReaderStream::new(body))).into_response())
+}
+
+/// The account that signed this request, once its signature, freshness and nonce check
+/// out.
+async fn authenticate(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<AccountId, ApiError> {
+    let refused = |error: P2pError| ApiError::BadSignature(error.to_string());
+    let signed = SignedHeaders::parse(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .map_err(refused)?;
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let now = now_ms();
+    signed.verify("GET", path, b"", now).map_err(refused)?;
+    let forget_before = now.saturating_sub(2 * FRESHNESS_MS);
+    if !state.index().remember_nonce(&signed.account, &signed.nonce, now, forget_before).await? {
+        return Err(refused(P2pError::Replayed));
+    }
+    Ok(signed.account)
+}
+
+/// An envelope fetched from its owner's relay: its header (with this node's stanza),
+/// the chunks still to read, and the plaintext length the owner announced.
+pub struct FetchedEnvelope {
+    /// The header.
+    pub header: Header,
+    /// The rest of the envelope.
+    pub chunks: Box<dyn AsyncRead + Send + Unpin>,
+    /// Plaintext bytes, as the owner's relay announced them.
+    pub plaintext_len: Option<u64>,
+}
+
+/// Asks the relay of `owner` for the envelope of `share_id`, signed as this node.
+pub async fn fetch(
+    state: &AppState,
+    owner: &AccountId,
+    share_id: ShareId,
+) -> Result<FetchedEnvelope, ApiError> {
+    let chain = state.chain().client().await?;
+    let owner_node = chain.node(owner).await.map_err(chain_unavailable)?.ok_or_else(|| {
+        ApiError::BadGateway(format!(
+            "the sharing node {} is no longer registered",
+            from_abi_account(owner)
+        ))
+    })?;
+    let path = envelope_path(share_id);
+    let url = format!("{}{path}", owner_node.endpoint.trim_end_matches('/'));
+    let signed = SignedHeaders::sign(&state.node().signer, "GET", &path, b"", now_ms());
+    let mut request = state.peers().get(&url);
+    for (name, value) in signed.to_pairs() {
+        request = request.header(name, value);
+    }
+    let unreachable =
+        |cause: String| ApiError::Unavailable { dependency: "the sharing node", cause };
+    let response = request.send().await.map_err(|e| unreachable(format!("{url}: {e}")))?;
+    let status = response.status();
+    if !status.is_success() {
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let message = body["error"]["message"].as_str().unwrap_or("no reason given").to_owned();
+        return Err(match status.as_u16() {
+            403 => ApiError::AccessDenied(format!("the sharing node refused: {message}")),
+            404 => ApiError::NotFound(format!("the sharing node has no such share: {message}")),
+            503 => unreachable(message),
+            _ => ApiError::BadGateway(format!("the sharing node answered {status}: {message}")),
+        });
+    }
+    let plaintext_len = response
+        .headers()
+        .get(PLAINTEXT_LENGTH_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let stream = response.bytes_stream().map_err(std::io::Error::other);
+    let mut chunks = StreamReader::new(stream);
+    let header = Header::read(&mut chunks).await.map_err(|error| match error {
+        EnvelopeError::Io(error) => unreachable(error.to_string()),
+        other => ApiError::BadGateway(format!("the sharing node sent no envelope: {other}")),
+    })?;
+    Ok(FetchedEnvelope { header, chunks: Box::new(chunks), plaintext_len })
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(error.to_string())
+}

@@ -1,0 +1,315 @@
+//! Node to node on the devnet: three relay processes (A on Garage, B and C on local
+//! disk), each its own node with its own account and keys. A shares with B; B reads
+//! through signed P2P; C, the owner, strangers, forgers and replays get nothing; every
+//! release is on chain.
+
+use datamgmt_abi::ShareId;
+use datamgmt_client::chain::NodeSigner;
+use datamgmt_client::envelope::{self, Header, StanzaKind};
+use datamgmt_client::keyring::Keyring;
+use datamgmt_client::p2p::SignedHeaders;
+use datamgmt_relay::shares::now_ms;
+use datamgmt_tests::{http, Devnet, RelayProcess, TestNode, RELAY_PASSPHRASE};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+struct Network {
+    devnet: Devnet,
+    a: RelayProcess,
+    b: RelayProcess,
+    c: RelayProcess,
+    node_a: TestNode,
+    node_b: TestNode,
+    node_c: TestNode,
+    _dir: tempfile::TempDir,
+}
+
+impl Network {
+    async fn start() -> Self {
+        let devnet = Devnet::connect().await;
+        let dir = tempfile::tempdir().unwrap();
+        let node_a = devnet.funded_account("p2p-a").await;
+        let node_b = devnet.funded_account("p2p-b").await;
+        let node_c = devnet.funded_account("p2p-c").await;
+        let a = RelayProcess::start(&dir.path().join("a"), &node_a, &devnet.state, true).await;
+        let b = RelayProcess::start(&dir.path().join("b"), &node_b, &devnet.state, false).await;
+        let c = RelayProcess::start(&dir.path().join("c"), &node_c, &devnet.state, false).await;
+        Self { devnet, a, b, c, node_a, node_b, node_c, _dir: dir }
+    }
+
+    /// A shares `data` with B on these terms; returns the share id and data hash.
+    async fn share(&self, data: &str, terms: Value) -> (ShareId, String) {
+        let mut request = json!({"data": data, "recipient": self.node_b.account.to_string()});
+        request.as_object_mut().unwrap().extend(terms.as_object().unwrap().clone());
+        let (status, body) = self.a.request("POST", "/share_data", Some(&request)).await;
+        assert_eq!(status, 200, "{body}");
+        (
+            body["share_id"].as_str().unwrap().parse().unwrap(),
+            body["data_hash"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// B's `GET /data/{hash}`, once B's indexer has seen the share.
+    async fn b_reads(&self, hash: &str) -> (u16, Value) {
+        let path = format!("/data/{hash}");
+        for _ in 0..60 {
+            let (status, body) = self.b.request("GET", &path, None).await;
+            let unseen = status == 404
+                && body["error"]["message"].as_str().unwrap_or("").contains("no data");
+            if !unseen {
+                return (status, body);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let log = std::fs::read_to_string(self.b.log()).unwrap_or_default();
+        panic!("B's index never saw {hash}; B's log:\n{log}");
+    }
+
+    /// A's count of key releases.
+    async fn releases(&self) -> u64 {
+        let response = http(self.a.address, "", "GET", "/metrics", "", b"").await;
+        let text = String::from_utf8(response.body).unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix("datamgmt_key_releases_total "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("the release counter")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipient_reads_through_p2p_pays_and_loses_access_on_revocation() {
+    let net = Network::start().await;
+
+    // Free share: B reads it, verified; C has nothing to read.
+    let (_, hash) = net.share("shared with B over P2P", json!({})).await;
+    let (status, body) = net.b_reads(&hash).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], "shared with B over P2P");
+    assert_eq!(body["verified"], true);
+    let (_, health) = net.a.request("GET", "/healthz", None).await;
+    assert_eq!(body["sender"], health["node_id"]);
+    let (status, body) = net.c.request("GET", &format!("/data/{hash}"), None).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(net.releases().await, 1);
+
+    // Priced: refused until B pays, once per payment.
+    let (share_id, hash) =
+        net.share("priced", json!({"require_payment": true, "price": "5"})).await;
+    let (status, body) = net.b_reads(&hash).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("access_denied")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("pay for access"), "{body}");
+    let owner_before = net.devnet.free_balance(&net.node_a.account).await;
+    let (status, body) = net.b.request("POST", &format!("/shares/{share_id}/pay"), None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("paid")), "{body}");
+    assert_eq!(net.devnet.free_balance(&net.node_a.account).await, owner_before + 5);
+    let (status, body) = net.b.request("POST", &format!("/shares/{share_id}/pay"), None).await;
+    assert_eq!(status, 409, "paying twice before use: {body}");
+    let (status, body) = net.b_reads(&hash).await;
+    assert_eq!((status, body["data"].as_str()), (200, Some("priced")), "{body}");
+    let (status, body) = net.b_reads(&hash).await;
+    assert_eq!(status, 403, "the receipt is used: {body}");
+    // C may not pay for B's share.
+    let (status, _) = net.c.request("POST", &format!("/shares/{share_id}/pay"), None).await;
+    assert_eq!(status, 403);
+
+    // Revocation takes effect on the next request.
+    let (share_id, hash) = net.share("to be revoked", json!({})).await;
+    assert_eq!(net.b_reads(&hash).await.0, 200);
+    let (status, _) = net.a.request("POST", &format!("/shares/{share_id}/revoke"), None).await;
+    assert_eq!(status, 200);
+    let (status, body) = net.b_reads(&hash).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("revoked"), "{body}");
+    assert_eq!(net.releases().await, 3);
+
+    // The release and the revocation are on chain, in A's proof for the data once its
+    // indexer has read their (finalized) blocks.
+    let mut proof = Value::Null;
+    for _ in 0..40 {
+        proof = net.a.request("GET", &format!("/verify_data/{hash}"), None).await.1;
+        let kinds: Vec<_> = proof["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|record| record["share_id"] == share_id.to_string().as_str())
+            .map(|record| record["action"]["kind"].as_str().unwrap().to_owned())
+            .collect();
+        if kinds == ["created", "key_released", "revoked"] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the proof never showed created, key_released, revoked: {proof}");
+}
+
+/// Who asks the owner's relay for an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asker {
+    Recipient,
+    Owner,
+    ThirdNode,
+    Unregistered,
+    /// Headers naming the recipient's account, signed by another key.
+    Forged,
+    /// The recipient's request, sent again as it was.
+    Replayed,
+}
+
+/// The state of the share asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Active,
+    PricedUnpaid,
+    PricedPaid,
+    ReceiptUsed,
+    Revoked,
+    Expired,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_envelope_leaves_the_owner_outside_what_the_contract_allows() {
+    let net = Network::start().await;
+    let b_keyring = Keyring::open(&net.b.keyring_path(), &RELAY_PASSPHRASE.into()).unwrap();
+    let stranger =
+        NodeSigner::from_suri(&format!("//stranger//{}", rand::random::<u64>())).unwrap();
+    let states = [
+        State::Active,
+        State::PricedUnpaid,
+        State::PricedPaid,
+        State::ReceiptUsed,
+        State::Revoked,
+        State::Expired,
+    ];
+    let askers = [
+        Asker::Owner,
+        Asker::ThirdNode,
+        Asker::Unregistered,
+        Asker::Forged,
+        Asker::Recipient,
+        Asker::Replayed,
+    ];
+
+    // Shares in every state.
+    let mut shares = Vec::new();
+    for state in states {
+        let data = format!("matrix {state:?}");
+        let terms = match state {
+            State::PricedUnpaid | State::PricedPaid | State::ReceiptUsed => {
+                json!({"require_payment": true, "price": 7})
+            }
+            State::Expired => json!({"expires_at": now_ms() / 1000 + 2}),
+            _ => json!({}),
+        };
+        let (share_id, _) = net.share(&data, terms).await;
+        if matches!(state, State::PricedPaid | State::ReceiptUsed) {
+            let (status, body) =
+                net.b.request("POST", &format!("/shares/{share_id}/pay"), None).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        if state == State::ReceiptUsed {
+            let (status, _) = ask(&net, &net.node_b.signer, None, share_id).await;
+            assert_eq!(status, 200, "the release that uses the receipt");
+        }
+        if state == State::Revoked {
+            let (status, _) =
+                net.a.request("POST", &format!("/shares/{share_id}/revoke"), None).await;
+            assert_eq!(status, 200);
+        }
+        shares.push((state, share_id, data));
+    }
+    // Let the expiry pass in chain time.
+    let deadline = (now_ms() / 1000 + 3) * 1000;
+    while net.devnet.chain_time().await < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        net.devnet.advance_block().await;
+    }
+
+    let mut cases = 0;
+    let mut released = 0;
+    for (state, share_id, data) in &shares {
+        let mut recipient_headers = None;
+        for asker in askers {
+            let releases_before = net.releases().await;
+            let (status, body) = match asker {
+                Asker::Recipient => {
+                    let (status, body, headers) =
+                        ask_keeping_headers(&net, &net.node_b.signer, share_id).await;
+                    recipient_headers = Some(headers);
+                    (status, body)
+                }
+                Asker::Owner => ask(&net, &net.node_a.signer, None, *share_id).await,
+                Asker::ThirdNode => ask(&net, &net.node_c.signer, None, *share_id).await,
+                Asker::Unregistered => ask(&net, &stranger, None, *share_id).await,
+                Asker::Forged => ask(&net, &net.node_c.signer, Some(&net.node_b), *share_id).await,
+                Asker::Replayed => {
+                    let headers = recipient_headers.clone().expect("the recipient asked first");
+                    let response =
+                        http(net.a.address, "", "GET", &path(*share_id), &headers, b"").await;
+                    (response.status, response.body)
+                }
+            };
+            cases += 1;
+            let allowed =
+                asker == Asker::Recipient && matches!(state, State::Active | State::PricedPaid);
+            let case = format!("{asker:?} asking for a share that is {state:?}");
+            if allowed {
+                assert_eq!(status, 200, "{case}: {}", String::from_utf8_lossy(&body));
+                released += 1;
+                assert_eq!(net.releases().await, releases_before + 1, "{case}: recorded");
+                // Only B's stanza came, and B's key opens it to the data.
+                let mut reader = body.as_slice();
+                let header = Header::read(&mut reader).await.unwrap();
+                assert!(header.stanzas().iter().all(|s| s.kind == StanzaKind::Recipient), "{case}");
+                assert_eq!(header.stanzas().len(), 1, "{case}");
+                let key = header.open_recipient(&b_keyring).unwrap();
+                let mut plaintext = Vec::new();
+                envelope::decrypt(reader, &mut plaintext, &header, &key, 1).await.unwrap();
+                assert_eq!(plaintext, data.as_bytes(), "{case}");
+            } else {
+                let expected = match asker {
+                    Asker::Forged | Asker::Replayed => 401,
+                    _ => 403,
+                };
+                assert_eq!(status, expected, "{case}: {}", String::from_utf8_lossy(&body));
+                assert_eq!(net.releases().await, releases_before, "{case}: nothing released");
+            }
+        }
+    }
+    assert_eq!((cases, released), (36, 2));
+}
+
+fn path(share_id: ShareId) -> String {
+    format!("/p2p/envelopes/{share_id}")
+}
+
+/// A signed request to A for the envelope of `share_id`, signed by `signer`; with
+/// `claiming`, the headers name that node's account instead (a forgery).
+async fn ask(
+    net: &Network,
+    signer: &NodeSigner,
+    claiming: Option<&TestNode>,
+    share_id: ShareId,
+) -> (u16, Vec<u8>) {
+    let mut signed = SignedHeaders::sign(signer, "GET", &path(share_id), b"", now_ms());
+    if let Some(node) = claiming {
+        signed.account = node.id;
+    }
+    let response =
+        http(net.a.address, "", "GET", &path(share_id), &header_lines(&signed), b"").await;
+    (response.status, response.body)
+}
+
+async fn ask_keeping_headers(
+    net: &Network,
+    signer: &NodeSigner,
+    share_id: &ShareId,
+) -> (u16, Vec<u8>, String) {
+    let signed = SignedHeaders::sign(signer, "GET", &path(*share_id), b"", now_ms());
+    let headers = header_lines(&signed);
+    let response = http(net.a.address, "", "GET", &path(*share_id), &headers, b"").await;
+    (response.status, response.body, headers)
+}
+
+fn header_lines(signed: &SignedHeaders) -> String {
+    signed.to_pairs().iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect()
+}
