@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //!
+//! - [`audit`]: compliance exports straight from the chain, and their re-verification.
 //! - [`chain`]: the connection to the chain and the `access` contract (subxt): signing,
 //!   dry-runs, calls, reads, and decoding the contract's events into `datamgmt_abi` types.
 //!   The rest of the code base sees plain Rust types, never subxt's.
@@ -11,13 +12,16 @@
 //! - [`keyring`]: a node's versioned keys in a passphrase-encrypted file: rotation,
 //!   re-wrapping, retirement.
 //! - [`p2p`]: requests between nodes signed with the node's chain account.
+//! - [`timefmt`]: times as the API writes them (RFC 3339 or Unix seconds).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod chain;
 pub mod envelope;
 pub mod keyring;
 pub mod keys;
 pub mod p2p;
+pub mod timefmt;
 
 pub use datamgmt_abi as abi;

@@ -159,18 +159,8 @@ pub(crate) fn parse_expiry(value: &NumberOrText) -> Result<Timestamp, ApiError> 
 /// Milliseconds since the epoch of `text`, an RFC 3339 time or Unix seconds; `field`
 /// names it in errors.
 pub(crate) fn parse_time(field: &str, text: &str) -> Result<Timestamp, ApiError> {
-    let invalid =
-        || ApiError::BadRequest(format!("`{field}` must be an RFC 3339 time or Unix seconds"));
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
-        let seconds: u64 = text.parse().map_err(|_| invalid())?;
-        return seconds
-            .checked_mul(1000)
-            .ok_or_else(|| ApiError::BadRequest(format!("`{field}` is too far in the future")));
-    }
-    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| invalid())?;
-    u64::try_from(at.unix_timestamp_nanos() / 1_000_000)
-        .map_err(|_| ApiError::BadRequest(format!("`{field}` is before 1970")))
+    datamgmt_client::timefmt::parse_instant(text)
+        .map_err(|error| ApiError::BadRequest(format!("`{field}` {error}")))
 }
 
 /// The seed API's answer to a share.
@@ -540,13 +530,7 @@ pub fn now_ms() -> Timestamp {
         .unwrap_or_default()
 }
 
-/// RFC 3339 (UTC) form of a millisecond timestamp.
-pub fn rfc3339(ms: Timestamp) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
+pub use datamgmt_client::timefmt::rfc3339;
 
 #[cfg(test)]
 mod tests {
@@ -641,11 +625,5 @@ mod tests {
             assert!(matches!(error, ApiError::BadRequest(_)), "{json}");
             assert!(error.to_string().contains(expected), "{json}: {error}");
         }
-    }
-
-    #[test]
-    fn timestamps_print_as_rfc3339() {
-        assert_eq!(rfc3339(1_893_456_000_000), "2030-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_893_456_000_250), "2030-01-01T00:00:00.25Z");
     }
 }

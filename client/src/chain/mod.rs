@@ -8,6 +8,7 @@
 //! - [`ChainClient`]: connect, dry-run, call, query, read events;
 //! - [`messages`]: the encoded contract messages;
 //! - [`NodeSigner`]: a node's sr25519 account key;
+//! - [`ensure_registered`]: a node's record in the contract, kept current;
 //! - [`events`]: contract events found in blocks, with their on-chain coordinates;
 //! - [`DeployState`]: where the node and the contract are, as `scripts/deploy.sh` wrote.
 
@@ -17,6 +18,7 @@ mod dry_run;
 mod error;
 pub mod events;
 pub mod messages;
+mod registration;
 mod signer;
 
 pub use client::{AccessView, CallReceipt, ChainClient, Confirmation};
@@ -25,6 +27,7 @@ pub use dry_run::{DryRun, StorageDeposit, Weight};
 pub use error::ChainError;
 pub use events::RecordedEvent;
 pub use messages::ContractMessage;
+pub use registration::{ensure_registered, Registration};
 pub use signer::NodeSigner;
 
 /// An account as subxt spells it (SS58 text form via `Display`/`FromStr`).
