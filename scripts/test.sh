@@ -42,6 +42,6 @@ trap '"$ROOT/scripts/garage.sh" down; "$ROOT/scripts/devnet.sh" down' EXIT
 "$ROOT/scripts/devnet.sh" up
 "$ROOT/scripts/garage.sh" up
 "$ROOT/scripts/deploy.sh"
-# Suites that run the relay as a user does need its binary.
-cargo build --locked -p datamgmt-relay --bin datamgmt-relay
+# Suites that run the relay and the CLI as a user does need their binaries.
+cargo build --locked -p datamgmt-relay -p datamgmt-client --bins
 cargo nextest run -p datamgmt-tests --locked

@@ -163,6 +163,23 @@ impl Keyring {
         Ok(keyring)
     }
 
+    /// Opens the keyring at `path`, or creates one there with fresh keys (and its
+    /// directory) when there is none; the flag says whether it was created.
+    pub fn open_or_create(
+        path: &Path,
+        passphrase: &Passphrase,
+    ) -> Result<(Self, bool), KeyringError> {
+        if path.exists() {
+            return Ok((Self::open(path, passphrase)?, false));
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        let keyring = Self::generate(passphrase);
+        keyring.save(path)?;
+        Ok((keyring, true))
+    }
+
     /// Writes the keyring to `path` atomically (temporary file in the same directory,
     /// synced, renamed over the old one), readable by its owner only.
     pub fn save(&self, path: &Path) -> Result<(), KeyringError> {

@@ -12,15 +12,10 @@ pub fn open_or_create_keyring(
     path: &Path,
     passphrase: &Passphrase,
 ) -> Result<Keyring, KeyringError> {
-    if path.exists() {
-        return Keyring::open(path, passphrase);
+    let (keyring, created) = Keyring::open_or_create(path, passphrase)?;
+    if created {
+        tracing::info!(path = %path.display(), "created a new keyring");
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    let keyring = Keyring::generate(passphrase);
-    keyring.save(path)?;
-    tracing::info!(path = %path.display(), "created a new keyring");
     Ok(keyring)
 }
 

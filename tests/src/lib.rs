@@ -8,9 +8,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod network;
 mod process;
 
-pub use process::{garage_storage, RelayProcess, RELAY_PASSPHRASE};
+pub use network::Network;
+pub use process::{garage_storage, workspace_binary, RelayProcess, RELAY_PASSPHRASE};
 
 use datamgmt_abi::{AccountId, EncryptionKey};
 use datamgmt_client::chain::{

@@ -23,14 +23,15 @@ pub fn garage_storage() -> StorageConfig {
     serde_json::from_value(settings).expect("S3 settings")
 }
 
-/// The relay binary, built beside this test (`cargo build -p datamgmt-relay`).
-fn relay_binary() -> PathBuf {
+/// A binary of this workspace, built beside this test (`cargo build -p datamgmt-relay
+/// -p datamgmt-client --bins`; `scripts/test.sh` does).
+pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/<test> → target/<profile>/datamgmt-relay
-    let binary = exe.parent().and_then(Path::parent).expect("target dir").join("datamgmt-relay");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let binary = exe.parent().and_then(Path::parent).expect("target dir").join(name);
     assert!(
         binary.exists(),
-        "{} is missing: build it with `cargo build -p datamgmt-relay`",
+        "{} is missing: build it with `cargo build -p datamgmt-relay -p datamgmt-client --bins`",
         binary.display()
     );
     binary
@@ -108,7 +109,7 @@ impl RelayProcess {
             .append(true)
             .open(self.dir.join("relay.log"))
             .unwrap();
-        let child = Command::new(relay_binary())
+        let child = Command::new(workspace_binary("datamgmt-relay"))
             .arg("--config")
             .arg(self.dir.join("relay.toml"))
             .env("DATAMGMT_NODE_SURI", &self.suri)

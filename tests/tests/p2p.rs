@@ -9,72 +9,9 @@ use datamgmt_client::envelope::{self, Header, StanzaKind};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_client::p2p::SignedHeaders;
 use datamgmt_relay::shares::now_ms;
-use datamgmt_tests::{http, Devnet, RelayProcess, TestNode, RELAY_PASSPHRASE};
+use datamgmt_tests::{http, Network, TestNode, RELAY_PASSPHRASE};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-struct Network {
-    devnet: Devnet,
-    a: RelayProcess,
-    b: RelayProcess,
-    c: RelayProcess,
-    node_a: TestNode,
-    node_b: TestNode,
-    node_c: TestNode,
-    _dir: tempfile::TempDir,
-}
-
-impl Network {
-    async fn start() -> Self {
-        let devnet = Devnet::connect().await;
-        let dir = tempfile::tempdir().unwrap();
-        let node_a = devnet.funded_account("p2p-a").await;
-        let node_b = devnet.funded_account("p2p-b").await;
-        let node_c = devnet.funded_account("p2p-c").await;
-        let a = RelayProcess::start(&dir.path().join("a"), &node_a, &devnet.state, true).await;
-        let b = RelayProcess::start(&dir.path().join("b"), &node_b, &devnet.state, false).await;
-        let c = RelayProcess::start(&dir.path().join("c"), &node_c, &devnet.state, false).await;
-        Self { devnet, a, b, c, node_a, node_b, node_c, _dir: dir }
-    }
-
-    /// A shares `data` with B on these terms; returns the share id and data hash.
-    async fn share(&self, data: &str, terms: Value) -> (ShareId, String) {
-        let mut request = json!({"data": data, "recipient": self.node_b.account.to_string()});
-        request.as_object_mut().unwrap().extend(terms.as_object().unwrap().clone());
-        let (status, body) = self.a.request("POST", "/share_data", Some(&request)).await;
-        assert_eq!(status, 200, "{body}");
-        (
-            body["share_id"].as_str().unwrap().parse().unwrap(),
-            body["data_hash"].as_str().unwrap().to_owned(),
-        )
-    }
-
-    /// B's `GET /data/{hash}`, once B's indexer has seen the share.
-    async fn b_reads(&self, hash: &str) -> (u16, Value) {
-        let path = format!("/data/{hash}");
-        for _ in 0..60 {
-            let (status, body) = self.b.request("GET", &path, None).await;
-            let unseen = status == 404
-                && body["error"]["message"].as_str().unwrap_or("").contains("no data");
-            if !unseen {
-                return (status, body);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        let log = std::fs::read_to_string(self.b.log()).unwrap_or_default();
-        panic!("B's index never saw {hash}; B's log:\n{log}");
-    }
-
-    /// A's count of key releases.
-    async fn releases(&self) -> u64 {
-        let response = http(self.a.address, "", "GET", "/metrics", "", b"").await;
-        let text = String::from_utf8(response.body).unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix("datamgmt_key_releases_total "))
-            .and_then(|n| n.trim().parse().ok())
-            .expect("the release counter")
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recipient_reads_through_p2p_pays_and_loses_access_on_revocation() {
