@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, starts the devnet, deploys the contract, starts
-# Garage (S3) and two relays (A stores in S3, B on disk), then
-# 1. walks through the contract's rules on chain (client/examples/walkthrough.rs), and
+# Garage (S3) and three relays (A stores in S3, B and C on disk), then
+# 1. walks through the contract's rules on chain (client/examples/walkthrough.rs),
 # 2. shares data from relay A to node B over the REST API with curl, reads it back as the
-#    owner and lists it.
+#    owner and lists it, and
+# 3. tells the whole story with the `dmn` CLI: A shares a file with B at a price with an
+#    expiry, B pays and reads it, C is refused, A revokes, B is refused, and a compliance
+#    export straight from the chain shows all of it and verifies.
 # Everything keeps running afterwards; `scripts/run.sh down` stops it all.
 source "$(dirname "$0")/lib.sh"
 
@@ -30,6 +33,7 @@ show() { printf '\n$ %s\n' "$*" >&2; "$@"; echo; }
 
 A="http://127.0.0.1:$(port a)"
 B="http://127.0.0.1:$(port b)"
+C="http://127.0.0.1:$(port c)"
 TOKEN=$(cat "$STATE_DIR/relay-a/token")
 B_NODE=$(curl -sf "$B/healthz" | json_field node_id)
 
@@ -45,5 +49,49 @@ sleep 2 # the proof lists finalized blocks once the indexer has read them
 show curl -sf "$A/verify_data/$HASH" -H "authorization: Bearer $TOKEN"
 
 
-log "all still running: devnet $RPC_URL, Garage, relays A $A and B $B; API token of A in $STATE_DIR/relay-a/token"
+log "the story, with the dmn CLI"
+cargo build --quiet --locked -p datamgmt-client --bin dmn
+DMN=$CARGO_TARGET_DIR/debug/dmn
+as_node() { # as_node NAME dmn-args…: dmn with relay NAME's endpoint and token
+  local name=$1; shift
+  DMN_ENDPOINT="http://127.0.0.1:$(port "$name")" DMN_TOKEN=$(cat "$STATE_DIR/relay-$name/token") \
+    "$DMN" "$@"
+}
+story() { printf '\n# %s\n' "$1" >&2; }
+expect_refusal() { # expect_refusal dmn-args…: the command must fail
+  if "$@"; then die "expected a refusal: $*"; fi
+}
+DEMO_DIR="$STATE_DIR/demo"
+mkdir -p "$DEMO_DIR"
+head -c 3000000 /dev/urandom >"$DEMO_DIR/quarterly-report.bin"
+EXPIRES=$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)
+
+story "A shares a 3 MB file with B at 5 units per access, until $EXPIRES"
+shared=$(as_node a --json share "$DEMO_DIR/quarterly-report.bin" --recipient "$B_NODE" --price 5 --expires-at "$EXPIRES")
+echo "$shared"
+FILE_HASH=$(json_field data_hash <<<"$shared")
+SHARE_ID=$(json_field share_id <<<"$shared")
+sleep 2 # B's indexer reads finalized blocks
+
+story "B asks before paying: refused"
+expect_refusal as_node b get "$FILE_HASH" -o "$DEMO_DIR/received.bin"
+story "B pays, then reads it (fetched from A over signed P2P, checked against its hash)"
+as_node b pay "$SHARE_ID"
+as_node b get "$FILE_HASH" -o "$DEMO_DIR/received.bin"
+cmp "$DEMO_DIR/quarterly-report.bin" "$DEMO_DIR/received.bin" && echo "identical to what A shared"
+story "C asks: refused (nothing was shared with C)"
+expect_refusal as_node c get "$FILE_HASH"
+story "A revokes"
+as_node a revoke "$SHARE_ID"
+story "B pays again and asks: refused, the share is revoked"
+expect_refusal as_node b pay "$SHARE_ID"
+expect_refusal as_node b get "$FILE_HASH"
+
+story "compliance: every record of this data, straight from the chain"
+sleep 2 # the export reads finalized blocks
+DATAMGMT_DEPLOY_STATE=$DEPLOY_STATE "$DMN" audit export --data-hash "$FILE_HASH" --format csv -o "$DEMO_DIR/audit.csv"
+tail -n +2 "$DEMO_DIR/audit.csv" | cut -d, -f1,5,7,8,10
+DATAMGMT_DEPLOY_STATE=$DEPLOY_STATE "$DMN" audit verify "$DEMO_DIR/audit.csv"
+
+log "all still running: devnet $RPC_URL, Garage, relays A $A, B $B and C $C; API token of each in $STATE_DIR/relay-*/token"
 log "stop everything with: scripts/run.sh down"
