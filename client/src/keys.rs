@@ -17,7 +17,8 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-/// Defines a 32-byte secret: zeroized on drop, no `Debug`, bytes only inside the crate.
+/// Defines a 32-byte secret: zeroized on drop, no `Debug`, bytes only inside the crate
+/// (and to test suites, with the `test-support` feature).
 macro_rules! secret_key {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -36,6 +37,13 @@ macro_rules! secret_key {
             }
 
             pub(crate) fn expose(&self) -> &[u8; 32] {
+                &self.0
+            }
+
+            /// The raw bytes, for test suites that look for a key where it must not be
+            /// (feature `test-support`; never in a product build).
+            #[cfg(feature = "test-support")]
+            pub fn expose_for_tests(&self) -> &[u8; 32] {
                 &self.0
             }
         }

@@ -55,7 +55,8 @@ pub struct ShareRow {
     pub price: Balance,
     /// Expiry (ms), if any.
     pub expires_at: Option<Timestamp>,
-    /// Master key version of the custody stanza.
+    /// Master key version of the custody stanza; 0 for an end-to-end share, which has
+    /// none.
     pub key_version: KeyVersion,
     /// Plaintext bytes.
     pub plaintext_len: u64,
@@ -234,7 +235,8 @@ impl Index {
     }
 
     /// Up to `limit` shares whose custody stanza uses a master key older than `version`,
-    /// in share id order, after `after` if given.
+    /// in share id order, after `after` if given. End-to-end shares (key version 0) have
+    /// no custody stanza and are never listed.
     pub async fn below_key_version(
         &self,
         version: KeyVersion,
@@ -242,8 +244,8 @@ impl Index {
         limit: u32,
     ) -> Result<Vec<ShareRow>, IndexError> {
         let sql = format!(
-            "SELECT {SHARE_COLUMNS} FROM shares WHERE key_version < ? AND share_id > ? \
-             ORDER BY share_id LIMIT ?"
+            "SELECT {SHARE_COLUMNS} FROM shares WHERE key_version > 0 AND key_version < ? \
+             AND share_id > ? ORDER BY share_id LIMIT ?"
         );
         let rows = sqlx::query(&sql)
             .bind(i64::from(version))
@@ -256,10 +258,12 @@ impl Index {
 
     /// How many shares have a custody stanza older than master key `version`.
     pub async fn count_below_key_version(&self, version: KeyVersion) -> Result<u64, IndexError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM shares WHERE key_version < ?")
-            .bind(i64::from(version))
-            .fetch_one(&self.pool)
-            .await?;
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM shares WHERE key_version > 0 AND key_version < ?",
+        )
+        .bind(i64::from(version))
+        .fetch_one(&self.pool)
+        .await?;
         Ok(count.max(0) as u64)
     }
 

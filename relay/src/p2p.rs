@@ -135,12 +135,16 @@ async fn serve_envelope(
 
     let length = stored_len - stored_header.encoded_len() as u64 + header_bytes.len() as u64;
     let body = std::io::Cursor::new(header_bytes).chain(reader);
-    let headers = [
-        (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
-        (header::CONTENT_LENGTH, length.to_string()),
-        (header::HeaderName::from_static(PLAINTEXT_LENGTH_HEADER), row.plaintext_len.to_string()),
-    ];
-    Ok((headers, axum::body::Body::from_stream(ReaderStream::new(body))).into_response())
+    let mut response = axum::body::Body::from_stream(ReaderStream::new(body)).into_response();
+    let headers = response.headers_mut();
+    headers
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, length.into());
+    // An end-to-end share's plaintext length is known only to its sharer.
+    if custodial {
+        headers.insert(PLAINTEXT_LENGTH_HEADER, row.plaintext_len.into());
+    }
+    Ok(response)
 }
 
 /// The account that signed this request, once its signature, freshness and nonce check

@@ -94,6 +94,13 @@ async fn open_own(state: &AppState, data_hash: DataHash) -> Result<Option<Opened
     let own = state.node().account();
     let rows = state.index().by_hash(data_hash).await?;
     let Some(row) = rows.into_iter().find(|row| row.owner == own) else { return Ok(None) };
+    if row.key_version == crate::shares::END_TO_END {
+        return Err(ApiError::Conflict(
+            "this share was encrypted end to end by its sharer: this relay stores it but \
+             cannot open it, and the sharer keeps the plaintext"
+                .into(),
+        ));
+    }
     let (mut reader, _) = state.store().download(row.share_id).await?;
     let header = Header::read(&mut reader).await.map_err(internal)?;
     let data_key = {

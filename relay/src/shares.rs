@@ -23,11 +23,11 @@ use datamgmt_abi::{AccountId, Balance, DataHash, KeyVersion, NodeId, ShareId, Ti
 use datamgmt_client::chain::{
     messages, to_abi_account, AccountId32, CallReceipt, ChainClient, ChainError, Confirmation,
 };
-use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
+use datamgmt_client::envelope::{self, Header, StanzaKind, DEFAULT_CHUNK_SIZE};
 use datamgmt_client::keys::DataKey;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio_util::io::StreamReader;
 
 /// Chunks encrypted or decrypted at once per request.
@@ -35,7 +35,9 @@ pub(crate) const PARALLELISM: usize = 2;
 
 /// The sharing routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/share_data", post(share_data))
+    Router::new()
+        .route("/share_data", post(share_data))
+        .route("/share_envelope", post(share_envelope_route))
 }
 
 /// `POST /share_data`, as the seed API defines it.
@@ -231,19 +233,72 @@ async fn share_data(
     let (mut parts, body) = request.into_parts();
     let AppQuery(params) =
         AppQuery::<StreamShareParams>::from_request_parts(&mut parts, &state).await?;
-    let terms = ShareDataRequest {
-        data: String::new(),
-        recipient: params.recipient,
-        encrypt: true,
-        require_payment: params.require_payment,
-        price: params.price.map(NumberOrText::Text),
-        expires_at: params.expires_at.map(NumberOrText::Text),
+    let terms =
+        query_terms(params.recipient, params.require_payment, params.price, params.expires_at)?;
+    Ok(AppJson(share(&state, &terms, limited_body(&state, body)).await?))
+}
+
+/// Query parameters of an end-to-end share: the streaming share's, and the data hash
+/// the sharer computed.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeShareParams {
+    /// A node id (`node_…`) or an SS58 account.
+    pub recipient: String,
+    /// `sha256:…` of the plaintext.
+    pub data_hash: String,
+    /// Whether the recipient pays per access.
+    #[serde(default)]
+    pub require_payment: bool,
+    /// Price per access in the chain's smallest unit.
+    pub price: Option<String>,
+    /// RFC 3339 time or Unix seconds.
+    pub expires_at: Option<String>,
+}
+
+/// `POST /share_envelope`: an envelope the sharer encrypted itself (end-to-end mode).
+async fn share_envelope_route(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<AppJson<ShareDataResponse>, ApiError> {
+    caller.require(Role::User)?;
+    if !wants_octet_stream(request.headers(), header::CONTENT_TYPE) {
+        return Err(bad("send the envelope as application/octet-stream"));
     }
-    .terms(now_ms())?;
+    let (mut parts, body) = request.into_parts();
+    let AppQuery(params) =
+        AppQuery::<EnvelopeShareParams>::from_request_parts(&mut parts, &state).await?;
+    let data_hash: DataHash = params.data_hash.parse().map_err(|e| {
+        ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
+    })?;
+    let terms =
+        query_terms(params.recipient, params.require_payment, params.price, params.expires_at)?;
+    Ok(AppJson(share_envelope(&state, &terms, data_hash, limited_body(&state, body)).await?))
+}
+
+/// The terms of a share whose body is the data (or its envelope), from the query.
+fn query_terms(
+    recipient: String,
+    require_payment: bool,
+    price: Option<String>,
+    expires_at: Option<String>,
+) -> Result<ShareTerms, ApiError> {
+    ShareDataRequest {
+        data: String::new(),
+        recipient,
+        encrypt: true,
+        require_payment,
+        price: price.map(NumberOrText::Text),
+        expires_at: expires_at.map(NumberOrText::Text),
+    }
+    .terms(now_ms())
+}
+
+/// A request body as a reader that refuses more than the object size limit.
+fn limited_body(state: &AppState, body: axum::body::Body) -> impl AsyncRead + Unpin {
     let body = body.into_data_stream().map_err(|e| std::io::Error::other(BodyError(e.to_string())));
-    let limited =
-        LimitedReader { inner: StreamReader::new(body), left: state.limits().max_object_bytes };
-    Ok(AppJson(share(&state, &terms, limited).await?))
+    LimitedReader { inner: StreamReader::new(body), left: state.limits().max_object_bytes }
 }
 
 /// Whether `name` (Content-Type or Accept) asks for raw bytes.
@@ -305,15 +360,18 @@ fn upload_failure(error: envelope::EnvelopeError) -> ApiError {
     storage_unavailable(error)
 }
 
-/// Stores `data` encrypted for the recipient and records the share on chain.
-pub async fn share(
-    state: &AppState,
-    terms: &ShareTerms,
-    data: impl AsyncRead + Unpin,
-) -> Result<ShareDataResponse, ApiError> {
+/// The parties of a new share, checked against the chain.
+struct Parties {
+    chain: ChainClient,
+    owner: AccountId,
+    recipient: AccountId,
+    recipient_node: datamgmt_abi::Node,
+}
+
+async fn parties(state: &AppState, terms: &ShareTerms) -> Result<Parties, ApiError> {
     let chain = state.chain().client().await?;
     let recipient = resolve_recipient(&chain, terms.recipient).await?;
-    let owner = to_abi_account(&state.node().signer.account_id());
+    let owner = state.node().account();
     if recipient == owner {
         return Err(bad("a node cannot share with itself"));
     }
@@ -322,7 +380,17 @@ pub async fn share(
         .await
         .map_err(chain_unavailable)?
         .ok_or_else(|| bad("the recipient is not a registered node"))?;
+    Ok(Parties { chain, owner, recipient, recipient_node })
+}
 
+/// Stores `data` encrypted for the recipient and records the share on chain.
+pub async fn share(
+    state: &AppState,
+    terms: &ShareTerms,
+    data: impl AsyncRead + Unpin,
+) -> Result<ShareDataResponse, ApiError> {
+    let parties = parties(state, terms).await?;
+    let recipient_node = &parties.recipient_node;
     let share_id = ShareId(random_bytes());
     let data_key = DataKey::generate();
     let mut header = Header::new(DEFAULT_CHUNK_SIZE).map_err(internal)?;
@@ -345,17 +413,93 @@ pub async fn share(
         }
     };
     upload.complete().await?;
-
-    let row = ShareRow {
+    let stored = Stored {
         share_id,
         data_hash: sealed.content_hash,
-        owner,
-        recipient,
-        price: terms.price,
-        expires_at: terms.expires_at,
         key_version,
         plaintext_len: sealed.plaintext_len,
         envelope_len: sealed.envelope_len,
+    };
+    index_and_record(state, &parties, terms, stored).await
+}
+
+/// Stores an envelope made by the sharer itself (end-to-end mode) and records the share
+/// on chain. This relay cannot open it: it must carry no custody stanza and a stanza
+/// for the recipient's registered key, and its data hash is the sharer's word (the
+/// recipient checks it when decrypting).
+pub async fn share_envelope(
+    state: &AppState,
+    terms: &ShareTerms,
+    data_hash: DataHash,
+    mut envelope: impl AsyncRead + Unpin,
+) -> Result<ShareDataResponse, ApiError> {
+    let parties = parties(state, terms).await?;
+    let header = Header::read(&mut envelope).await.map_err(|error| match error {
+        envelope::EnvelopeError::Io(_) => upload_failure(error),
+        other => bad(&format!("the body is not an envelope: {other}")),
+    })?;
+    if header.stanzas().iter().any(|s| s.kind == StanzaKind::Custody) {
+        return Err(bad("an end-to-end envelope carries no custody stanza"));
+    }
+    if header.for_recipient(&parties.recipient_node.encryption_key).stanzas().is_empty() {
+        return Err(bad("the envelope has no stanza for the recipient's registered key"));
+    }
+    let header_bytes =
+        header.bytes_as_read().ok_or_else(|| internal("a read header has its MAC"))?;
+    let share_id = ShareId(random_bytes());
+    let mut upload = state.store().upload(share_id).await?;
+    let copied = async {
+        upload.write_all(&header_bytes).await?;
+        tokio::io::copy(&mut envelope, &mut upload).await
+    }
+    .await;
+    let chunks_len = match copied {
+        Ok(len) => len,
+        Err(error) => {
+            let _ = upload.abort().await;
+            return Err(upload_failure(envelope::EnvelopeError::Io(error)));
+        }
+    };
+    upload.complete().await?;
+    let stored = Stored {
+        share_id,
+        data_hash,
+        key_version: END_TO_END,
+        plaintext_len: 0,
+        envelope_len: header_bytes.len() as u64 + chunks_len,
+    };
+    index_and_record(state, &parties, terms, stored).await
+}
+
+/// The custody key version of an end-to-end share: none (versions start at 1).
+pub const END_TO_END: KeyVersion = 0;
+
+/// A stored envelope, before its share is indexed and recorded.
+struct Stored {
+    share_id: ShareId,
+    data_hash: DataHash,
+    key_version: KeyVersion,
+    plaintext_len: u64,
+    envelope_len: u64,
+}
+
+/// Writes the pending row (the outbox entry), then records the share on chain.
+async fn index_and_record(
+    state: &AppState,
+    parties: &Parties,
+    terms: &ShareTerms,
+    stored: Stored,
+) -> Result<ShareDataResponse, ApiError> {
+    let row = ShareRow {
+        share_id: stored.share_id,
+        data_hash: stored.data_hash,
+        owner: parties.owner,
+        recipient: parties.recipient,
+        price: terms.price,
+        expires_at: terms.expires_at,
+        key_version: stored.key_version,
+        plaintext_len: stored.plaintext_len,
+        envelope_len: stored.envelope_len,
         created_at: now_ms(),
         recorded: None,
         revoked_at: None,
@@ -363,15 +507,15 @@ pub async fn share(
         last_error: None,
     };
     if let Err(error) = state.index().insert_pending(&row).await {
-        let _ = state.store().delete(share_id).await;
+        let _ = state.store().delete(row.share_id).await;
         return Err(error.into());
     }
-    let record = record_on_chain(state, &chain, &row).await?;
+    let record = record_on_chain(state, &parties.chain, &row).await?;
     Ok(ShareDataResponse {
         status: "shared".to_owned(),
-        data_hash: sealed.content_hash,
-        share_id,
-        encryption: EncryptionInfo { algorithm: "fernet".to_owned(), key_version },
+        data_hash: row.data_hash,
+        share_id: row.share_id,
+        encryption: EncryptionInfo { algorithm: "fernet".to_owned(), key_version: row.key_version },
         compliance: Compliance {
             tx_hash: record.tx_hash,
             block_number: record.block_number,

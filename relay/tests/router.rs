@@ -399,6 +399,7 @@ async fn openapi_document_matches_the_routes() {
         "POST /shares/{share_id}/revoke",
         "PUT /shares/{share_id}/expiry",
         "POST /shares/{share_id}/pay",
+        "POST /share_envelope",
         "GET /p2p/envelopes/{share_id}",
         "GET /admin/keys",
         "POST /admin/keys/rotate",
@@ -681,4 +682,34 @@ async fn paying_checks_the_share_id_and_needs_the_chain() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_envelope_checks_its_request_before_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = datamgmt_relay::app(state(&dir));
+    let hash = "sha256:7f83b1657ff1fc53b92dc18148a1d65dfc2d4b1fa3d677284addd200126d9069";
+    let raw = |query: &str, content_type: &str, token: Option<&str>| {
+        let mut builder = Request::post(format!("/share_envelope?{query}"))
+            .header(header::CONTENT_TYPE, content_type);
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, token);
+        }
+        builder.body(Body::from("not an envelope")).unwrap()
+    };
+    let good = format!("recipient=node_000000000001&data_hash={hash}");
+    let octets = "application/octet-stream";
+    for (query, content_type, token, expected) in [
+        (good.as_str(), octets, None, StatusCode::UNAUTHORIZED),
+        (good.as_str(), "application/json", USER, StatusCode::BAD_REQUEST),
+        ("recipient=node_000000000001", octets, USER, StatusCode::BAD_REQUEST),
+        ("recipient=node_000000000001&data_hash=sha256:00", octets, USER, StatusCode::BAD_REQUEST),
+        (&format!("{good}&price=-1"), octets, USER, StatusCode::BAD_REQUEST),
+        (&format!("{good}&expires_at=1"), octets, USER, StatusCode::BAD_REQUEST),
+        (good.as_str(), octets, USER, StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let (status, _, body) = call(app.clone(), raw(query, content_type, token)).await;
+        assert_eq!(status, expected, "{query} {content_type}: {body}");
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
 }

@@ -141,6 +141,11 @@ impl RelayProcess {
         }
     }
 
+    /// Its directory: configuration, keyring, index, log (and local envelopes).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Its keyring file.
     pub fn keyring_path(&self) -> PathBuf {
         self.dir.join("keyring.json")

@@ -195,7 +195,7 @@ async fn every_subcommand_succeeds_and_fails_clearly() {
     expect(&audit(&["audit", "verify", "/no/such/export"]), USAGE, "cannot read");
     std::fs::write(&tampered, "not an export").unwrap();
     expect(&audit(&["audit", "verify", tampered_arg]), USAGE, "not an audit export");
-    expect(&audit(&["audit", "export", "--party", "nobody"]), USAGE, "--party");
+    expect(&audit(&["audit", "export", "--party", "nobody"]), USAGE, "not a node id");
     expect(&audit(&["audit", "export", "--from", "yesterday"]), USAGE, "--from");
 
     // Configuration and connection errors.

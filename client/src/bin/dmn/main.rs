@@ -65,6 +65,10 @@ enum Command {
         /// Expiry: RFC 3339 time or Unix seconds.
         #[arg(long)]
         expires_at: Option<String>,
+        /// Encrypt here, for the recipient alone: the relay stores and releases the
+        /// envelope but cannot open it (needs the chain, for the recipient's key).
+        #[arg(long)]
+        e2e: bool,
     },
     /// Read shared data by its hash: your own, or data shared with your node.
     Get {
@@ -274,8 +278,8 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     };
     let deploy_state = cli.deploy_state.clone().or(profile.deploy_state.clone());
     match cli.command {
-        Command::Share { file, recipient, price, expires_at } => {
-            let mut query = vec![("recipient", recipient)];
+        Command::Share { file, recipient, price, expires_at, e2e } => {
+            let mut query = vec![("recipient", recipient.clone())];
             if let Some(price) = price.filter(|p| *p > 0) {
                 query.push(("require_payment", "true".into()));
                 query.push(("price", price.to_string()));
@@ -283,7 +287,25 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             if let Some(expires_at) = expires_at {
                 query.push(("expires_at", expires_at));
             }
-            let answer = relay()?.share_stream(&file, &query).await?;
+            let answer = if e2e {
+                if file == Path::new("-") {
+                    return Err(CliError::usage(
+                        "--e2e needs a file: it is read twice (hash, then encrypt)",
+                    ));
+                }
+                let chain = connect(deploy_state.as_deref()).await?;
+                let account = resolve_party(&chain, &recipient).await?;
+                let node = chain
+                    .node(&account)
+                    .await
+                    .map_err(|e| CliError::unavailable(e.to_string()))?
+                    .ok_or_else(|| {
+                        CliError::usage(format!("{recipient} is not a registered node"))
+                    })?;
+                relay()?.share_end_to_end(&file, &node, &query).await?
+            } else {
+                relay()?.share_stream(&file, &query).await?
+            };
             print(json, &answer, || {
                 format!(
                     "shared {} as {}\nrecorded in block {} (tx {})",

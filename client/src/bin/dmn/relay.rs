@@ -2,13 +2,16 @@
 //! downloads with a progress bar.
 
 use crate::CliError;
+use datamgmt_abi::{DataHash, Node};
+use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
+use datamgmt_client::keys::DataKey;
 use futures::TryStreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 /// A relay at `endpoint`, called with `token`.
@@ -82,6 +85,83 @@ impl Relay {
         }
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
         bar.finish_and_clear();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(CliError::from_status(status, &body))
+        }
+    }
+
+    /// End-to-end mode: encrypts `file` here, for `recipient` alone, and uploads the
+    /// envelope; the relay stores it and releases it but cannot open it. `query` holds
+    /// the share's terms.
+    pub async fn share_end_to_end(
+        &self,
+        file: &Path,
+        recipient: &Node,
+        query: &[(&str, String)],
+    ) -> Result<Value, CliError> {
+        let unreadable =
+            |e: std::io::Error| CliError::usage(format!("cannot read {}: {e}", file.display()));
+        // The relay records the hash on chain before the upload ends, so it is computed
+        // first, in a pass of its own.
+        let mut hasher = Sha256::new();
+        let mut source = tokio::fs::File::open(file).await.map_err(unreadable)?;
+        let size = source.metadata().await.map_err(unreadable)?.len();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let read = source.read(&mut buffer).await.map_err(unreadable)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        let data_hash = DataHash(hasher.finalize().into());
+
+        let data_key = DataKey::generate();
+        let mut header =
+            Header::new(DEFAULT_CHUNK_SIZE).map_err(|e| CliError::failed(e.to_string()))?;
+        header
+            .add_recipient(recipient.key_version, &recipient.encryption_key, &data_key)
+            .map_err(|_| CliError::failed("the recipient's registered key is not usable"))?;
+        let source = tokio::fs::File::open(file).await.map_err(unreadable)?;
+        let bar = progress(Some(size), "encrypting and uploading");
+        let counted = bar.clone();
+        let (encrypted, upload_side) = tokio::io::duplex(1 << 20);
+        let sealing = tokio::spawn(async move {
+            let mut writer = upload_side;
+            let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let summary =
+                envelope::encrypt(source, &mut writer, &header, &data_key, parallelism).await;
+            let _ = writer.shutdown().await;
+            summary
+        });
+        let stream = ReaderStream::with_capacity(encrypted, 1 << 20).inspect_ok(move |chunk| {
+            counted.inc(chunk.len() as u64);
+        });
+        let mut query = query.to_vec();
+        query.push(("data_hash", data_hash.to_string()));
+        let response = self
+            .request(Method::POST, "/share_envelope")
+            .query(&query)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        bar.finish_and_clear();
+        let sealed = sealing
+            .await
+            .map_err(|e| CliError::failed(e.to_string()))?
+            .map_err(|e| CliError::failed(format!("encryption failed: {e}")))?;
+        if sealed.content_hash != data_hash {
+            return Err(CliError::failed(format!(
+                "{} changed while it was being shared; share it again",
+                file.display()
+            )));
+        }
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
