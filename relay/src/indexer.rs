@@ -26,13 +26,17 @@ const BLOCKS_IN_FLIGHT: usize = 16;
 /// While catching up through blocks without events, the cursor is saved this often.
 const CURSOR_EVERY: u64 = 1024;
 
-/// Indexes every finalized block after the cursor; returns the last block indexed.
-/// Blocks are read several at a time but written in order, and a block without share
-/// events only moves the cursor (every [`CURSOR_EVERY`] blocks and at the end), so a
-/// new relay on a long chain catches up in seconds.
-pub async fn catch_up(chain: &ChainClient, index: &Index) -> Result<u64, IndexerError> {
+/// Indexes every finalized block after the cursor (from `first_block` for an empty
+/// index); returns the last block indexed. Blocks are read several at a time but
+/// written in order, and a block without share events only moves the cursor (every
+/// [`CURSOR_EVERY`] blocks and at the end).
+pub async fn catch_up(
+    chain: &ChainClient,
+    index: &Index,
+    first_block: u64,
+) -> Result<u64, IndexerError> {
     let finalized = chain.finalized_block_number().await?;
-    let next = index.indexed_up_to().await?.map_or(0, |last| last + 1);
+    let next = index.indexed_up_to().await?.map_or(first_block, |last| last + 1);
     let mut blocks = futures::stream::iter(next..=finalized)
         .map(|number| async move { (number, chain.events_in_block(number).await) })
         .buffered(BLOCKS_IN_FLIGHT);
@@ -58,14 +62,29 @@ pub async fn catch_up(chain: &ChainClient, index: &Index) -> Result<u64, Indexer
     Ok(finalized)
 }
 
-/// Runs [`catch_up`] every `interval` for as long as the process lives.
+/// Runs [`catch_up`] every `interval` for as long as the process lives. An empty index
+/// starts at the block where this node registered: nothing before it concerns the node
+/// (no share can name it before it is registered), so a new relay on a long chain
+/// starts in seconds, not in a walk through every block since genesis.
 pub fn spawn(state: AppState, interval: Duration) {
     tokio::spawn(async move {
+        let mut first_block = None;
         loop {
             if let Ok(client) = state.chain().client().await {
-                match catch_up(&client, state.index()).await {
-                    Ok(block) => state.metrics().indexed_block(block),
-                    Err(error) => tracing::warn!(%error, "indexer pass stopped; retrying"),
+                if first_block.is_none() {
+                    first_block = match client.registered_since(&state.node().account()).await {
+                        Ok(since) => since,
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot find where to start indexing; retrying");
+                            None
+                        }
+                    };
+                }
+                if let Some(first_block) = first_block {
+                    match catch_up(&client, state.index(), first_block).await {
+                        Ok(block) => state.metrics().indexed_block(block),
+                        Err(error) => tracing::warn!(%error, "indexer pass stopped; retrying"),
+                    }
                 }
             }
             tokio::time::sleep(interval).await;

@@ -18,6 +18,7 @@
 //!   (fetched from the owner over P2P);
 //! - [`p2p`]: signed node-to-node requests: the owner's relay releases an envelope as
 //!   the contract allows;
+//! - [`releases`]: key releases recorded on chain, several to a transaction;
 //! - [`listing`]: `GET /data/list`, paged, from the index;
 //! - [`lifecycle`]: an owner revokes a share or changes its expiry;
 //! - [`indexer`]: copies the contract's share events from finalized blocks into the index;
@@ -46,6 +47,7 @@ pub mod metrics;
 pub mod node;
 pub mod p2p;
 pub mod reading;
+pub mod releases;
 pub mod shares;
 pub mod state;
 pub mod storage;

@@ -24,7 +24,7 @@ use axum::{
     Router,
 };
 use datamgmt_abi::{decide, AccessGrant, AccountId, Decision, ShareId};
-use datamgmt_client::chain::{from_abi_account, messages, ChainError, Confirmation};
+use datamgmt_client::chain::{from_abi_account, ChainError};
 use datamgmt_client::envelope::{EnvelopeError, Header, StanzaKind};
 use datamgmt_client::p2p::{P2pError, SignedHeaders, FRESHNESS_MS};
 use futures::TryStreamExt;
@@ -114,22 +114,18 @@ async fn serve_envelope(
         stored_header.bytes_as_read().ok_or_else(|| internal("a read header has its MAC"))?
     };
 
-    chain
-        .submit(
-            &state.node().signer,
-            &messages::record_release(share_id, &caller),
-            Confirmation::InBlock,
-        )
-        .await
-        .map_err(|error| match error {
-            ChainError::Contract(datamgmt_abi::Error::AccessDenied(reason)) => {
-                ApiError::AccessDenied(format!("the contract denies access: {reason}"))
-            }
-            ChainError::Contract(refusal) => {
-                ApiError::AccessDenied(format!("the contract refused the release: {refusal}"))
-            }
-            other => chain_unavailable(other),
-        })?;
+    state.releases().record(share_id, caller).await.map_err(|error| match error {
+        ChainError::Contract(datamgmt_abi::Error::AccessDenied(reason)) => {
+            ApiError::AccessDenied(format!("the contract denies access: {reason}"))
+        }
+        ChainError::Contract(refusal) => {
+            ApiError::AccessDenied(format!("the contract refused the release: {refusal}"))
+        }
+        ChainError::Dispatch(detail) => {
+            ApiError::AccessDenied(format!("the chain refused to record the release: {detail}"))
+        }
+        other => chain_unavailable(other),
+    })?;
     state.metrics().record_key_release();
     tracing::info!(%share_id, recipient = %caller, paid = share.price > 0, "released");
 

@@ -53,10 +53,12 @@ struct Inner {
     node: NodeIdentity,
     chain: ChainConnection,
     peers: reqwest::Client,
+    releases: crate::releases::ReleaseRecorder,
 }
 
 impl AppState {
-    /// State over these parts.
+    /// State over these parts. Starts the task that records key releases, so it must
+    /// run inside a Tokio runtime.
     pub fn new(
         limits: Limits,
         tokens: ApiTokens,
@@ -70,9 +72,22 @@ impl AppState {
             .connect_timeout(PEER_CONNECT_TIMEOUT)
             .build()
             .expect("an HTTP client with default TLS settings builds");
-        Self {
-            inner: Arc::new(Inner { metrics, limits, tokens, store, index, node, chain, peers }),
-        }
+        let (releases, release_queue) = crate::releases::ReleaseRecorder::new();
+        let state = Self {
+            inner: Arc::new(Inner {
+                metrics,
+                limits,
+                tokens,
+                store,
+                index,
+                node,
+                chain,
+                peers,
+                releases,
+            }),
+        };
+        crate::releases::spawn(state.clone(), release_queue);
+        state
     }
 
     /// The relay's metrics.
@@ -103,6 +118,11 @@ impl AppState {
     /// The chain connection.
     pub fn chain(&self) -> &ChainConnection {
         &self.inner.chain
+    }
+
+    /// Records key releases on chain (several to a transaction).
+    pub fn releases(&self) -> &crate::releases::ReleaseRecorder {
+        &self.inner.releases
     }
 
     /// The HTTP client for requests to other nodes.

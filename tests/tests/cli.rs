@@ -161,11 +161,26 @@ async fn every_subcommand_succeeds_and_fails_clearly() {
     // (An export reads up to the finalized head: the last blocks finalize within a second
     // or two.)
     let export_arg = export.to_str().unwrap();
+    // From B's registration: nothing before it can concern B (and a long-lived devnet
+    // has many blocks before it).
+    let since = net.devnet.chain.registered_since(&net.node_b.id).await.unwrap().unwrap();
+    let since = since.to_string();
     let kinds = ["created", "paid", "key_released", "revoked"];
     let has_all = |text: &str| kinds.iter().all(|k| text.contains(&format!(",{k},{share_id},")));
     let mut text = String::new();
     for _ in 0..40 {
-        let args = ["audit", "export", "--party", &b_node, "--format", "csv", "-o", export_arg];
+        let args = [
+            "audit",
+            "export",
+            "--from-block",
+            &since,
+            "--party",
+            &b_node,
+            "--format",
+            "csv",
+            "-o",
+            export_arg,
+        ];
         expect(&audit(&args), OK, "records from blocks");
         text = std::fs::read_to_string(&export).unwrap();
         if has_all(&text) {

@@ -250,3 +250,67 @@ async fn ask_keeping_headers(
 fn header_lines(signed: &SignedHeaders) -> String {
     signed.to_pairs().iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect()
 }
+
+/// Releases that arrive together are recorded together; a payment still buys exactly
+/// one of them, however many ask at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_releases_are_all_recorded_and_one_payment_buys_one() {
+    let net = Network::start().await;
+    let asks = |share_id: ShareId, n: usize| {
+        let net = &net;
+        futures::future::join_all((0..n).map(move |_| ask(net, &net.node_b.signer, None, share_id)))
+    };
+
+    let (free, _) = net.share("free for all", json!({})).await;
+    let before = net.releases().await;
+    let answers = asks(free, 16).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{:?}", statuses(&answers));
+    assert_eq!(net.releases().await, before + 16);
+
+    let (priced, _) = net.share("one payment", json!({"require_payment": true, "price": 9})).await;
+    let (status, body) = net.b.request("POST", &format!("/shares/{priced}/pay"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let answers = asks(priced, 8).await;
+    let granted = answers.iter().filter(|(status, _)| *status == 200).count();
+    let refused = answers.iter().filter(|(status, _)| *status == 403).count();
+    assert_eq!((granted, refused), (1, 7), "{:?}", statuses(&answers));
+    assert_eq!(net.releases().await, before + 17);
+
+    // Every release of the free share is on chain: 16 key_released records.
+    let mut released = 0;
+    for _ in 0..40 {
+        let export = net.devnet.chain.share_record(free).await.unwrap();
+        assert!(export.is_some());
+        released = key_released_count(&net, free).await;
+        if released == 16 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(released, 16);
+}
+
+fn statuses(answers: &[(u16, Vec<u8>)]) -> Vec<u16> {
+    answers.iter().map(|(status, _)| *status).collect()
+}
+
+/// KeyReleased records of `share_id` in A's proof.
+async fn key_released_count(net: &Network, share_id: ShareId) -> usize {
+    let (_, list) = net.a.request("GET", "/data/list?limit=50", None).await;
+    let hash = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["share_id"] == share_id.to_string().as_str())
+        .map(|item| item["data_hash"].as_str().unwrap().to_owned())
+        .expect("listed");
+    let (_, proof) = net.a.request("GET", &format!("/verify_data/{hash}"), None).await;
+    proof["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["share_id"] == share_id.to_string().as_str() && r["action"]["kind"] == "key_released"
+        })
+        .count()
+}

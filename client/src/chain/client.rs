@@ -36,6 +36,15 @@ pub struct AccessView {
     pub decision: Option<Decision>,
 }
 
+/// A transaction in a block, with its events.
+struct Included {
+    block: BlockCoordinates,
+    extrinsic_hash: H256,
+    extrinsic_index: u32,
+    finalized: bool,
+    events: subxt::extrinsics::ExtrinsicEvents<SubstrateConfig>,
+}
+
 /// How long to wait for a submitted call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmation {
@@ -163,6 +172,44 @@ impl ChainClient {
         Ok(AccessView { block_hash, now, share, receipt, decision })
     }
 
+    /// The first block at which `account` is a registered node (`None` when it is not
+    /// one now). A binary search over past states, so it needs an archive node; blocks
+    /// before the contract existed count as "not registered".
+    pub async fn registered_since(&self, account: &AccountId) -> Result<Option<u64>, ChainError> {
+        let (best, best_hash) = self.best_block().await?;
+        if self.query_at::<Option<Node>>(&messages::node(account), Some(best_hash)).await?.is_none()
+        {
+            return Ok(None);
+        }
+        // Invariant: registered at `high`, and not before `low`.
+        let (mut low, mut high) = (0, best);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.registered_at(account, middle).await? {
+                high = middle;
+            } else {
+                low = middle + 1;
+            }
+        }
+        Ok(Some(low))
+    }
+
+    async fn registered_at(&self, account: &AccountId, number: u64) -> Result<bool, ChainError> {
+        let hash = self
+            .rpc
+            .chain_get_block_hash(Some(number.into()))
+            .await?
+            .ok_or_else(|| ChainError::Decode(format!("no block {number}")))?;
+        match self.query_at::<Option<Node>>(&messages::node(account), Some(hash)).await {
+            Ok(node) => Ok(node.is_some()),
+            // No contract yet at that block.
+            Err(ChainError::Dispatch(_) | ChainError::Reverted(_) | ChainError::Decode(_)) => {
+                Ok(false)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Block time (ms) of the best block: the clock the contract decides by.
     pub async fn now(&self) -> Result<Timestamp, ChainError> {
         self.time_at(self.best_block_hash().await?).await
@@ -206,20 +253,144 @@ impl ChainClient {
         let dry_run = self.dry_run(&signer.account_id(), message).await?;
         dry_run.decode_result::<()>()?;
         let gas_limit = dry_run.gas_required;
-        let call = subxt::dynamic::transaction(
-            "Contracts",
-            "call",
-            (
-                Value::unnamed_variant("Id", [Value::from_bytes(self.contract.0)]),
-                Value::u128(message.value),
-                Value::named_composite([
-                    ("ref_time", Value::u128(gas_limit.ref_time.into())),
-                    ("proof_size", Value::u128(gas_limit.proof_size.into())),
-                ]),
-                Value::unnamed_variant("Some", [Value::u128(dry_run.storage_deposit.charge())]),
-                Value::from_bytes(&message.input),
-            ),
+        let call =
+            subxt::dynamic::transaction("Contracts", "call", self.call_fields(message, &dry_run));
+        let included = self.sign_submit_watch(signer, &call, confirmation, true).await?;
+        let tx_events = included.events;
+        let mut recorded = Vec::new();
+        for event in tx_events.iter() {
+            let event = event.map_err(subxt::Error::from)?;
+            if let Some(decoded) = events::decode_contract_event(&event, &self.contract) {
+                recorded.push(events::record(
+                    &included.block,
+                    included.extrinsic_hash,
+                    &event,
+                    included.extrinsic_index,
+                    decoded?,
+                ));
+            }
+        }
+        Ok(CallReceipt {
+            block_number: included.block.number,
+            block_hash: included.block.hash,
+            extrinsic_hash: included.extrinsic_hash,
+            extrinsic_index: included.extrinsic_index,
+            finalized: included.finalized,
+            gas_limit,
+            storage_deposit: dry_run.storage_deposit,
+            events: recorded,
+        })
+    }
+
+    /// Submits several messages signed by `signer` in one transaction
+    /// (`Utility::force_batch`), so they share one block: what a relay does when many
+    /// key releases are waiting. Each message is dry-run first; one the contract refuses
+    /// there is reported without being sent. In the block, each call succeeds or fails
+    /// on its own. Returns, per message in order, its contract events or why it failed.
+    pub async fn submit_batch(
+        &self,
+        signer: &NodeSigner,
+        messages: &[ContractMessage],
+    ) -> Result<Vec<Result<Vec<RecordedEvent>, ChainError>>, ChainError> {
+        let origin = signer.account_id();
+        let mut outcomes: Vec<Option<Result<Vec<RecordedEvent>, ChainError>>> = Vec::new();
+        let mut calls = Vec::new();
+        for message in messages {
+            let dry_run = self.dry_run(&origin, message).await?;
+            match dry_run.decode_result::<()>() {
+                Ok(()) => {
+                    let fields = self.call_fields(message, &dry_run);
+                    let (dest, value, gas, deposit, data) = fields;
+                    calls.push(Value::unnamed_variant(
+                        "Contracts",
+                        [Value::named_variant(
+                            "call",
+                            [
+                                ("dest", dest),
+                                ("value", value),
+                                ("gas_limit", gas),
+                                ("storage_deposit_limit", deposit),
+                                ("data", data),
+                            ],
+                        )],
+                    ));
+                    outcomes.push(None);
+                }
+                Err(refused) => outcomes.push(Some(Err(refused))),
+            }
+        }
+        if calls.is_empty() {
+            return Ok(outcomes.into_iter().map(|o| o.expect("all refused")).collect());
+        }
+        let batch = subxt::dynamic::transaction(
+            "Utility",
+            "force_batch",
+            (Value::unnamed_composite(calls),),
         );
+        // Each call fails or succeeds on its own: the batch as a whole succeeds.
+        let included = self.sign_submit_watch(signer, &batch, Confirmation::InBlock, false).await?;
+        // Each call's events come before its Utility::ItemCompleted or ItemFailed.
+        let mut item_events = Vec::new();
+        let mut results = Vec::new();
+        for event in included.events.iter() {
+            let event = event.map_err(subxt::Error::from)?;
+            if let Some(decoded) = events::decode_contract_event(&event, &self.contract) {
+                item_events.push(events::record(
+                    &included.block,
+                    included.extrinsic_hash,
+                    &event,
+                    included.extrinsic_index,
+                    decoded?,
+                ));
+            } else if event.pallet_name() == "Utility" && event.event_name() == "ItemCompleted" {
+                results.push(Ok(std::mem::take(&mut item_events)));
+            } else if event.pallet_name() == "Utility" && event.event_name() == "ItemFailed" {
+                item_events.clear();
+                let detail = format!("batch item failed (0x{})", hex::encode(event.field_bytes()));
+                results.push(Err(ChainError::Dispatch(detail)));
+            }
+        }
+        let mut results = results.into_iter();
+        outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Some(refused) => Ok(refused),
+                None => results.next().ok_or_else(|| {
+                    ChainError::Decode("a batch reported fewer items than it held".to_owned())
+                }),
+            })
+            .collect()
+    }
+
+    /// The fields of a `Contracts::call` for `message` with the limits its dry-run gave.
+    fn call_fields(
+        &self,
+        message: &ContractMessage,
+        dry_run: &DryRun,
+    ) -> (Value, Value, Value, Value, Value) {
+        let gas_limit = dry_run.gas_required;
+        (
+            Value::unnamed_variant("Id", [Value::from_bytes(self.contract.0)]),
+            Value::u128(message.value),
+            Value::named_composite([
+                ("ref_time", Value::u128(gas_limit.ref_time.into())),
+                ("proof_size", Value::u128(gas_limit.proof_size.into())),
+            ]),
+            Value::unnamed_variant("Some", [Value::u128(dry_run.storage_deposit.charge())]),
+            Value::from_bytes(&message.input),
+        )
+    }
+
+    /// Signs `call` as `signer` with the pool's nonce, submits it, and waits as
+    /// `confirmation` says; the block, the extrinsic and its events. With
+    /// `require_success`, an extrinsic that failed is an error.
+    async fn sign_submit_watch<Call: subxt::transactions::Payload>(
+        &self,
+        signer: &NodeSigner,
+        call: &Call,
+        confirmation: Confirmation,
+        require_success: bool,
+    ) -> Result<Included, ChainError> {
         let mut progress = {
             let _in_pool = self.submit_lock.lock().await;
             let mut attempt = 1;
@@ -235,7 +406,7 @@ impl ChainClient {
                     .map_err(subxt::Error::from)?
                     .transactions()
                     .sign_and_submit_then_watch(
-                        &call,
+                        call,
                         signer.keypair(),
                         self.params_for(signer).await?,
                     )
@@ -275,39 +446,26 @@ impl ChainClient {
                 None => return Err(ChainError::Transaction("the node stopped reporting".into())),
             }
         };
-        let tx_events = in_block.wait_for_success().await.map_err(|error| match error {
-            subxt::error::TransactionEventsError::ExtrinsicFailed(dispatch) => {
-                ChainError::Dispatch(dispatch.to_string())
-            }
-            other => subxt::Error::from(other).into(),
-        })?;
+        let events = if require_success {
+            in_block.wait_for_success().await.map_err(|error| match error {
+                subxt::error::TransactionEventsError::ExtrinsicFailed(dispatch) => {
+                    ChainError::Dispatch(dispatch.to_string())
+                }
+                other => subxt::Error::from(other).into(),
+            })?
+        } else {
+            in_block.fetch_events().await.map_err(subxt::Error::from)?
+        };
         let block = BlockCoordinates {
             number: in_block.at().await.map_err(subxt::Error::from)?.block_number(),
             hash: in_block.block_hash(),
         };
-        let extrinsic_index = tx_events.extrinsic_index() as u32;
-        let mut recorded = Vec::new();
-        for event in tx_events.iter() {
-            let event = event.map_err(subxt::Error::from)?;
-            if let Some(decoded) = events::decode_contract_event(&event, &self.contract) {
-                recorded.push(events::record(
-                    &block,
-                    in_block.extrinsic_hash(),
-                    &event,
-                    extrinsic_index,
-                    decoded?,
-                ));
-            }
-        }
-        Ok(CallReceipt {
-            block_number: block.number,
-            block_hash: block.hash,
+        Ok(Included {
+            block,
             extrinsic_hash: in_block.extrinsic_hash(),
-            extrinsic_index,
+            extrinsic_index: events.extrinsic_index() as u32,
             finalized,
-            gas_limit,
-            storage_deposit: dry_run.storage_deposit,
-            events: recorded,
+            events,
         })
     }
 
