@@ -17,6 +17,10 @@ use tokio::sync::{mpsc, oneshot};
 /// holds a few MB).
 const MAX_BATCH: usize = 24;
 
+/// Transactions of releases on their way at once: while one waits for its block, the
+/// next can be signed and sent (the chain client keeps their nonces in order).
+const BATCHES_IN_FLIGHT: usize = 3;
+
 /// Releases waiting for the next transaction.
 const QUEUE: usize = 4096;
 
@@ -55,8 +59,10 @@ pub struct ReleaseQueue(mpsc::Receiver<Waiting>);
 /// Records queued releases for as long as the process lives: whatever is waiting when a
 /// transaction can go goes in it.
 pub(crate) fn spawn(state: AppState, ReleaseQueue(mut queue): ReleaseQueue) {
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
     tokio::spawn(async move {
         while let Some(first) = queue.recv().await {
+            let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
@@ -64,7 +70,11 @@ pub(crate) fn spawn(state: AppState, ReleaseQueue(mut queue): ReleaseQueue) {
                     Err(_) => break,
                 }
             }
-            record_batch(&state, batch).await;
+            let state = state.clone();
+            tokio::spawn(async move {
+                record_batch(&state, batch).await;
+                drop(permit);
+            });
         }
     });
 }

@@ -293,10 +293,12 @@ impl ChainClient {
         messages: &[ContractMessage],
     ) -> Result<Vec<Result<Vec<RecordedEvent>, ChainError>>, ChainError> {
         let origin = signer.account_id();
+        let dry_runs =
+            futures::future::join_all(messages.iter().map(|m| self.dry_run(&origin, m))).await;
         let mut outcomes: Vec<Option<Result<Vec<RecordedEvent>, ChainError>>> = Vec::new();
         let mut calls = Vec::new();
-        for message in messages {
-            let dry_run = self.dry_run(&origin, message).await?;
+        for (message, dry_run) in messages.iter().zip(dry_runs) {
+            let dry_run = dry_run?;
             match dry_run.decode_result::<()>() {
                 Ok(()) => {
                     let fields = self.call_fields(message, &dry_run);
