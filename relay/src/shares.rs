@@ -202,8 +202,9 @@ pub struct Compliance {
     pub recorded: bool,
 }
 
-/// Query parameters of a streaming share (`Content-Type: application/octet-stream`):
-/// the JSON fields but `data`, which is the body.
+/// Query parameters of a share whose body is raw bytes (`Content-Type:
+/// application/octet-stream`): the JSON fields but `data`, which is the body; and, for
+/// `POST /share_envelope` only, the data hash the sharer computed.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamShareParams {
@@ -216,6 +217,22 @@ pub struct StreamShareParams {
     pub price: Option<String>,
     /// RFC 3339 time or Unix seconds.
     pub expires_at: Option<String>,
+    /// `sha256:…` of the plaintext (end-to-end shares only).
+    pub data_hash: Option<String>,
+}
+
+impl StreamShareParams {
+    fn terms(self) -> Result<ShareTerms, ApiError> {
+        ShareDataRequest {
+            data: String::new(),
+            recipient: self.recipient,
+            encrypt: true,
+            require_payment: self.require_payment,
+            price: self.price.map(NumberOrText::Text),
+            expires_at: self.expires_at.map(NumberOrText::Text),
+        }
+        .terms(now_ms())
+    }
 }
 
 async fn share_data(
@@ -233,27 +250,13 @@ async fn share_data(
     let (mut parts, body) = request.into_parts();
     let AppQuery(params) =
         AppQuery::<StreamShareParams>::from_request_parts(&mut parts, &state).await?;
-    let terms =
-        query_terms(params.recipient, params.require_payment, params.price, params.expires_at)?;
+    if params.data_hash.is_some() {
+        return Err(bad(
+            "`data_hash` is for POST /share_envelope; this relay hashes what it encrypts",
+        ));
+    }
+    let terms = params.terms()?;
     Ok(AppJson(share(&state, &terms, limited_body(&state, body)).await?))
-}
-
-/// Query parameters of an end-to-end share: the streaming share's, and the data hash
-/// the sharer computed.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnvelopeShareParams {
-    /// A node id (`node_…`) or an SS58 account.
-    pub recipient: String,
-    /// `sha256:…` of the plaintext.
-    pub data_hash: String,
-    /// Whether the recipient pays per access.
-    #[serde(default)]
-    pub require_payment: bool,
-    /// Price per access in the chain's smallest unit.
-    pub price: Option<String>,
-    /// RFC 3339 time or Unix seconds.
-    pub expires_at: Option<String>,
 }
 
 /// `POST /share_envelope`: an envelope the sharer encrypted itself (end-to-end mode).
@@ -267,32 +270,18 @@ async fn share_envelope_route(
         return Err(bad("send the envelope as application/octet-stream"));
     }
     let (mut parts, body) = request.into_parts();
-    let AppQuery(params) =
-        AppQuery::<EnvelopeShareParams>::from_request_parts(&mut parts, &state).await?;
-    let data_hash: DataHash = params.data_hash.parse().map_err(|e| {
-        ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
-    })?;
-    let terms =
-        query_terms(params.recipient, params.require_payment, params.price, params.expires_at)?;
+    let AppQuery(mut params) =
+        AppQuery::<StreamShareParams>::from_request_parts(&mut parts, &state).await?;
+    let data_hash: DataHash = params
+        .data_hash
+        .take()
+        .ok_or_else(|| bad("`data_hash` (the sharer's sha256: of the plaintext) is required"))?
+        .parse()
+        .map_err(|e| {
+            ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
+        })?;
+    let terms = params.terms()?;
     Ok(AppJson(share_envelope(&state, &terms, data_hash, limited_body(&state, body)).await?))
-}
-
-/// The terms of a share whose body is the data (or its envelope), from the query.
-fn query_terms(
-    recipient: String,
-    require_payment: bool,
-    price: Option<String>,
-    expires_at: Option<String>,
-) -> Result<ShareTerms, ApiError> {
-    ShareDataRequest {
-        data: String::new(),
-        recipient,
-        encrypt: true,
-        require_payment,
-        price: price.map(NumberOrText::Text),
-        expires_at: expires_at.map(NumberOrText::Text),
-    }
-    .terms(now_ms())
 }
 
 /// A request body as a reader that refuses more than the object size limit.

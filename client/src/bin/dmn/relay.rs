@@ -43,14 +43,16 @@ impl Relay {
             request = request.json(&body);
         }
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(CliError::from_status(status, &body))
+        self.answer(response).await
+    }
+
+    /// The JSON of a response, or its error as a [`CliError`].
+    async fn answer(&self, response: reqwest::Response) -> Result<Value, CliError> {
+        if !response.status().is_success() {
+            return Err(failure(response).await);
         }
+        let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     /// Uploads `file` (or standard input for `-`) as a streamed share; `query` holds the
@@ -85,13 +87,7 @@ impl Relay {
         }
         let response = request.send().await.map_err(|e| self.unreachable(e))?;
         bar.finish_and_clear();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(CliError::from_status(status, &body))
-        }
+        self.answer(response).await
     }
 
     /// End-to-end mode: encrypts `file` here, for `recipient` alone, and uploads the
@@ -162,13 +158,7 @@ impl Relay {
                 file.display()
             )));
         }
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(CliError::from_status(status, &body))
-        }
+        self.answer(response).await
     }
 
     /// Downloads the data with hash `hash` to `output` (standard output for `None`),
@@ -183,8 +173,7 @@ impl Relay {
             .map_err(|e| self.unreachable(e))?;
         let status = response.status();
         if !status.is_success() {
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            return Err(CliError::from_status(status, &body));
+            return Err(failure(response).await);
         }
         let bar = progress(response.content_length(), "downloading");
         let (mut sink, temp): (Box<dyn tokio::io::AsyncWrite + Unpin>, _) = match output {
@@ -225,6 +214,13 @@ impl Relay {
     fn unreachable(&self, error: reqwest::Error) -> CliError {
         CliError::unavailable(format!("cannot reach the relay at {}: {error}", self.endpoint))
     }
+}
+
+/// The relay's error answer as a [`CliError`].
+async fn failure(response: reqwest::Response) -> CliError {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap_or_default();
+    CliError::from_status(status, &serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 /// A progress bar on standard error (hidden when it is not a terminal).
