@@ -101,7 +101,8 @@ async fn pay(
     Ok(AppJson(submit(&state, share_id, message, "paid").await?))
 }
 
-fn parse_share_id(text: &str) -> Result<ShareId, ApiError> {
+/// A share id from a path, or a 400 saying what one looks like.
+pub(crate) fn parse_share_id(text: &str) -> Result<ShareId, ApiError> {
     text.parse().map_err(|e| ApiError::BadRequest(format!("the share id {e} (share_ and 32 hex)")))
 }
 

@@ -51,9 +51,7 @@ async fn serve_envelope(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&state, &uri, &headers).await?;
-    let share_id: ShareId = share_id
-        .parse()
-        .map_err(|e| ApiError::BadRequest(format!("the share id {e} (share_ and 32 hex)")))?;
+    let share_id = crate::lifecycle::parse_share_id(&share_id)?;
     let own = state.node().account();
     let row = state
         .index()
