@@ -27,7 +27,7 @@ use datamgmt_client::envelope::{self, Header, StanzaKind, DEFAULT_CHUNK_SIZE};
 use datamgmt_client::keys::DataKey;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio_util::io::StreamReader;
 
 /// Chunks encrypted or decrypted at once per request.
@@ -256,7 +256,9 @@ async fn share_data(
         ));
     }
     let terms = params.terms()?;
-    Ok(AppJson(share(&state, &terms, limited_body(&state, body)).await?))
+    let mut body = limited_body(&state, body);
+    let shared = share(&state, &terms, &mut body).await;
+    Ok(AppJson(drain_on_refusal(shared, body).await?))
 }
 
 /// `POST /share_envelope`: an envelope the sharer encrypted itself (end-to-end mode).
@@ -281,13 +283,41 @@ async fn share_envelope_route(
             ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
         })?;
     let terms = params.terms()?;
-    Ok(AppJson(share_envelope(&state, &terms, data_hash, limited_body(&state, body)).await?))
+    let mut body = limited_body(&state, body);
+    let shared = share_envelope(&state, &terms, data_hash, &mut body).await;
+    Ok(AppJson(drain_on_refusal(shared, body).await?))
 }
 
 /// A request body as a reader that refuses more than the object size limit.
 fn limited_body(state: &AppState, body: axum::body::Body) -> impl AsyncRead + Unpin {
     let body = body.into_data_stream().map_err(|e| std::io::Error::other(BodyError(e.to_string())));
     LimitedReader { inner: StreamReader::new(body), left: state.limits().max_object_bytes }
+}
+
+/// Bytes of an unread upload read and dropped before a refusal is sent. A client still
+/// sending its body when the server answers and closes sees a broken connection, not
+/// the answer; reading (up to this much) lets it see why it was refused.
+const DRAIN_ON_REFUSAL: u64 = 64 << 20;
+
+/// After a refused raw-body share, reads what is left of the body (up to
+/// [`DRAIN_ON_REFUSAL`] bytes, and not after a broken or oversized upload) so the
+/// client gets the refusal.
+async fn drain_on_refusal<T>(
+    outcome: Result<T, ApiError>,
+    body: impl AsyncRead + Unpin,
+) -> Result<T, ApiError> {
+    if let Err(
+        ApiError::BadRequest(_)
+        | ApiError::Unavailable { .. }
+        | ApiError::Forbidden
+        | ApiError::AccessDenied(_)
+        | ApiError::Conflict(_)
+        | ApiError::NotFound(_),
+    ) = &outcome
+    {
+        let _ = tokio::io::copy(&mut body.take(DRAIN_ON_REFUSAL), &mut tokio::io::sink()).await;
+    }
+    outcome
 }
 
 /// Whether `name` (Content-Type or Accept) asks for raw bytes.
