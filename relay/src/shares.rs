@@ -248,16 +248,18 @@ async fn share_data(
     }
     // Streaming: the body goes through encryption to storage without being held.
     let (mut parts, body) = request.into_parts();
-    let AppQuery(params) =
-        AppQuery::<StreamShareParams>::from_request_parts(&mut parts, &state).await?;
-    if params.data_hash.is_some() {
-        return Err(bad(
-            "`data_hash` is for POST /share_envelope; this relay hashes what it encrypts",
-        ));
-    }
-    let terms = params.terms()?;
     let mut body = limited_body(&state, body);
-    let shared = share(&state, &terms, &mut body).await;
+    let shared = async {
+        let AppQuery(params) =
+            AppQuery::<StreamShareParams>::from_request_parts(&mut parts, &state).await?;
+        if params.data_hash.is_some() {
+            return Err(bad(
+                "`data_hash` is for POST /share_envelope; this relay hashes what it encrypts",
+            ));
+        }
+        share(&state, &params.terms()?, &mut body).await
+    }
+    .await;
     Ok(AppJson(drain_on_refusal(shared, body).await?))
 }
 
@@ -272,19 +274,21 @@ async fn share_envelope_route(
         return Err(bad("send the envelope as application/octet-stream"));
     }
     let (mut parts, body) = request.into_parts();
-    let AppQuery(mut params) =
-        AppQuery::<StreamShareParams>::from_request_parts(&mut parts, &state).await?;
-    let data_hash: DataHash = params
-        .data_hash
-        .take()
-        .ok_or_else(|| bad("`data_hash` (the sharer's sha256: of the plaintext) is required"))?
-        .parse()
-        .map_err(|e| {
-            ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
-        })?;
-    let terms = params.terms()?;
     let mut body = limited_body(&state, body);
-    let shared = share_envelope(&state, &terms, data_hash, &mut body).await;
+    let shared = async {
+        let AppQuery(mut params) =
+            AppQuery::<StreamShareParams>::from_request_parts(&mut parts, &state).await?;
+        let data_hash: DataHash = params
+            .data_hash
+            .take()
+            .ok_or_else(|| bad("`data_hash` (the sharer's sha256: of the plaintext) is required"))?
+            .parse()
+            .map_err(|e| {
+                ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
+            })?;
+        share_envelope(&state, &params.terms()?, data_hash, &mut body).await
+    }
+    .await;
     Ok(AppJson(drain_on_refusal(shared, body).await?))
 }
 
@@ -300,7 +304,7 @@ fn limited_body(state: &AppState, body: axum::body::Body) -> impl AsyncRead + Un
 const DRAIN_ON_REFUSAL: u64 = 64 << 20;
 
 /// After a refused raw-body share, reads what is left of the body (up to
-/// [`DRAIN_ON_REFUSAL`] bytes, and not after a broken or oversized upload) so the
+/// [`DRAIN_ON_REFUSAL`] bytes; not after an oversized upload or a server fault) so the
 /// client gets the refusal.
 async fn drain_on_refusal<T>(
     outcome: Result<T, ApiError>,
