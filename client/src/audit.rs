@@ -15,9 +15,6 @@ use datamgmt_abi::{events::ContractEvent, AccountId, DataHash, Timestamp};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-/// Blocks read at once.
-const BLOCKS_IN_FLIGHT: usize = 16;
-
 /// Which records an audit wants. Every bound is inclusive; `None` means no bound.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditQuery {
@@ -114,11 +111,10 @@ async fn read_range(
     from_block: u64,
     to_block: u64,
 ) -> Result<Vec<AuditRecord>, AuditError> {
-    let mut blocks = futures::stream::iter(from_block..=to_block)
-        .map(|number| chain.events_in_block(number))
-        .buffered(BLOCKS_IN_FLIGHT);
+    let blocks = chain.events_in_blocks(from_block..=to_block);
+    futures::pin_mut!(blocks);
     let mut records = Vec::new();
-    while let Some(events) = blocks.next().await {
+    while let Some((_, events)) = blocks.next().await {
         for recorded in events? {
             let ContractEvent::Share(event) = recorded.event else { continue };
             let mut action = serde_json::to_value(event.action).expect("serializable");

@@ -21,8 +21,6 @@ pub enum IndexerError {
     Index(#[from] IndexError),
 }
 
-/// Blocks read from the chain at once while catching up.
-const BLOCKS_IN_FLIGHT: usize = 16;
 /// While catching up through blocks without events, the cursor is saved this often.
 const CURSOR_EVERY: u64 = 1024;
 
@@ -37,9 +35,8 @@ pub async fn catch_up(
 ) -> Result<u64, IndexerError> {
     let finalized = chain.finalized_block_number().await?;
     let next = index.indexed_up_to().await?.map_or(first_block, |last| last + 1);
-    let mut blocks = futures::stream::iter(next..=finalized)
-        .map(|number| async move { (number, chain.events_in_block(number).await) })
-        .buffered(BLOCKS_IN_FLIGHT);
+    let blocks = chain.events_in_blocks(next..=finalized);
+    futures::pin_mut!(blocks);
     while let Some((number, recorded)) = blocks.next().await {
         let events: Vec<IndexedEvent> = recorded?
             .into_iter()

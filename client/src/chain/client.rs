@@ -18,6 +18,9 @@ use subxt::{
     ArcMetadata, OnlineClient, SubstrateConfig,
 };
 
+/// Blocks read at once by [`ChainClient::events_in_blocks`].
+const BLOCKS_IN_FLIGHT: usize = 16;
+
 /// Times a transaction the pool refuses outright is built and submitted.
 const SUBMIT_ATTEMPTS: u32 = 3;
 
@@ -480,6 +483,19 @@ impl ChainClient {
     ) -> Result<DefaultExtrinsicParams<SubstrateConfig>, ChainError> {
         let nonce = self.rpc.system_account_next_index(&signer.account_id()).await?;
         Ok(DefaultExtrinsicParamsBuilder::new().nonce(nonce).build())
+    }
+
+    /// The contract's events of each block in `blocks`, block by block in order, with
+    /// [`BLOCKS_IN_FLIGHT`] blocks read at once: what an indexer catching up or an
+    /// audit reading a range wants.
+    pub fn events_in_blocks(
+        &self,
+        blocks: std::ops::RangeInclusive<u64>,
+    ) -> impl futures::Stream<Item = (u64, Result<Vec<RecordedEvent>, ChainError>)> + '_ {
+        use futures::StreamExt;
+        futures::stream::iter(blocks)
+            .map(move |number| async move { (number, self.events_in_block(number).await) })
+            .buffered(BLOCKS_IN_FLIGHT)
     }
 
     /// Every event of the contract in the block with this number.
