@@ -6,7 +6,8 @@ use crate::auth::{Caller, Role};
 use crate::error::{ApiError, AppJson};
 use crate::index::ShareRow;
 use crate::shares::{
-    chain_record, chain_unavailable, contract_refusal, now_ms, parse_expiry, NumberOrText,
+    chain_record, chain_unavailable, contract_refusal, now_ms, parse_expiry, parse_share_id,
+    NumberOrText,
 };
 use crate::state::AppState;
 use axum::{
@@ -99,11 +100,6 @@ async fn pay(
     }
     let message = messages::pay_for_access(share_id, share.price);
     Ok(AppJson(submit(&state, share_id, message, "paid").await?))
-}
-
-/// A share id from a path, or a 400 saying what one looks like.
-pub(crate) fn parse_share_id(text: &str) -> Result<ShareId, ApiError> {
-    text.parse().map_err(|e| ApiError::BadRequest(format!("the share id {e} (share_ and 32 hex)")))
 }
 
 /// The share with this id, if this node made it.

@@ -14,7 +14,7 @@
 //! answer as a stream.
 
 use crate::error::ApiError;
-use crate::shares::{chain_unavailable, now_ms};
+use crate::shares::{chain_unavailable, internal, now_ms};
 use crate::state::AppState;
 use axum::{
     extract::{Path, State},
@@ -51,7 +51,7 @@ async fn serve_envelope(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = authenticate(&state, &uri, &headers).await?;
-    let share_id = crate::lifecycle::parse_share_id(&share_id)?;
+    let share_id = crate::shares::parse_share_id(&share_id)?;
     let own = state.node().account();
     let row = state
         .index()
@@ -219,8 +219,4 @@ pub async fn fetch(
         other => ApiError::BadGateway(format!("the sharing node sent no envelope: {other}")),
     })?;
     Ok(FetchedEnvelope { header, chunks: Box::new(chunks), plaintext_len })
-}
-
-fn internal(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(error.to_string())
 }

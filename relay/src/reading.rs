@@ -8,7 +8,7 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, AppJson};
-use crate::shares::{internal, rfc3339, wants_octet_stream, PARALLELISM};
+use crate::shares::{internal, parse_data_hash, rfc3339, wants_octet_stream, PARALLELISM};
 use crate::state::AppState;
 use axum::{
     extract::{Path, State},
@@ -71,9 +71,7 @@ async fn get_data(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require(Role::User)?;
-    let data_hash: DataHash = hash.parse().map_err(|e| {
-        ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
-    })?;
+    let data_hash = parse_data_hash(&hash)?;
     let streaming = wants_octet_stream(&headers, header::ACCEPT);
     let opened = match open_own(&state, data_hash).await? {
         Some(opened) => opened,

@@ -158,6 +158,18 @@ pub(crate) fn parse_expiry(value: &NumberOrText) -> Result<Timestamp, ApiError> 
     }
 }
 
+/// A data hash from a path or query, or a 400 saying what one looks like.
+pub(crate) fn parse_data_hash(text: &str) -> Result<DataHash, ApiError> {
+    text.parse().map_err(|e| {
+        ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
+    })
+}
+
+/// A share id from a path, or a 400 saying what one looks like.
+pub(crate) fn parse_share_id(text: &str) -> Result<ShareId, ApiError> {
+    text.parse().map_err(|e| ApiError::BadRequest(format!("the share id {e} (share_ and 32 hex)")))
+}
+
 /// Milliseconds since the epoch of `text`, an RFC 3339 time or Unix seconds; `field`
 /// names it in errors.
 pub(crate) fn parse_time(field: &str, text: &str) -> Result<Timestamp, ApiError> {
@@ -278,14 +290,9 @@ async fn share_envelope_route(
     let shared = async {
         let AppQuery(mut params) =
             AppQuery::<StreamShareParams>::from_request_parts(&mut parts, &state).await?;
-        let data_hash: DataHash = params
-            .data_hash
-            .take()
-            .ok_or_else(|| bad("`data_hash` (the sharer's sha256: of the plaintext) is required"))?
-            .parse()
-            .map_err(|e| {
-                ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
-            })?;
+        let data_hash = parse_data_hash(&params.data_hash.take().ok_or_else(|| {
+            bad("`data_hash` (the sharer's sha256: of the plaintext) is required")
+        })?)?;
         share_envelope(&state, &params.terms()?, data_hash, &mut body).await
     }
     .await;

@@ -79,9 +79,7 @@ async fn verify(
     Path(hash): Path<String>,
 ) -> Result<AppJson<VerifyResponse>, ApiError> {
     caller.require(Role::User)?;
-    let data_hash: DataHash = hash.parse().map_err(|e| {
-        ApiError::BadRequest(format!("the data hash {e} (sha256: and 64 lowercase hex)"))
-    })?;
+    let data_hash = crate::shares::parse_data_hash(&hash)?;
     let index = state.index();
     let events = index.events_for(data_hash).await?;
     let mut records: Vec<ProofRecord> = events
