@@ -52,12 +52,17 @@ pub struct TestNode {
 /// Funds given to each throw-away account: plenty for fees, deposits and payments.
 pub const TEST_FUNDS: u128 = 1_000_000_000_000_000;
 
+/// The deploy state file: `DATAMGMT_DEPLOY_STATE`, or `.devnet/deploy.json`.
+pub fn deploy_state_path() -> PathBuf {
+    DeployState::path_from_env_or(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.devnet/deploy.json"),
+    )
+}
+
 impl Devnet {
     /// Connects to the deployed contract.
     pub async fn connect() -> Self {
-        let path = DeployState::path_from_env_or(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.devnet/deploy.json"),
-        );
+        let path = deploy_state_path();
         let state = DeployState::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let chain: ChainClient =
             state.connect().await.expect("the devnet in the deploy state answers");

@@ -66,10 +66,8 @@ impl Drop for ChainNode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_rides_out_a_chain_outage() {
-    let deployed = DeployState::load(&DeployState::path_from_env_or(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.devnet/deploy.json"),
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
+    let deployed =
+        DeployState::load(&datamgmt_tests::deploy_state_path()).unwrap_or_else(|e| panic!("{e}"));
     let artifact = deployed.metadata.with_extension("contract");
     let dir = tempfile::tempdir().unwrap();
     let (rpc_port, p2p_port) = (free_port(), free_port());

@@ -4,7 +4,6 @@
 
 use datamgmt_tests::{workspace_binary, Network, RelayProcess};
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -123,9 +122,7 @@ async fn every_subcommand_succeeds_and_fails_clearly() {
     expect(&dmn(a, &["keys", "rotate", "everything"]), USAGE, "invalid value");
 
     // node register, straight on chain.
-    let deploy = std::env::var("DATAMGMT_DEPLOY_STATE").unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.devnet/deploy.json").display().to_string()
-    });
+    let deploy = datamgmt_tests::deploy_state_path();
     let fresh = net.devnet.funded_account("cli-node").await;
     let keyring = dir.path().join("keys/keyring.json");
     let register = || {

@@ -30,7 +30,7 @@ async fn relay_a_holds_nothing_that_opens_an_end_to_end_share() {
     let output = Command::new(workspace_binary("dmn"))
         .env("DMN_ENDPOINT", format!("http://{}", net.a.address))
         .env("DMN_TOKEN", &net.a.token)
-        .env("DATAMGMT_DEPLOY_STATE", deploy_state())
+        .env("DATAMGMT_DEPLOY_STATE", datamgmt_tests::deploy_state_path())
         .args(["--json", "share", "--e2e", "--recipient", b_node])
         .arg(&file)
         .output()
@@ -97,12 +97,6 @@ async fn relay_a_holds_nothing_that_opens_an_end_to_end_share() {
             assert!(!contains(bytes, form), "the data key is in {name}");
         }
     }
-}
-
-fn deploy_state() -> String {
-    std::env::var("DATAMGMT_DEPLOY_STATE").unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.devnet/deploy.json").display().to_string()
-    })
 }
 
 async fn read_object(store: &EnvelopeStore, id: ShareId) -> Vec<u8> {

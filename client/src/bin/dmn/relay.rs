@@ -73,15 +73,12 @@ impl Relay {
                 (Box::new(opened), size)
             };
         let bar = progress(size, "uploading");
-        let counted = bar.clone();
-        let stream = ReaderStream::with_capacity(reader, 1 << 20).inspect_ok(move |chunk| {
-            counted.inc(chunk.len() as u64);
-        });
+        let stream = counted_upload(reader, &bar);
         let mut request = self
             .request(Method::POST, "/share_data")
             .query(query)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(reqwest::Body::wrap_stream(stream));
+            .body(stream);
         if let Some(size) = size {
             request = request.header(reqwest::header::CONTENT_LENGTH, size);
         }
@@ -124,7 +121,6 @@ impl Relay {
             .map_err(|_| CliError::failed("the recipient's registered key is not usable"))?;
         let source = tokio::fs::File::open(file).await.map_err(unreadable)?;
         let bar = progress(Some(size), "encrypting and uploading");
-        let counted = bar.clone();
         let (encrypted, upload_side) = tokio::io::duplex(1 << 20);
         let sealing = tokio::spawn(async move {
             let mut writer = upload_side;
@@ -134,16 +130,14 @@ impl Relay {
             let _ = writer.shutdown().await;
             summary
         });
-        let stream = ReaderStream::with_capacity(encrypted, 1 << 20).inspect_ok(move |chunk| {
-            counted.inc(chunk.len() as u64);
-        });
+        let stream = counted_upload(encrypted, &bar);
         let mut query = query.to_vec();
         query.push(("data_hash", data_hash.to_string()));
         let response = self
             .request(Method::POST, "/share_envelope")
             .query(&query)
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(reqwest::Body::wrap_stream(stream))
+            .body(stream)
             .send()
             .await
             .map_err(|e| self.unreachable(e))?;
@@ -214,6 +208,17 @@ impl Relay {
     fn unreachable(&self, error: reqwest::Error) -> CliError {
         CliError::unavailable(format!("cannot reach the relay at {}: {error}", self.endpoint))
     }
+}
+
+/// An upload body read from `reader` in 1 MiB pieces, each counted on `bar`.
+fn counted_upload(
+    reader: impl tokio::io::AsyncRead + Send + 'static,
+    bar: &ProgressBar,
+) -> reqwest::Body {
+    let bar = bar.clone();
+    let stream = ReaderStream::with_capacity(reader, 1 << 20)
+        .inspect_ok(move |chunk| bar.inc(chunk.len() as u64));
+    reqwest::Body::wrap_stream(stream)
 }
 
 /// The relay's error answer as a [`CliError`].
