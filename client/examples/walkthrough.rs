@@ -53,7 +53,13 @@ async fn main() -> Result<(), ChainError> {
     println!("  B may read? {:?}", chain.can_access(share_id, &b_id).await?);
     trail.push(step(
         "A's relay records the key release to B",
-        chain.submit(&a, &messages::record_release(share_id, &b_id), Confirmation::InBlock).await?,
+        chain
+            .submit(
+                &a,
+                &messages::record_release(share_id, &b_id, chain.now().await?),
+                Confirmation::InBlock,
+            )
+            .await?,
     ));
     println!("  C may read? {:?}", chain.can_access(share_id, &c_id).await?);
     match chain.submit(&c, &messages::pay_for_access(share_id, PRICE), Confirmation::InBlock).await

@@ -38,7 +38,7 @@ mod access {
         events::{NodeAction, ShareAction},
         records::MAX_ENDPOINT_LEN,
         AccessGrant, DataHash, Decision, EncryptionKey, Error, KeyVersion, Node, NodeId, Receipt,
-        Share, ShareId,
+        Share, ShareId, RELEASE_RECORD_WINDOW_MS,
     };
     use ink::{prelude::string::String, storage::Mapping};
 
@@ -333,39 +333,54 @@ mod access {
             Ok(decide(&share, receipt.as_ref(), &who, self.env().block_timestamp()))
         }
 
-        /// Records that the owner's relay released the data key to `recipient`. Only the
-        /// owner may call it, only when the access rule allows it, and for a priced share
-        /// it consumes the recipient's paid receipt.
+        /// Records that the owner's relay released the data key to `recipient` at
+        /// `released_at` (ms, the block time of the decision it released on). Only the
+        /// owner may call it, only when the access rule allowed it at `released_at`, and
+        /// for a priced share it consumes the recipient's paid receipt.
+        ///
+        /// A relay sends the key first and records it after, several releases to a
+        /// transaction; so the rule is applied at `released_at`, which may lie up to
+        /// `RELEASE_RECORD_WINDOW_MS` before the block, and a revocation or expiry in
+        /// between does not make the record fail. The event's `at` is `released_at`.
         #[ink(message, selector = 0xbe4449d1)]
-        pub fn record_release(&mut self, share_id: ShareId, recipient: AccountId) -> Result<()> {
+        pub fn record_release(
+            &mut self,
+            share_id: ShareId,
+            recipient: AccountId,
+            released_at: Timestamp,
+        ) -> Result<()> {
             let share = self.share_of(share_id)?;
             if self.caller() != share.owner {
                 return Err(Error::NotOwner);
             }
+            let now = self.env().block_timestamp();
+            let in_window =
+                now.checked_sub(released_at).is_some_and(|age| age <= RELEASE_RECORD_WINDOW_MS);
+            if !in_window || released_at < share.created_at {
+                return Err(Error::ReleaseTimeOutOfWindow);
+            }
             let recipient = account(recipient);
             let key = (share_id, recipient);
             let receipt = self.receipts.get(key).map(|Stored(receipt)| receipt);
-            let paid =
-                match decide(&share, receipt.as_ref(), &recipient, self.env().block_timestamp()) {
-                    Decision::Denied(reason) => return Err(Error::AccessDenied(reason)),
-                    Decision::Allowed(AccessGrant::PaidRecipient) => {
-                        let mut receipt = receipt.ok_or(Error::AccessDenied(
-                            datamgmt_abi::DenyReason::PaymentRequired,
-                        ))?;
-                        receipt.releases_left =
-                            receipt.releases_left.checked_sub(1).ok_or(Error::Overflow)?;
-                        let amount = receipt.amount;
-                        self.receipts.insert(key, &Stored(receipt));
-                        amount
-                    }
-                    Decision::Allowed(AccessGrant::Owner | AccessGrant::Recipient) => 0,
-                };
+            let paid = match decide(&share, receipt.as_ref(), &recipient, released_at) {
+                Decision::Denied(reason) => return Err(Error::AccessDenied(reason)),
+                Decision::Allowed(AccessGrant::PaidRecipient) => {
+                    let mut receipt = receipt
+                        .ok_or(Error::AccessDenied(datamgmt_abi::DenyReason::PaymentRequired))?;
+                    receipt.releases_left =
+                        receipt.releases_left.checked_sub(1).ok_or(Error::Overflow)?;
+                    let amount = receipt.amount;
+                    self.receipts.insert(key, &Stored(receipt));
+                    amount
+                }
+                Decision::Allowed(AccessGrant::Owner | AccessGrant::Recipient) => 0,
+            };
             let event = ShareEvent {
                 share_id,
                 owner: share.owner,
                 recipient,
                 data_hash: share.data_hash,
-                at: self.env().block_timestamp(),
+                at: released_at,
                 action: ShareAction::KeyReleased { paid },
             };
             self.env().emit_event(event);
@@ -904,10 +919,10 @@ mod access {
         fn record_release_works() {
             let accounts = default_accounts();
             let mut contract = setup_share(0, None);
-            assert_eq!(contract.record_release(ID, accounts.bob), Ok(()));
+            assert_eq!(contract.record_release(ID, accounts.bob, T0), Ok(()));
             assert_eq!(last_share_event().action, ShareAction::KeyReleased { paid: 0 });
             // A free share can be released again.
-            assert_eq!(contract.record_release(ID, accounts.bob), Ok(()));
+            assert_eq!(contract.record_release(ID, accounts.bob, T0), Ok(()));
         }
 
         #[ink::test]
@@ -916,7 +931,7 @@ mod access {
             let mut contract = setup_share(PRICE, None);
             pay_as_bob(&mut contract, PRICE).unwrap();
             set_caller(accounts.alice);
-            assert_eq!(contract.record_release(ID, accounts.bob), Ok(()));
+            assert_eq!(contract.record_release(ID, accounts.bob, T0), Ok(()));
             assert_eq!(last_share_event().action, ShareAction::KeyReleased { paid: PRICE });
             assert_eq!(contract.receipt(ID, accounts.bob).unwrap().releases_left, 0);
             assert_eq!(
@@ -925,13 +940,13 @@ mod access {
             );
             // Receipt reuse is refused.
             assert_eq!(
-                contract.record_release(ID, accounts.bob),
+                contract.record_release(ID, accounts.bob, T0),
                 Err(Error::AccessDenied(DenyReason::ReceiptUsedUp))
             );
             // Paying again buys another release.
             pay_as_bob(&mut contract, PRICE).unwrap();
             set_caller(accounts.alice);
-            assert_eq!(contract.record_release(ID, accounts.bob), Ok(()));
+            assert_eq!(contract.record_release(ID, accounts.bob, T0), Ok(()));
             assert_eq!(balance_of(accounts.alice), 2 * PRICE);
         }
 
@@ -940,28 +955,69 @@ mod access {
             let accounts = default_accounts();
             let mut contract = setup_share(PRICE, Some(T0 + 10));
             assert_eq!(
-                contract.record_release(ID, accounts.bob),
+                contract.record_release(ID, accounts.bob, T0),
                 Err(Error::AccessDenied(DenyReason::PaymentRequired))
             );
             assert_eq!(
-                contract.record_release(ID, accounts.charlie),
+                contract.record_release(ID, accounts.charlie, T0),
                 Err(Error::AccessDenied(DenyReason::NotRecipient))
             );
             pay_as_bob(&mut contract, PRICE).unwrap();
-            assert_eq!(contract.record_release(ID, accounts.bob), Err(Error::NotOwner));
+            assert_eq!(contract.record_release(ID, accounts.bob, T0), Err(Error::NotOwner));
             set_caller(accounts.alice);
             set_now(T0 + 10);
             assert_eq!(
-                contract.record_release(ID, accounts.bob),
+                contract.record_release(ID, accounts.bob, T0 + 10),
                 Err(Error::AccessDenied(DenyReason::Expired))
             );
             contract.revoke(ID).unwrap();
             assert_eq!(
-                contract.record_release(ID, accounts.bob),
+                contract.record_release(ID, accounts.bob, T0 + 10),
                 Err(Error::AccessDenied(DenyReason::Revoked))
             );
             // The unused receipt is untouched by refused releases.
             assert_eq!(contract.receipt(ID, accounts.bob).unwrap().releases_left, 1);
+        }
+
+        #[ink::test]
+        fn record_release_applies_the_rule_at_the_release_time() {
+            let accounts = default_accounts();
+            let mut contract = setup_share(PRICE, Some(T0 + 50));
+            pay_as_bob(&mut contract, PRICE).unwrap();
+            set_caller(accounts.alice);
+            // Released at T0 + 5; by the time it is recorded the share has expired and
+            // been revoked, which came after the release.
+            set_now(T0 + 100);
+            contract.revoke(ID).unwrap();
+            assert_eq!(contract.record_release(ID, accounts.bob, T0 + 5), Ok(()));
+            let event = last_share_event();
+            assert_eq!(
+                (event.action, event.at),
+                (ShareAction::KeyReleased { paid: PRICE }, T0 + 5)
+            );
+            assert_eq!(contract.receipt(ID, accounts.bob).unwrap().releases_left, 0);
+        }
+
+        #[ink::test]
+        fn record_release_refuses_times_out_of_window() {
+            let accounts = default_accounts();
+            let mut contract = setup_share(0, None);
+            // Later than the block, or earlier than the share.
+            assert_eq!(
+                contract.record_release(ID, accounts.bob, T0 + 1),
+                Err(Error::ReleaseTimeOutOfWindow)
+            );
+            assert_eq!(
+                contract.record_release(ID, accounts.bob, T0 - 1),
+                Err(Error::ReleaseTimeOutOfWindow)
+            );
+            // Too long before the block.
+            set_now(T0 + RELEASE_RECORD_WINDOW_MS + 1);
+            assert_eq!(
+                contract.record_release(ID, accounts.bob, T0),
+                Err(Error::ReleaseTimeOutOfWindow)
+            );
+            assert_eq!(contract.record_release(ID, accounts.bob, T0 + 1), Ok(()));
         }
 
         #[ink::test]

@@ -91,11 +91,38 @@ pub struct IndexedEvent {
     pub event: ShareEvent,
 }
 
+/// A key release to another node, as the outbox keeps it until the chain has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRelease {
+    /// The share.
+    pub share_id: ShareId,
+    /// The node that got the key.
+    pub recipient: AccountId,
+    /// Block time of the chain state the release was decided on (ms).
+    pub released_at: Timestamp,
+    /// For a priced share, the paid receipt it used (the receipt's `paid_at`).
+    pub receipt_paid_at: Option<Timestamp>,
+}
+
+/// A key release waiting for its chain record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRelease {
+    /// Its row.
+    pub id: i64,
+    /// The release.
+    pub release: KeyRelease,
+}
+
 /// The index database.
 #[derive(Clone, Debug)]
 pub struct Index {
     pool: SqlitePool,
+    /// When old P2P nonces were last forgotten (ms).
+    nonces_pruned_at: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// How often old P2P nonces are forgotten (ms).
+const NONCE_PRUNE_EVERY_MS: Timestamp = 10_000;
 
 const SHARE_COLUMNS: &str = "share_id, data_hash, owner, recipient, price, expires_at, \
     key_version, plaintext_len, envelope_len, created_at, state, tx_hash, block_number, \
@@ -130,7 +157,7 @@ impl Index {
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, nonces_pruned_at: Default::default() })
     }
 
     /// Whether the database answers.
@@ -268,7 +295,7 @@ impl Index {
     }
 
     /// Remembers the nonce of a signed request; `false` when it was seen before (a
-    /// replay). Forgets nonces seen before `forget_before` (ms).
+    /// replay). Forgets nonces seen before `forget_before` (ms), every few seconds.
     pub async fn remember_nonce(
         &self,
         account: &AccountId,
@@ -276,10 +303,16 @@ impl Index {
         now: Timestamp,
         forget_before: Timestamp,
     ) -> Result<bool, IndexError> {
-        sqlx::query("DELETE FROM p2p_nonces WHERE seen_at < ?")
-            .bind(to_i64(forget_before))
-            .execute(&self.pool)
-            .await?;
+        // Forgetting is housekeeping: done at most once per `NONCE_PRUNE_EVERY_MS`, not
+        // on every request.
+        let last = self.nonces_pruned_at.load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(last) >= NONCE_PRUNE_EVERY_MS {
+            self.nonces_pruned_at.store(now, std::sync::atomic::Ordering::Relaxed);
+            sqlx::query("DELETE FROM p2p_nonces WHERE seen_at < ?")
+                .bind(to_i64(forget_before))
+                .execute(&self.pool)
+                .await?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO p2p_nonces (account, nonce, seen_at) VALUES (?, ?, ?) \
              ON CONFLICT (account, nonce) DO NOTHING",
@@ -437,6 +470,148 @@ impl Index {
         Ok(self.select("WHERE share_id = ?", Some(share_id.to_string())).await?.pop())
     }
 
+    /// Writes a key release down before its envelope leaves, as pending its chain
+    /// record. A release that uses a paid receipt (`receipt_paid_at`) is refused with
+    /// `false` when another release already used the same receipt.
+    pub async fn insert_release(
+        &self,
+        release: &KeyRelease,
+        now: Timestamp,
+    ) -> Result<bool, IndexError> {
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO key_releases \
+             (share_id, recipient, released_at, receipt_paid_at, state, updated_at) \
+             VALUES (?, ?, ?, ?, 'pending', ?)",
+        )
+        .bind(release.share_id.to_string())
+        .bind(release.recipient.to_string())
+        .bind(to_i64(release.released_at))
+        .bind(release.receipt_paid_at.map(to_i64))
+        .bind(to_i64(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Releases still to record whose next attempt is due at `now`, oldest first,
+    /// leaving out `skip` (those being recorded already).
+    pub async fn due_releases(
+        &self,
+        now: Timestamp,
+        skip: &std::collections::HashSet<i64>,
+        limit: usize,
+    ) -> Result<Vec<PendingRelease>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT id, share_id, recipient, released_at, receipt_paid_at FROM key_releases \
+             WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+        )
+        .bind(to_i64(now))
+        .bind(i64::try_from(skip.len() + limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut due = Vec::with_capacity(limit);
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            if skip.contains(&id) {
+                continue;
+            }
+            let receipt_paid_at: Option<i64> = row.try_get("receipt_paid_at")?;
+            due.push(PendingRelease {
+                id,
+                release: KeyRelease {
+                    share_id: parse(row, "share_id")?,
+                    recipient: parse(row, "recipient")?,
+                    released_at: unsigned(row, "released_at")?,
+                    receipt_paid_at: receipt_paid_at.map(|v| v.max(0) as u64),
+                },
+            });
+            if due.len() == limit {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    /// Marks releases as recorded on chain by the transaction `tx_hash` in block
+    /// `block_number`.
+    pub async fn mark_releases_recorded(
+        &self,
+        ids: &[i64],
+        tx_hash: &str,
+        block_number: u64,
+        now: Timestamp,
+    ) -> Result<(), IndexError> {
+        let mut transaction = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE key_releases SET state = 'recorded', tx_hash = ?, block_number = ?, \
+                 attempts = attempts + 1, last_error = NULL, updated_at = ? \
+                 WHERE id = ? AND state = 'pending'",
+            )
+            .bind(tx_hash)
+            .bind(to_i64(block_number))
+            .bind(to_i64(now))
+            .bind(id)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Notes a failed attempt to record a release: tried again from `retry_at` (ms), or
+    /// never when `retry_at` is `None` (the contract refused it).
+    pub async fn mark_release_failed(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), IndexError> {
+        sqlx::query(
+            "UPDATE key_releases SET state = CASE WHEN ? IS NULL THEN 'refused' ELSE state END, \
+             next_attempt_at = COALESCE(?, next_attempt_at), attempts = attempts + 1, \
+             last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+        )
+        .bind(retry_at.map(to_i64))
+        .bind(retry_at.map(to_i64))
+        .bind(error)
+        .bind(to_i64(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Releases by state: `(pending, recorded, refused)`.
+    pub async fn count_releases(&self) -> Result<(u64, u64, u64), IndexError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM key_releases GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = (0, 0, 0);
+        for row in &rows {
+            let state: String = row.try_get("state")?;
+            let n = unsigned(row, "n")?;
+            match state.as_str() {
+                "pending" => counts.0 = n,
+                "recorded" => counts.1 = n,
+                _ => counts.2 = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Forgets releases recorded before `before` (ms): the chain holds them, and its
+    /// state shows their receipts used.
+    pub async fn prune_recorded_releases(&self, before: Timestamp) -> Result<u64, IndexError> {
+        let deleted =
+            sqlx::query("DELETE FROM key_releases WHERE state = 'recorded' AND updated_at < ?")
+                .bind(to_i64(before))
+                .execute(&self.pool)
+                .await?;
+        Ok(deleted.rows_affected())
+    }
+
     async fn select(
         &self,
         filter: &str,
@@ -455,15 +630,20 @@ fn node_of(account: &AccountId) -> NodeId {
     datamgmt_client::chain::node_id_of(&datamgmt_client::chain::from_abi_account(account))
 }
 
+/// A text column parsed as `T`.
+fn parse<T: FromStr>(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<T, IndexError> {
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|_| IndexError::Corrupt(format!("{column} = {text:?}")))
+}
+
+/// An integer column that must not be negative.
+fn unsigned(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<u64, IndexError> {
+    let value: i64 = row.try_get(column)?;
+    u64::try_from(value).map_err(|_| IndexError::Corrupt(format!("{column} = {value}")))
+}
+
 fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IndexedEvent, IndexError> {
-    fn parse<T: FromStr>(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<T, IndexError> {
-        let text: String = row.try_get(column)?;
-        text.parse().map_err(|_| IndexError::Corrupt(format!("{column} = {text:?}")))
-    }
-    let number = |column: &str| -> Result<u64, IndexError> {
-        let value: i64 = row.try_get(column)?;
-        u64::try_from(value).map_err(|_| IndexError::Corrupt(format!("{column} = {value}")))
-    };
+    let number = |column: &str| unsigned(row, column);
     let action: String = row.try_get("action")?;
     Ok(IndexedEvent {
         block_number: number("block_number")?,
@@ -488,14 +668,6 @@ fn to_i64(value: u64) -> i64 {
 }
 
 fn share_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ShareRow, IndexError> {
-    fn parse<T: FromStr>(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<T, IndexError> {
-        let text: String = row.try_get(column)?;
-        text.parse().map_err(|_| IndexError::Corrupt(format!("{column} = {text:?}")))
-    }
-    fn unsigned(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<u64, IndexError> {
-        let value: i64 = row.try_get(column)?;
-        u64::try_from(value).map_err(|_| IndexError::Corrupt(format!("{column} = {value}")))
-    }
     let state: String = row.try_get("state")?;
     let recorded = match state.as_str() {
         "recorded" => Some(ChainRecord {
@@ -547,6 +719,45 @@ mod tests {
             attempts: 0,
             last_error: None,
         }
+    }
+
+    #[tokio::test]
+    async fn release_outbox_keeps_one_release_per_receipt_until_recorded() {
+        let index = Index::open("sqlite::memory:").await.unwrap();
+        let release = |share: u8, paid_at: Option<u64>| KeyRelease {
+            share_id: ShareId([share; 16]),
+            recipient: AccountId([2; 32]),
+            released_at: 5_000,
+            receipt_paid_at: paid_at,
+        };
+        // Free releases repeat; a receipt buys one, a new receipt another.
+        assert!(index.insert_release(&release(1, None), 10).await.unwrap());
+        assert!(index.insert_release(&release(1, None), 10).await.unwrap());
+        assert!(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap());
+        assert!(!index.insert_release(&release(2, Some(4_000)), 10).await.unwrap());
+        assert!(index.insert_release(&release(2, Some(4_500)), 10).await.unwrap());
+
+        let none = std::collections::HashSet::new();
+        let due = index.due_releases(10, &none, 10).await.unwrap();
+        assert_eq!(due.len(), 4);
+        assert_eq!(due[2].release, release(2, Some(4_000)));
+        let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
+        // Rows being recorded are left out, and the limit holds.
+        let skip = std::collections::HashSet::from([ids[0], ids[1]]);
+        let rest = index.due_releases(10, &skip, 1).await.unwrap();
+        assert_eq!(rest.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[2]]);
+
+        index.mark_releases_recorded(&ids[..2], "0xabc", 7, 20).await.unwrap();
+        index.mark_release_failed(ids[2], "chain down", Some(30), 20).await.unwrap();
+        index.mark_release_failed(ids[3], "contract refused", None, 20).await.unwrap();
+        assert_eq!(index.count_releases().await.unwrap(), (1, 2, 1));
+        // A retry is due when its time comes; a refused one never again.
+        assert!(index.due_releases(29, &none, 10).await.unwrap().is_empty());
+        assert_eq!(index.due_releases(30, &none, 10).await.unwrap().len(), 1);
+        // A recorded receipt still counts as used, even once recorded.
+        assert!(!index.insert_release(&release(2, Some(4_000)), 40).await.unwrap());
+        assert_eq!(index.prune_recorded_releases(21).await.unwrap(), 2);
+        assert_eq!(index.count_releases().await.unwrap(), (1, 0, 1));
     }
 
     #[tokio::test]

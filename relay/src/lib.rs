@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod chain_reads;
 pub mod config;
 pub mod error;
 pub mod health;

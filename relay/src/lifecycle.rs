@@ -126,6 +126,9 @@ async fn submit(
             ChainError::Contract(refusal) => contract_refusal(refusal),
             other => chain_unavailable(other),
         })?;
+    // Whatever this relay decides from now on sees the change (a revocation takes
+    // effect on the next request), even before the best-block subscription says so.
+    state.chain().saw_block(receipt.block_number, receipt.block_hash);
     let record = chain_record(&receipt);
     Ok(ChangeResponse {
         share_id,

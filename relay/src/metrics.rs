@@ -1,6 +1,7 @@
 //! Prometheus metrics, served at `/metrics` in the text exposition format: requests by
-//! route and status, request latency by route, shares by outcome, chain call latency, and
-//! the last block the indexer has read, and key releases to other nodes.
+//! route and status, request latency by route, shares by outcome, chain call latency, the
+//! last block the indexer has read, and key releases to other nodes with their chain
+//! records.
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -62,6 +63,7 @@ struct Inner {
     chain_calls: Histogram,
     indexed_block: Gauge,
     key_releases: Counter,
+    release_records: Family<OutcomeLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -91,8 +93,14 @@ impl Default for Metrics {
         let key_releases = Counter::default();
         registry.register(
             "key_releases",
-            "envelopes released to recipients, each recorded on chain",
+            "envelopes released to recipients (each written to the outbox first)",
             key_releases.clone(),
+        );
+        let release_records = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "release_records",
+            "key releases recorded on chain, or refused by the contract",
+            release_records.clone(),
         );
         Self {
             inner: Arc::new(Inner {
@@ -103,6 +111,7 @@ impl Default for Metrics {
                 chain_calls,
                 indexed_block,
                 key_releases,
+                release_records,
             }),
         }
     }
@@ -127,6 +136,15 @@ impl Metrics {
     /// Counts an envelope released to a recipient.
     pub fn record_key_release(&self) {
         self.inner.key_releases.inc();
+    }
+
+    /// Counts a key release's chain record: landed, or refused by the contract.
+    pub fn record_release_record(&self, recorded: bool) {
+        let outcome = if recorded { "recorded" } else { "refused" };
+        self.inner
+            .release_records
+            .get_or_create(&OutcomeLabels { outcome: outcome.to_owned() })
+            .inc();
     }
 
     /// Records the last block the indexer has read.

@@ -4,16 +4,19 @@
 //! `GET /p2p/envelopes/{share_id}` is signed with the asking node's chain account (see
 //! [`datamgmt_client::p2p`]), not bearer-authenticated: the owner's relay learns which
 //! account asks, refuses stale or replayed requests, then reads the share, the caller's
-//! receipt, the block time and the contract's own `can_access` at one block, re-checks
-//! the decision with [`datamgmt_abi::decide`], and only for the recipient records the
-//! release on chain (which consumes a paid receipt) before it sends anything. What it
-//! sends is the envelope with the recipient's stanza alone: never the custody stanza,
-//! never another recipient's. The chunks follow unchanged.
+//! receipt, the block time and the contract's own `can_access` at the best block (once
+//! per block, [`crate::chain_reads`]), re-checks the decision with
+//! [`datamgmt_abi::decide`], and only for the recipient writes the release to the outbox
+//! that [`crate::releases`] records on chain, then sends. A paid receipt buys one
+//! release: the outbox refuses a second release on the same receipt before the chain
+//! has consumed it. What it sends is the envelope with the recipient's stanza alone:
+//! never the custody stanza, never another recipient's. The chunks follow unchanged.
 //!
 //! [`fetch`] is the other side: the recipient's relay signs the request and reads the
 //! answer as a stream.
 
 use crate::error::ApiError;
+use crate::index::KeyRelease;
 use crate::shares::{chain_unavailable, internal, now_ms};
 use crate::state::AppState;
 use axum::{
@@ -23,8 +26,8 @@ use axum::{
     routing::get,
     Router,
 };
-use datamgmt_abi::{decide, AccessGrant, AccountId, Decision, ShareId};
-use datamgmt_client::chain::{from_abi_account, ChainError};
+use datamgmt_abi::{decide, AccessGrant, AccountId, Decision, DenyReason, ShareId};
+use datamgmt_client::chain::from_abi_account;
 use datamgmt_client::envelope::{EnvelopeError, Header, StanzaKind};
 use datamgmt_client::p2p::{P2pError, SignedHeaders, FRESHNESS_MS};
 use futures::TryStreamExt;
@@ -60,20 +63,42 @@ async fn serve_envelope(
         .filter(|row| row.owner == own)
         .ok_or_else(|| ApiError::NotFound(format!("this node holds no share {share_id}")))?;
 
-    let chain = state.chain().client().await?;
-    let view = chain.access_view(share_id, &caller).await.map_err(chain_unavailable)?;
-    let (Some(share), Some(contract_decision)) = (view.share, view.decision) else {
+    let (chain, block) = state.chain().at_best().await?;
+    let reads = state.reads();
+    let mut view =
+        reads.release_view(&chain, block, share_id, caller).await.map_err(chain_unavailable)?;
+    if may_open_later(view.access.decision) {
+        // A payment (or a new expiry) may be in a block the subscription has not
+        // reported yet: a refusal is checked again at the node's own best block.
+        let fresh = state.chain().refresh_best(&chain).await?;
+        if fresh != block {
+            view = reads
+                .release_view(&chain, fresh, share_id, caller)
+                .await
+                .map_err(chain_unavailable)?;
+        }
+    }
+    let access = &view.access;
+    let (Some(share), Some(contract_decision)) = (&access.share, access.decision) else {
         return Err(ApiError::NotFound(format!("share {share_id} is not on chain (yet)")));
     };
-    let local_decision = decide(&share, view.receipt.as_ref(), &caller, view.now);
+    let local_decision = decide(share, access.receipt.as_ref(), &caller, access.now);
     if local_decision != contract_decision {
         tracing::error!(%share_id, ?local_decision, ?contract_decision, "access rule mismatch");
         return Err(ApiError::AccessDenied(
             "this relay and the contract disagree about this access; nothing was released".into(),
         ));
     }
-    match contract_decision {
-        Decision::Allowed(AccessGrant::Recipient | AccessGrant::PaidRecipient) => {}
+    let receipt_paid_at = match contract_decision {
+        Decision::Allowed(AccessGrant::Recipient) => None,
+        // `decide` grants this only on a receipt, so there is one.
+        Decision::Allowed(AccessGrant::PaidRecipient) => Some(
+            access
+                .receipt
+                .as_ref()
+                .ok_or_else(|| internal("a paid grant without receipt"))?
+                .paid_at,
+        ),
         Decision::Allowed(AccessGrant::Owner) => {
             return Err(ApiError::AccessDenied(
                 "the owner reads its data from its own relay".into(),
@@ -82,14 +107,14 @@ async fn serve_envelope(
         Decision::Denied(reason) => {
             return Err(ApiError::AccessDenied(format!("the contract denies access: {reason}")))
         }
-    }
-    let recipient =
-        chain.node(&caller).await.map_err(chain_unavailable)?.ok_or_else(|| {
-            ApiError::AccessDenied("the recipient is not a registered node".into())
-        })?;
+    };
+    let recipient = view
+        .asker
+        .as_ref()
+        .ok_or_else(|| ApiError::AccessDenied("the recipient is not a registered node".into()))?;
 
-    // Prepare everything that can fail before the release is recorded, so a recorded
-    // release is one that is sent.
+    // Prepare everything that can fail before the release is written down, so a
+    // written release is one that is sent.
     let (mut reader, stored_len) = state.store().download(share_id).await?;
     let stored_header = Header::read(&mut reader).await.map_err(internal)?;
     let custodial = stored_header.stanzas().iter().any(|s| s.kind == StanzaKind::Custody);
@@ -112,20 +137,16 @@ async fn serve_envelope(
         stored_header.bytes_as_read().ok_or_else(|| internal("a read header has its MAC"))?
     };
 
-    state.releases().record(share_id, caller).await.map_err(|error| match error {
-        ChainError::Contract(datamgmt_abi::Error::AccessDenied(reason)) => {
-            ApiError::AccessDenied(format!("the contract denies access: {reason}"))
-        }
-        ChainError::Contract(refusal) => {
-            ApiError::AccessDenied(format!("the contract refused the release: {refusal}"))
-        }
-        ChainError::Dispatch(detail) => {
-            ApiError::AccessDenied(format!("the chain refused to record the release: {detail}"))
-        }
-        other => chain_unavailable(other),
-    })?;
+    let release =
+        KeyRelease { share_id, recipient: caller, released_at: access.now, receipt_paid_at };
+    if !state.releases().release(state.index(), &release).await? {
+        return Err(ApiError::AccessDenied(format!(
+            "the contract denies access: {}",
+            DenyReason::ReceiptUsedUp
+        )));
+    }
     state.metrics().record_key_release();
-    tracing::info!(%share_id, recipient = %caller, paid = share.price > 0, "released");
+    tracing::info!(%share_id, recipient = %caller, paid = receipt_paid_at.is_some(), "released");
 
     let length = stored_len - stored_header.encoded_len() as u64 + header_bytes.len() as u64;
     let body = std::io::Cursor::new(header_bytes).chain(reader);
@@ -139,6 +160,18 @@ async fn serve_envelope(
         headers.insert(PLAINTEXT_LENGTH_HEADER, row.plaintext_len.into());
     }
     Ok(response)
+}
+
+/// Whether a refusal could be lifted by a block the relay may not have heard of yet:
+/// the recipient may just have paid, or the owner extended the expiry. (Refusing a
+/// stranger never changes.)
+fn may_open_later(decision: Option<Decision>) -> bool {
+    matches!(
+        decision,
+        Some(Decision::Denied(
+            DenyReason::PaymentRequired | DenyReason::ReceiptUsedUp | DenyReason::Expired
+        ))
+    )
 }
 
 /// The account that signed this request, once its signature, freshness and nonce check
@@ -178,8 +211,9 @@ pub async fn fetch(
     owner: &AccountId,
     share_id: ShareId,
 ) -> Result<FetchedEnvelope, ApiError> {
-    let chain = state.chain().client().await?;
-    let owner_node = chain.node(owner).await.map_err(chain_unavailable)?.ok_or_else(|| {
+    let (chain, block) = state.chain().at_best().await?;
+    let owner_node = state.reads().node(&chain, block, *owner).await.map_err(chain_unavailable)?;
+    let owner_node = owner_node.ok_or_else(|| {
         ApiError::BadGateway(format!(
             "the sharing node {} is no longer registered",
             from_abi_account(owner)

@@ -8,7 +8,7 @@ use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::node;
 use crate::storage::EnvelopeStore;
-use datamgmt_client::chain::{AccountId32, ChainClient, NodeSigner};
+use datamgmt_client::chain::{AccountId32, ChainClient, NodeSigner, H256};
 use datamgmt_client::keyring::Keyring;
 use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::RwLock;
@@ -54,11 +54,12 @@ struct Inner {
     chain: ChainConnection,
     peers: reqwest::Client,
     releases: crate::releases::ReleaseRecorder,
+    reads: crate::chain_reads::ChainReads,
 }
 
 impl AppState {
-    /// State over these parts. Starts the task that records key releases, so it must
-    /// run inside a Tokio runtime.
+    /// State over these parts. Starts the task that records key releases on chain, so
+    /// it must run inside a Tokio runtime.
     pub fn new(
         limits: Limits,
         tokens: ApiTokens,
@@ -72,7 +73,7 @@ impl AppState {
             .connect_timeout(PEER_CONNECT_TIMEOUT)
             .build()
             .expect("an HTTP client with default TLS settings builds");
-        let (releases, release_queue) = crate::releases::ReleaseRecorder::new();
+        let releases = crate::releases::ReleaseRecorder::default();
         let state = Self {
             inner: Arc::new(Inner {
                 metrics,
@@ -84,9 +85,10 @@ impl AppState {
                 chain,
                 peers,
                 releases,
+                reads: Default::default(),
             }),
         };
-        crate::releases::spawn(state.clone(), release_queue);
+        crate::releases::spawn(state.clone());
         state
     }
 
@@ -120,9 +122,14 @@ impl AppState {
         &self.inner.chain
     }
 
-    /// Records key releases on chain (several to a transaction).
+    /// Writes key releases to the outbox the chain records are made from.
     pub fn releases(&self) -> &crate::releases::ReleaseRecorder {
         &self.inner.releases
+    }
+
+    /// Chain reads on the key-release path, made once per block.
+    pub fn reads(&self) -> &crate::chain_reads::ChainReads {
+        &self.inner.reads
     }
 
     /// The HTTP client for requests to other nodes.
@@ -141,10 +148,14 @@ impl HasTokens for AppState {
 /// health checks) while the chain is down, and requests that need it get a 503 until it
 /// is back. The connection counts as made once the node's record on chain is current,
 /// and is watched: when the node stops answering it is dropped and made again.
+///
+/// While connected it also follows the node's best block, so a request that reads the
+/// chain at the best block needs no round trip to learn which block that is.
 #[derive(Clone, Default)]
 pub struct ChainConnection {
     client: Arc<RwLock<Option<ChainClient>>>,
     last_error: Arc<RwLock<Option<String>>>,
+    best: Arc<tokio::sync::watch::Sender<Option<(u64, H256)>>>,
 }
 
 impl ChainConnection {
@@ -157,14 +168,18 @@ impl ChainConnection {
             loop {
                 match Self::try_connect(&url, contract, &node).await {
                     Ok(client) => {
+                        background.best.send_replace(client.best_block().await.ok());
                         *background.client.write().await = Some(client.clone());
                         *background.last_error.write().await = None;
-                        // Watch the connection; when the node stops answering, requests
-                        // get 503s until a new connection is made.
-                        while client.best_block().await.is_ok() {
-                            tokio::time::sleep(CHAIN_RETRY).await;
+                        // Watch the connection; when the node stops answering, or the
+                        // best blocks stop coming, requests get 503s until a new
+                        // connection is made.
+                        tokio::select! {
+                            () = Self::poll_alive(&client) => {}
+                            () = Self::follow_best(&client, &background.best) => {}
                         }
                         tracing::warn!(url, "lost the chain; reconnecting");
+                        background.best.send_replace(None);
                         *background.client.write().await = None;
                         *background.last_error.write().await =
                             Some("the connection to the chain node was lost".to_owned());
@@ -178,6 +193,37 @@ impl ChainConnection {
             }
         });
         connection
+    }
+
+    /// Returns when the node stops answering.
+    async fn poll_alive(client: &ChainClient) {
+        while client.best_block().await.is_ok() {
+            tokio::time::sleep(CHAIN_RETRY).await;
+        }
+    }
+
+    /// Keeps `best` at the node's best block; returns when the subscription ends.
+    async fn follow_best(
+        client: &ChainClient,
+        best: &tokio::sync::watch::Sender<Option<(u64, H256)>>,
+    ) {
+        use futures::StreamExt as _;
+        let mut heads = match client.best_blocks().await {
+            Ok(heads) => std::pin::pin!(heads),
+            Err(error) => {
+                tracing::warn!(%error, "cannot follow the best block");
+                return;
+            }
+        };
+        while let Some(head) = heads.next().await {
+            match head {
+                Ok((number, hash)) => Self::advance(best, number, hash),
+                Err(error) => {
+                    tracing::warn!(%error, "the best-block subscription failed");
+                    return;
+                }
+            }
+        }
     }
 
     async fn try_connect(
@@ -198,7 +244,48 @@ impl ChainConnection {
     /// A connection that is never made (for a relay whose chain is unreachable, and
     /// for tests of that case).
     pub fn unavailable(reason: &str) -> Self {
-        Self { client: Arc::default(), last_error: Arc::new(RwLock::new(Some(reason.to_owned()))) }
+        Self { last_error: Arc::new(RwLock::new(Some(reason.to_owned()))), ..Self::default() }
+    }
+
+    /// Moves the best block known to `number` unless a later one is known already.
+    fn advance(best: &tokio::sync::watch::Sender<Option<(u64, H256)>>, number: u64, hash: H256) {
+        best.send_if_modified(|known| match known {
+            Some((known_number, known_hash)) if *known_number > number || *known_hash == hash => {
+                false
+            }
+            _ => {
+                *known = Some((number, hash));
+                true
+            }
+        });
+    }
+
+    /// Notes a block this relay saw its own transaction land in, so its next reads are
+    /// at least that recent.
+    pub fn saw_block(&self, number: u64, hash: H256) {
+        Self::advance(&self.best, number, hash);
+    }
+
+    /// The client and the best block it knows (asked for when the subscription has
+    /// not said yet), or a 503 while the chain is unreachable.
+    pub async fn at_best(&self) -> Result<(ChainClient, H256), ApiError> {
+        let chain = self.client().await?;
+        let known = *self.best.borrow();
+        match known {
+            Some((_, hash)) => Ok((chain, hash)),
+            None => {
+                let hash = self.refresh_best(&chain).await?;
+                Ok((chain, hash))
+            }
+        }
+    }
+
+    /// The node's best block, asked for now rather than taken from the subscription
+    /// (which may be a few milliseconds behind).
+    pub async fn refresh_best(&self, chain: &ChainClient) -> Result<H256, ApiError> {
+        let (number, hash) = chain.best_block().await.map_err(crate::shares::chain_unavailable)?;
+        self.saw_block(number, hash);
+        Ok(hash)
     }
 
     /// The client, or a 503 while the chain is unreachable.

@@ -53,7 +53,8 @@ pub struct ProofRecord {
     pub tx_hash: String,
     /// Index of the event in its block (absent until indexed).
     pub event_index: Option<u32>,
-    /// Block time of the event, or this relay's time for an unindexed record (RFC 3339).
+    /// Time the event records (RFC 3339): its block's, or for a key release the block
+    /// time it was decided at; this relay's time for an unindexed record.
     pub timestamp: String,
     /// Whether the block is finalized.
     pub finalized: bool,

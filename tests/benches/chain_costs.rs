@@ -110,7 +110,7 @@ async fn measure(
     rows.push(("pay_for_access", checked(chain, recipient, &pay).await));
     chain.submit(&recipient.signer, &pay, Confirmation::InBlock).await.unwrap();
 
-    let release = messages::record_release(priced, &recipient.id);
+    let release = messages::record_release(priced, &recipient.id, chain.now().await.unwrap());
     rows.push(("record_release", checked(chain, owner, &release).await));
 
     let revoke = messages::revoke(priced);

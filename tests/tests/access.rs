@@ -210,7 +210,12 @@ async fn priced_share_lifecycle_and_audit_trail() {
     );
     // No release before payment.
     assert_eq!(
-        refusal(chain, &owner.signer, messages::record_release(id, &recipient.id)).await,
+        refusal(
+            chain,
+            &owner.signer,
+            messages::record_release(id, &recipient.id, chain.now().await.unwrap())
+        )
+        .await,
         Error::AccessDenied(DenyReason::PaymentRequired)
     );
 
@@ -253,11 +258,20 @@ async fn priced_share_lifecycle_and_audit_trail() {
 
     // Release: only the owner records it, and it uses the receipt up.
     assert_eq!(
-        refusal(chain, &recipient.signer, messages::record_release(id, &recipient.id)).await,
+        refusal(
+            chain,
+            &recipient.signer,
+            messages::record_release(id, &recipient.id, chain.now().await.unwrap())
+        )
+        .await,
         Error::NotOwner
     );
     let released = chain
-        .submit(&owner.signer, &messages::record_release(id, &recipient.id), Confirmation::InBlock)
+        .submit(
+            &owner.signer,
+            &messages::record_release(id, &recipient.id, chain.now().await.unwrap()),
+            Confirmation::InBlock,
+        )
         .await
         .unwrap();
     assert_eq!(share_action(&released), ShareAction::KeyReleased { paid: PRICE });
@@ -268,7 +282,12 @@ async fn priced_share_lifecycle_and_audit_trail() {
         Decision::Denied(DenyReason::ReceiptUsedUp)
     );
     assert_eq!(
-        refusal(chain, &owner.signer, messages::record_release(id, &recipient.id)).await,
+        refusal(
+            chain,
+            &owner.signer,
+            messages::record_release(id, &recipient.id, chain.now().await.unwrap())
+        )
+        .await,
         Error::AccessDenied(DenyReason::ReceiptUsedUp)
     );
 
@@ -324,8 +343,13 @@ async fn share_expires_by_chain_time() {
         chain.can_access(id, &recipient.id).await.unwrap(),
         Decision::Allowed(AccessGrant::Recipient)
     );
+    let released_at = chain.now().await.unwrap();
     chain
-        .submit(&owner.signer, &messages::record_release(id, &recipient.id), Confirmation::InBlock)
+        .submit(
+            &owner.signer,
+            &messages::record_release(id, &recipient.id, released_at),
+            Confirmation::InBlock,
+        )
         .await
         .unwrap();
 
@@ -338,8 +362,35 @@ async fn share_expires_by_chain_time() {
         Decision::Denied(DenyReason::Expired)
     );
     assert_eq!(
-        refusal(chain, &owner.signer, messages::record_release(id, &recipient.id)).await,
+        refusal(
+            chain,
+            &owner.signer,
+            messages::record_release(id, &recipient.id, chain.now().await.unwrap())
+        )
+        .await,
         Error::AccessDenied(DenyReason::Expired)
+    );
+    // A release made before the expiry is still recorded after it, at its own time.
+    let late = chain
+        .submit(
+            &owner.signer,
+            &messages::record_release(id, &recipient.id, released_at),
+            Confirmation::InBlock,
+        )
+        .await
+        .unwrap();
+    match &late.events[..] {
+        [RecordedEvent { event: ContractEvent::Share(event), .. }] => {
+            assert_eq!(
+                (&event.action, event.at),
+                (&ShareAction::KeyReleased { paid: 0 }, released_at)
+            )
+        }
+        other => panic!("expected one share event, got {other:?}"),
+    }
+    assert_eq!(
+        refusal(chain, &owner.signer, messages::record_release(id, &recipient.id, u64::MAX)).await,
+        Error::ReleaseTimeOutOfWindow
     );
     assert_eq!(
         refusal(chain, &owner.signer, messages::set_expiry(id, Some(expires_at))).await,

@@ -1,14 +1,16 @@
 //! Node to node on the devnet: three relay processes (A on Garage, B and C on local
 //! disk), each its own node with its own account and keys. A shares with B; B reads
 //! through signed P2P; C, the owner, strangers, forgers and replays get nothing; every
-//! release is on chain.
+//! release is on chain, even one its relay stopped before recording.
 
 use datamgmt_abi::ShareId;
 use datamgmt_client::chain::NodeSigner;
+use datamgmt_client::chain::{messages, Confirmation};
 use datamgmt_client::envelope::{self, Header, StanzaKind};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_client::p2p::SignedHeaders;
-use datamgmt_relay::shares::now_ms;
+use datamgmt_relay::index::{Index, KeyRelease};
+use datamgmt_relay::shares::{now_ms, rfc3339};
 use datamgmt_tests::{http, Network, TestNode, RELAY_PASSPHRASE};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -77,6 +79,54 @@ async fn recipient_reads_through_p2p_pays_and_loses_access_on_revocation() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("the proof never showed created, key_released, revoked: {proof}");
+}
+
+/// A release that was sent but not yet recorded when the owner's relay stopped (what a
+/// crash between the two leaves in its outbox) is recorded once the relay is back, at
+/// the release's own time, although the owner revoked the share in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sent_release_is_recorded_after_a_restart_and_a_revocation() {
+    let mut net = Network::start().await;
+    let (share_id, hash) = net.share("released, then revoked", json!({})).await;
+    let released_at = net.devnet.chain_time().await;
+    net.a.stop();
+    let url = format!("sqlite://{}", net.a.dir().join("index.db").display());
+    let index = Index::open(&url).await.unwrap();
+    let release =
+        KeyRelease { share_id, recipient: net.node_b.id, released_at, receipt_paid_at: None };
+    assert!(index.insert_release(&release, now_ms()).await.unwrap());
+    drop(index);
+    let chain = &net.devnet.chain;
+    chain
+        .submit(&net.node_a.signer, &messages::revoke(share_id), Confirmation::InBlock)
+        .await
+        .unwrap();
+
+    net.a.restart().await;
+    let mut proof = Value::Null;
+    for _ in 0..60 {
+        proof = net.a.request("GET", &format!("/verify_data/{hash}"), None).await.1;
+        let records: Vec<(String, String)> = proof["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let kind = r["action"]["kind"].as_str().unwrap().to_owned();
+                (kind, r["timestamp"].as_str().unwrap().to_owned())
+            })
+            .collect();
+        if records.len() == 3 {
+            let kinds: Vec<_> = records.iter().map(|(kind, _)| kind.as_str()).collect();
+            assert_eq!(kinds, ["created", "revoked", "key_released"], "{proof}");
+            assert_eq!(records[2].1, rfc3339(released_at), "recorded at the release's time");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!(
+        "the release was never recorded: {proof}\n{}",
+        std::fs::read_to_string(net.a.log()).unwrap_or_default()
+    );
 }
 
 /// Who asks the owner's relay for an envelope.

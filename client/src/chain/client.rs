@@ -7,7 +7,7 @@ use super::{
     AccountId32, ChainError, NodeSigner, StorageDeposit, Weight, H256,
 };
 use datamgmt_abi::{AccountId, Decision, Node, NodeId, Receipt, Share, ShareId, Timestamp};
-use parity_scale_codec::Decode;
+use parity_scale_codec::{Decode, Encode};
 use std::sync::Arc;
 use subxt::{
     backend::LegacyBackend,
@@ -20,6 +20,18 @@ use subxt::{
 
 /// Blocks read at once by [`ChainClient::events_in_blocks`].
 const BLOCKS_IN_FLIGHT: usize = 16;
+
+/// Storage key of `Timestamp::Now`: twox128("Timestamp") ++ twox128("Now").
+const TIMESTAMP_NOW_KEY: [u8; 32] = [
+    0xf0, 0xc3, 0x65, 0xc3, 0xcf, 0x59, 0xd6, 0x71, 0xeb, 0x72, 0xda, 0x0e, 0x7a, 0x41, 0x13, 0xc4,
+    0x9f, 0x1f, 0x05, 0x15, 0xf4, 0x62, 0xcd, 0xcf, 0x84, 0xe0, 0xf1, 0xd6, 0x04, 0x5d, 0xfc, 0xbb,
+];
+
+/// Hash of a block from its SCALE-encoded header (blake2-256, as the node computes it).
+fn block_hash_of(encoded_header: &[u8]) -> H256 {
+    use blake2::{digest::consts::U32, Blake2b, Digest};
+    H256(Blake2b::<U32>::digest(encoded_header).into())
+}
 
 /// Times a transaction the pool refuses outright is built and submitted.
 const SUBMIT_ATTEMPTS: u32 = 3;
@@ -149,30 +161,57 @@ impl ChainClient {
         dry_run::decode_response(&response, &self.metadata)
     }
 
-    /// Everything an access decision rests on, read at one block (the best): the share,
-    /// `account`'s receipt, the block's time, and the contract's own decision. A relay
-    /// re-checks the decision from the other three with `datamgmt_abi::decide`.
+    /// Everything an access decision rests on, read at the best block: see
+    /// [`access_view_at`](Self::access_view_at).
     pub async fn access_view(
         &self,
         share_id: ShareId,
         account: &AccountId,
     ) -> Result<AccessView, ChainError> {
-        let block_hash = self.best_block_hash().await?;
+        self.access_view_at(self.best_block_hash().await?, share_id, account).await
+    }
+
+    /// Everything an access decision rests on, read at one block: the share,
+    /// `account`'s receipt, the block's time, and the contract's own decision. A relay
+    /// re-checks the decision from the other three with `datamgmt_abi::decide`.
+    pub async fn access_view_at(
+        &self,
+        block_hash: H256,
+        share_id: ShareId,
+        account: &AccountId,
+    ) -> Result<AccessView, ChainError> {
         let at = Some(block_hash);
-        let share: Option<Share> = self.query_at(&messages::share_record(share_id), at).await?;
-        let receipt: Option<Receipt> =
-            self.query_at(&messages::receipt(share_id, account), at).await?;
-        let decision = self
-            .dry_run_at(&self.contract, &messages::can_access(share_id, account), at)
-            .await?
-            .decode_result::<Decision>();
-        let decision = match decision {
+        let (share_record, receipt, can_access) = (
+            messages::share_record(share_id),
+            messages::receipt(share_id, account),
+            messages::can_access(share_id, account),
+        );
+        // Four independent reads of one block: sent together.
+        let (share, receipt, decision, now) = tokio::try_join!(
+            self.query_at::<Option<Share>>(&share_record, at),
+            self.query_at::<Option<Receipt>>(&receipt, at),
+            self.dry_run_at(&self.contract, &can_access, at),
+            self.time_at(block_hash),
+        )?;
+        let decision = match decision.decode_result::<Decision>() {
             Ok(decision) => Some(decision),
             Err(ChainError::Contract(datamgmt_abi::Error::ShareNotFound)) => None,
             Err(error) => return Err(error),
         };
-        let now = self.time_at(block_hash).await?;
         Ok(AccessView { block_hash, now, share, receipt, decision })
+    }
+
+    /// The best blocks as the node imports them, number and hash, from the next one on.
+    pub async fn best_blocks(
+        &self,
+    ) -> Result<impl futures::Stream<Item = Result<(u64, H256), ChainError>>, ChainError> {
+        use futures::StreamExt as _;
+        use subxt::config::Header as _;
+        let heads = self.rpc.chain_subscribe_new_heads().await?;
+        Ok(heads.map(|head| {
+            let head = head?;
+            Ok((head.number(), block_hash_of(&head.encode())))
+        }))
     }
 
     /// The first block at which `account` is a registered node (`None` when it is not
@@ -218,13 +257,15 @@ impl ChainClient {
         self.time_at(self.best_block_hash().await?).await
     }
 
-    async fn time_at(&self, block_hash: H256) -> Result<Timestamp, ChainError> {
-        let at = self.api.at_block(block_hash).await.map_err(subxt::Error::from)?;
-        at.storage()
-            .fetch(subxt::dynamic::storage::<(), u64>("Timestamp", "Now"), ())
-            .await
-            .map_err(subxt::Error::from)?
-            .decode()
+    /// Block time (ms) of the block `block_hash`, read straight from its storage (one
+    /// RPC, no runtime metadata lookup).
+    pub async fn time_at(&self, block_hash: H256) -> Result<Timestamp, ChainError> {
+        let bytes = self
+            .rpc
+            .state_get_storage(&TIMESTAMP_NOW_KEY, Some(block_hash))
+            .await?
+            .ok_or_else(|| ChainError::Decode(format!("block {block_hash:?} has no time")))?;
+        Timestamp::decode(&mut &bytes[..])
             .map_err(|e| ChainError::Decode(format!("block time: {e}")))
     }
 
@@ -575,6 +616,15 @@ impl ChainClient {
     /// The node registered by `account`, if any.
     pub async fn node(&self, account: &AccountId) -> Result<Option<Node>, ChainError> {
         self.query(&messages::node(account)).await
+    }
+
+    /// The node record of `account` at block `block_hash`, if it was registered then.
+    pub async fn node_at(
+        &self,
+        account: &AccountId,
+        block_hash: H256,
+    ) -> Result<Option<Node>, ChainError> {
+        self.query_at(&messages::node(account), Some(block_hash)).await
     }
 
     /// The account holding `node_id`, if any.

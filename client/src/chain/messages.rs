@@ -76,9 +76,14 @@ pub fn can_access(share_id: ShareId, account: &AccountId) -> ContractMessage {
     message("can_access", selectors::CAN_ACCESS, (share_id, account))
 }
 
-/// `record_release`: the owner logs a key release to `recipient`.
-pub fn record_release(share_id: ShareId, recipient: &AccountId) -> ContractMessage {
-    message("record_release", selectors::RECORD_RELEASE, (share_id, recipient))
+/// `record_release`: the owner logs a key release to `recipient`, decided on the chain's
+/// state at block time `released_at`.
+pub fn record_release(
+    share_id: ShareId,
+    recipient: &AccountId,
+    released_at: Timestamp,
+) -> ContractMessage {
+    message("record_release", selectors::RECORD_RELEASE, (share_id, recipient, released_at))
 }
 
 /// `set_code_hash`: replace the contract's code (admin only).

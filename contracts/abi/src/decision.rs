@@ -93,7 +93,9 @@ impl Decision {
 /// allowed (revocation and expiry bind recipients, not owners). For anyone else the
 /// checks run in the order of [`DenyReason`]'s variants, so a stranger learns only that
 /// they are not the recipient. Expiry is exclusive: at `now == expires_at` the share has
-/// expired.
+/// expired. Revocation counts from its own block time on: asked about a moment before
+/// it (a release decided before the revocation and recorded after it), the share was
+/// still open.
 pub fn decide(
     share: &Share,
     receipt: Option<&Receipt>,
@@ -106,7 +108,7 @@ pub fn decide(
     if *caller != share.recipient {
         return Decision::Denied(DenyReason::NotRecipient);
     }
-    if share.revoked_at.is_some() {
+    if share.revoked_at.is_some_and(|revoked_at| now >= revoked_at) {
         return Decision::Denied(DenyReason::Revoked);
     }
     if share.expires_at.is_some_and(|expires_at| now >= expires_at) {
@@ -180,6 +182,13 @@ mod tests {
             decide(&share(10, None, Some(120)), Some(&receipt(1)), &RECIPIENT, 130),
             Decision::Denied(DenyReason::Revoked)
         );
+    }
+
+    #[test]
+    fn revocation_counts_from_its_block_time() {
+        let s = share(0, None, Some(120));
+        assert!(decide(&s, None, &RECIPIENT, 119).is_allowed());
+        assert_eq!(decide(&s, None, &RECIPIENT, 120), Decision::Denied(DenyReason::Revoked));
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub enum Error {
     CodeUpgradeFailed,
     /// Returned if a counter would overflow.
     Overflow,
+    /// Returned if a release is recorded with a time later than the block's, earlier than
+    /// the share, or more than `RELEASE_RECORD_WINDOW_MS` before the block.
+    ReleaseTimeOutOfWindow,
 }
 
 impl fmt::Display for Error {
@@ -98,6 +101,12 @@ impl fmt::Display for Error {
             Self::TransferFailed => f.write_str("forwarding the payment to the owner failed"),
             Self::CodeUpgradeFailed => f.write_str("the new contract code could not be set"),
             Self::Overflow => f.write_str("a counter would overflow"),
+            Self::ReleaseTimeOutOfWindow => write!(
+                f,
+                "a release must be recorded within {} s of its time, which cannot be later \
+                 than the block's or earlier than the share",
+                crate::RELEASE_RECORD_WINDOW_MS / 1000
+            ),
         }
     }
 }

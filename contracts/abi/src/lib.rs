@@ -38,5 +38,10 @@ pub type Balance = u128;
 /// Milliseconds since the Unix epoch, as given by the block timestamp.
 pub type Timestamp = u64;
 
+/// How long after a key release its `record_release` may land: a relay sends the key
+/// on the decision it read at one block and records it after, so a revocation or an
+/// expiry in between must not make the record fail (ms).
+pub const RELEASE_RECORD_WINDOW_MS: Timestamp = 10 * 60 * 1000;
+
 /// Version of a key (a node's X25519 key or a relay's master key); starts at 1.
 pub type KeyVersion = u32;
