@@ -465,6 +465,26 @@ impl Index {
         rows.iter().map(event_from_row).collect()
     }
 
+    /// The shares of data with this hash made to `recipient` (their `created` events),
+    /// newest first.
+    pub async fn received(
+        &self,
+        data_hash: DataHash,
+        recipient: &AccountId,
+    ) -> Result<Vec<IndexedEvent>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT block_number, event_index, block_hash, extrinsic_index, extrinsic_hash, \
+             share_id, owner, recipient, data_hash, at, action FROM share_events \
+             WHERE data_hash = ? AND recipient = ? AND json_extract(action, '$.kind') = 'created' \
+             ORDER BY block_number DESC, event_index DESC",
+        )
+        .bind(data_hash.to_string())
+        .bind(recipient.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     /// The share with this id.
     pub async fn get(&self, share_id: ShareId) -> Result<Option<ShareRow>, IndexError> {
         Ok(self.select("WHERE share_id = ?", Some(share_id.to_string())).await?.pop())
@@ -719,6 +739,52 @@ mod tests {
             attempts: 0,
             last_error: None,
         }
+    }
+
+    #[tokio::test]
+    async fn received_finds_the_shares_made_to_a_node_by_index() {
+        let index = Index::open("sqlite::memory:").await.unwrap();
+        let (me, other) = (AccountId([2; 32]), AccountId([3; 32]));
+        let event =
+            |block: u64, share: u8, recipient: AccountId, action: ShareAction| IndexedEvent {
+                block_number: block,
+                block_hash: format!("0x{block:064x}"),
+                extrinsic_index: 1,
+                extrinsic_hash: format!("0x{:064x}", block + 1000),
+                event_index: 0,
+                event: ShareEvent {
+                    share_id: ShareId([share; 16]),
+                    owner: AccountId([1; 32]),
+                    recipient,
+                    data_hash: DataHash([7; 32]),
+                    at: block * 1000,
+                    action,
+                },
+            };
+        let created = ShareAction::Created { price: 0, expires_at: None, key_version: 1 };
+        let released = ShareAction::KeyReleased { paid: 0 };
+        index.record_block(1, &[event(1, 1, me, created.clone())]).await.unwrap();
+        index.record_block(2, &[event(2, 2, other, created.clone())]).await.unwrap();
+        index.record_block(3, &[event(3, 1, me, released)]).await.unwrap();
+        index.record_block(4, &[event(4, 3, me, created)]).await.unwrap();
+        let received = index.received(DataHash([7; 32]), &me).await.unwrap();
+        let shares: Vec<ShareId> = received.iter().map(|e| e.event.share_id).collect();
+        assert_eq!(shares, [ShareId([3; 16]), ShareId([1; 16])], "created for me, newest first");
+
+        // The lookup uses its partial index, however many releases the data has.
+        let plan: Vec<String> = sqlx::query(
+            "EXPLAIN QUERY PLAN SELECT share_id FROM share_events WHERE data_hash = ? \
+             AND recipient = ? AND json_extract(action, '$.kind') = 'created'",
+        )
+        .bind("x")
+        .bind("y")
+        .fetch_all(&index.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect();
+        assert!(plan.iter().any(|step| step.contains("share_events_created")), "{plan:?}");
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use axum::{
     routing::get,
     Router,
 };
-use datamgmt_abi::{events::ShareAction, AccountId, DataHash, NodeId, ShareId, Timestamp};
+use datamgmt_abi::{AccountId, DataHash, NodeId, ShareId, Timestamp};
 use datamgmt_client::chain::{from_abi_account, node_id_of};
 use datamgmt_client::envelope::{self, Header};
 use datamgmt_client::keys::DataKey;
@@ -122,16 +122,7 @@ async fn open_own(state: &AppState, data_hash: DataHash) -> Result<Option<Opened
 /// its owner releases wins.
 async fn open_received(state: &AppState, data_hash: DataHash) -> Result<Opened, ApiError> {
     let own = state.node().account();
-    let mut received: Vec<_> = state
-        .index()
-        .events_for(data_hash)
-        .await?
-        .into_iter()
-        .filter(|e| {
-            e.event.recipient == own && matches!(e.event.action, ShareAction::Created { .. })
-        })
-        .collect();
-    received.reverse();
+    let received = state.index().received(data_hash, &own).await?;
     let mut refusal = None;
     for event in received {
         let share_id = event.event.share_id;
