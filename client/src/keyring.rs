@@ -83,7 +83,16 @@ pub struct Keyring {
     master_keys: BTreeMap<KeyVersion, MasterKey>,
     min_decrypt_version: KeyVersion,
     node_keys: BTreeMap<KeyVersion, NodeSecretKey>,
+    /// The public halves of `node_keys`, derived once (every envelope opened for this
+    /// node compares against one).
+    node_public_keys: BTreeMap<KeyVersion, EncryptionKey>,
     file_key: FileKey,
+}
+
+fn public_halves(
+    node_keys: &BTreeMap<KeyVersion, NodeSecretKey>,
+) -> BTreeMap<KeyVersion, EncryptionKey> {
+    node_keys.iter().map(|(version, key)| (*version, key.public_key())).collect()
 }
 
 /// The decrypted file payload.
@@ -119,10 +128,12 @@ impl Keyring {
     /// A new keyring with master key version 1 and node key version 1, to be saved under
     /// `passphrase`. Derives the file key (about a third of a second).
     pub fn generate(passphrase: &Passphrase) -> Self {
+        let node_keys = BTreeMap::from([(1, NodeSecretKey::generate())]);
         Self {
             master_keys: BTreeMap::from([(1, MasterKey::generate())]),
             min_decrypt_version: 1,
-            node_keys: BTreeMap::from([(1, NodeSecretKey::generate())]),
+            node_public_keys: public_halves(&node_keys),
+            node_keys,
             file_key: FileKey::derive(passphrase, random_bytes(), KDF_ITERATIONS),
         }
     }
@@ -151,10 +162,12 @@ impl Keyring {
             // Older, weaker file: the next save uses today's count, under a new salt.
             file_key = FileKey::derive(passphrase, random_bytes(), KDF_ITERATIONS);
         }
+        let node_keys = decode_keys(&payload.node_keys, NodeSecretKey::from_bytes)?;
         let keyring = Self {
             master_keys: decode_keys(&payload.master_keys, MasterKey::from_bytes)?,
             min_decrypt_version: payload.min_decrypt_version,
-            node_keys: decode_keys(&payload.node_keys, NodeSecretKey::from_bytes)?,
+            node_public_keys: public_halves(&node_keys),
+            node_keys,
             file_key,
         };
         if keyring.master_keys.is_empty() || keyring.node_keys.is_empty() {
@@ -255,17 +268,24 @@ impl Keyring {
         self.node_keys.get(&version)
     }
 
+    /// The public half of the node key of `version`.
+    pub fn node_public_key(&self, version: KeyVersion) -> Option<EncryptionKey> {
+        self.node_public_keys.get(&version).copied()
+    }
+
     /// The newest node key's version and public half, as registered on chain.
     pub fn current_node_public_key(&self) -> (KeyVersion, EncryptionKey) {
-        let (version, key) = self.node_keys.last_key_value().expect("never empty");
-        (*version, key.public_key())
+        let (version, key) = self.node_public_keys.last_key_value().expect("never empty");
+        (*version, *key)
     }
 
     /// Adds a new X25519 node key version; returns it. Older versions stay, so data
     /// wrapped to them still opens.
     pub fn rotate_node_key(&mut self) -> KeyVersion {
         let next = self.current_node_public_key().0 + 1;
-        self.node_keys.insert(next, NodeSecretKey::generate());
+        let key = NodeSecretKey::generate();
+        self.node_public_keys.insert(next, key.public_key());
+        self.node_keys.insert(next, key);
         next
     }
 

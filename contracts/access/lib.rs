@@ -24,7 +24,7 @@
 //!   [`share_count`](Access::share_count).
 //! - Access: [`pay_for_access`](Access::pay_for_access) (payable),
 //!   [`can_access`](Access::can_access), [`record_release`](Access::record_release),
-//!   [`receipt`](Access::receipt).
+//!   [`record_releases`](Access::record_releases), [`receipt`](Access::receipt).
 //! - Admin: [`set_code_hash`](Access::set_code_hash), [`admin`](Access::admin).
 //!
 //! Selectors are pinned (see `datamgmt_abi::selectors`); event layouts and the access rule
@@ -38,9 +38,12 @@ mod access {
         events::{NodeAction, ShareAction},
         records::MAX_ENDPOINT_LEN,
         AccessGrant, DataHash, Decision, EncryptionKey, Error, KeyVersion, Node, NodeId, Receipt,
-        Share, ShareId, RELEASE_RECORD_WINDOW_MS,
+        Share, ShareId, MAX_RELEASES_PER_CALL, RELEASE_RECORD_WINDOW_MS,
     };
-    use ink::{prelude::string::String, storage::Mapping};
+    use ink::{
+        prelude::{string::String, vec::Vec},
+        storage::Mapping,
+    };
 
     /// An account as the shared records spell it (same bytes as ink!'s `AccountId`).
     type Account = datamgmt_abi::AccountId;
@@ -349,42 +352,30 @@ mod access {
             recipient: AccountId,
             released_at: Timestamp,
         ) -> Result<()> {
-            let share = self.share_of(share_id)?;
-            if self.caller() != share.owner {
-                return Err(Error::NotOwner);
+            self.release(share_id, account(recipient), released_at)
+        }
+
+        /// Records several key releases, each as [`record_release`](Self::record_release)
+        /// would and on its own: returns, per release in order, whether it was
+        /// recorded (a refused one leaves no trace and does not stop the others). At
+        /// most `MAX_RELEASES_PER_CALL` releases; more is refused whole.
+        ///
+        /// One call for many releases is what lets a relay's records keep up with its
+        /// releases: each contract call's weight counts the contract's code once.
+        #[ink(message, selector = 0x3ee622fb)]
+        pub fn record_releases(
+            &mut self,
+            releases: Vec<(ShareId, AccountId, Timestamp)>,
+        ) -> Result<Vec<Result<()>>> {
+            if releases.len() > MAX_RELEASES_PER_CALL {
+                return Err(Error::TooManyReleases);
             }
-            let now = self.env().block_timestamp();
-            let in_window =
-                now.checked_sub(released_at).is_some_and(|age| age <= RELEASE_RECORD_WINDOW_MS);
-            if !in_window || released_at < share.created_at {
-                return Err(Error::ReleaseTimeOutOfWindow);
-            }
-            let recipient = account(recipient);
-            let key = (share_id, recipient);
-            let receipt = self.receipts.get(key).map(|Stored(receipt)| receipt);
-            let paid = match decide(&share, receipt.as_ref(), &recipient, released_at) {
-                Decision::Denied(reason) => return Err(Error::AccessDenied(reason)),
-                Decision::Allowed(AccessGrant::PaidRecipient) => {
-                    let mut receipt = receipt
-                        .ok_or(Error::AccessDenied(datamgmt_abi::DenyReason::PaymentRequired))?;
-                    receipt.releases_left =
-                        receipt.releases_left.checked_sub(1).ok_or(Error::Overflow)?;
-                    let amount = receipt.amount;
-                    self.receipts.insert(key, &Stored(receipt));
-                    amount
-                }
-                Decision::Allowed(AccessGrant::Owner | AccessGrant::Recipient) => 0,
-            };
-            let event = ShareEvent {
-                share_id,
-                owner: share.owner,
-                recipient,
-                data_hash: share.data_hash,
-                at: released_at,
-                action: ShareAction::KeyReleased { paid },
-            };
-            self.env().emit_event(event);
-            Ok(())
+            Ok(releases
+                .into_iter()
+                .map(|(share_id, recipient, released_at)| {
+                    self.release(share_id, account(recipient), released_at)
+                })
+                .collect())
         }
 
         /// Replaces the contract's code, keeping its storage (admin only).
@@ -434,6 +425,50 @@ mod access {
         #[ink(message, selector = 0x4e3f9425)]
         pub fn share_count(&self) -> u64 {
             self.share_count
+        }
+
+        /// Checks and records one key release; changes nothing when it fails.
+        fn release(
+            &mut self,
+            share_id: ShareId,
+            recipient: Account,
+            released_at: Timestamp,
+        ) -> Result<()> {
+            let share = self.share_of(share_id)?;
+            if self.caller() != share.owner {
+                return Err(Error::NotOwner);
+            }
+            let now = self.env().block_timestamp();
+            let in_window =
+                now.checked_sub(released_at).is_some_and(|age| age <= RELEASE_RECORD_WINDOW_MS);
+            if !in_window || released_at < share.created_at {
+                return Err(Error::ReleaseTimeOutOfWindow);
+            }
+            let key = (share_id, recipient);
+            let receipt = self.receipts.get(key).map(|Stored(receipt)| receipt);
+            let paid = match decide(&share, receipt.as_ref(), &recipient, released_at) {
+                Decision::Denied(reason) => return Err(Error::AccessDenied(reason)),
+                Decision::Allowed(AccessGrant::PaidRecipient) => {
+                    let mut receipt = receipt
+                        .ok_or(Error::AccessDenied(datamgmt_abi::DenyReason::PaymentRequired))?;
+                    receipt.releases_left =
+                        receipt.releases_left.checked_sub(1).ok_or(Error::Overflow)?;
+                    let amount = receipt.amount;
+                    self.receipts.insert(key, &Stored(receipt));
+                    amount
+                }
+                Decision::Allowed(AccessGrant::Owner | AccessGrant::Recipient) => 0,
+            };
+            let event = ShareEvent {
+                share_id,
+                owner: share.owner,
+                recipient,
+                data_hash: share.data_hash,
+                at: released_at,
+                action: ShareAction::KeyReleased { paid },
+            };
+            self.env().emit_event(event);
+            Ok(())
         }
 
         fn caller(&self) -> Account {
@@ -1018,6 +1053,56 @@ mod access {
                 Err(Error::ReleaseTimeOutOfWindow)
             );
             assert_eq!(contract.record_release(ID, accounts.bob, T0 + 1), Ok(()));
+        }
+
+        #[ink::test]
+        fn record_releases_records_each_on_its_own() {
+            let accounts = default_accounts();
+            let mut contract = setup_share(PRICE, None);
+            pay_as_bob(&mut contract, PRICE).unwrap();
+            set_caller(accounts.alice);
+            let unknown = ShareId([2; 16]);
+            let outcomes = contract.record_releases(vec![
+                (ID, accounts.bob, T0),
+                (unknown, accounts.bob, T0),
+                (ID, accounts.charlie, T0),
+                // The receipt is used by the first: the same payment buys one release.
+                (ID, accounts.bob, T0),
+            ]);
+            assert_eq!(
+                outcomes,
+                Ok(vec![
+                    Ok(()),
+                    Err(Error::ShareNotFound),
+                    Err(Error::AccessDenied(DenyReason::NotRecipient)),
+                    Err(Error::AccessDenied(DenyReason::ReceiptUsedUp)),
+                ])
+            );
+            let released: Vec<_> = recorded_events()
+                .into_iter()
+                .filter_map(|event| match event {
+                    ContractEvent::Share(e)
+                        if matches!(e.action, ShareAction::KeyReleased { .. }) =>
+                    {
+                        Some(e)
+                    }
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(released.len(), 1);
+            assert_eq!(released[0].action, ShareAction::KeyReleased { paid: PRICE });
+            assert_eq!(contract.receipt(ID, accounts.bob).unwrap().releases_left, 0);
+        }
+
+        #[ink::test]
+        fn record_releases_refuses_too_many_at_once() {
+            let accounts = default_accounts();
+            let mut contract = setup_share(0, None);
+            let releases = vec![(ID, accounts.bob, T0); MAX_RELEASES_PER_CALL + 1];
+            assert_eq!(contract.record_releases(releases), Err(Error::TooManyReleases));
+            let releases = vec![(ID, accounts.bob, T0); MAX_RELEASES_PER_CALL];
+            let outcomes = contract.record_releases(releases).unwrap();
+            assert!(outcomes.iter().all(|outcome| outcome.is_ok()));
         }
 
         #[ink::test]

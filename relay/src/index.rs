@@ -9,11 +9,14 @@ use datamgmt_abi::{
     events::{ShareAction, ShareEvent},
     AccountId, Balance, DataHash, KeyVersion, NodeId, ShareId, Timestamp,
 };
+use group_commit::{GroupCommit, Write};
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
     Row, SqlitePool,
 };
 use std::str::FromStr;
+
+mod group_commit;
 
 /// Why the index failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +27,9 @@ pub enum IndexError {
     /// A migration failed.
     #[error("index migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A grouped write failed (the whole group's transaction did).
+    #[error("index database: {0}")]
+    Write(String),
     /// A stored value does not parse (the database was edited by hand?).
     #[error("index row is corrupt: {0}")]
     Corrupt(String),
@@ -117,6 +123,8 @@ pub struct PendingRelease {
 #[derive(Clone, Debug)]
 pub struct Index {
     pool: SqlitePool,
+    /// Nonces and releases, committed in groups.
+    hot_writes: GroupCommit,
     /// When old P2P nonces were last forgotten (ms).
     nonces_pruned_at: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -147,7 +155,8 @@ pub struct ShareQuery {
 
 impl Index {
     /// Opens (creating if missing) the SQLite database at `url` (`sqlite://path` or
-    /// `sqlite::memory:`) and applies pending migrations.
+    /// `sqlite::memory:`) and applies pending migrations. Starts the task that commits
+    /// the hot path's writes, so it must run inside a Tokio runtime.
     pub async fn open(url: &str) -> Result<Self, IndexError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -157,7 +166,8 @@ impl Index {
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool, nonces_pruned_at: Default::default() })
+        let hot_writes = GroupCommit::start(pool.clone());
+        Ok(Self { pool, hot_writes, nonces_pruned_at: Default::default() })
     }
 
     /// Whether the database answers.
@@ -306,23 +316,17 @@ impl Index {
         // Forgetting is housekeeping: done at most once per `NONCE_PRUNE_EVERY_MS`, not
         // on every request.
         let last = self.nonces_pruned_at.load(std::sync::atomic::Ordering::Relaxed);
-        if now.saturating_sub(last) >= NONCE_PRUNE_EVERY_MS {
+        let forget = now.saturating_sub(last) >= NONCE_PRUNE_EVERY_MS;
+        if forget {
             self.nonces_pruned_at.store(now, std::sync::atomic::Ordering::Relaxed);
-            sqlx::query("DELETE FROM p2p_nonces WHERE seen_at < ?")
-                .bind(to_i64(forget_before))
-                .execute(&self.pool)
-                .await?;
         }
-        let inserted = sqlx::query(
-            "INSERT INTO p2p_nonces (account, nonce, seen_at) VALUES (?, ?, ?) \
-             ON CONFLICT (account, nonce) DO NOTHING",
-        )
-        .bind(account.to_string())
-        .bind(nonce)
-        .bind(to_i64(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(inserted.rows_affected() == 1)
+        let write = Write::Nonce {
+            account: *account,
+            nonce: nonce.to_owned(),
+            seen_at: now,
+            forget_before: forget.then_some(forget_before),
+        };
+        self.hot_writes.write(write).await
     }
 
     /// Forgets a share the chain refused for good (its object is deleted too).
@@ -498,19 +502,7 @@ impl Index {
         release: &KeyRelease,
         now: Timestamp,
     ) -> Result<bool, IndexError> {
-        let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO key_releases \
-             (share_id, recipient, released_at, receipt_paid_at, state, updated_at) \
-             VALUES (?, ?, ?, ?, 'pending', ?)",
-        )
-        .bind(release.share_id.to_string())
-        .bind(release.recipient.to_string())
-        .bind(to_i64(release.released_at))
-        .bind(release.receipt_paid_at.map(to_i64))
-        .bind(to_i64(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(inserted.rows_affected() == 1)
+        self.hot_writes.write(Write::Release { release: release.clone(), now }).await
     }
 
     /// Releases still to record whose next attempt is due at `now`, oldest first,
@@ -561,21 +553,18 @@ impl Index {
         block_number: u64,
         now: Timestamp,
     ) -> Result<(), IndexError> {
-        let mut transaction = self.pool.begin().await?;
-        for id in ids {
-            sqlx::query(
-                "UPDATE key_releases SET state = 'recorded', tx_hash = ?, block_number = ?, \
-                 attempts = attempts + 1, last_error = NULL, updated_at = ? \
-                 WHERE id = ? AND state = 'pending'",
-            )
-            .bind(tx_hash)
-            .bind(to_i64(block_number))
-            .bind(to_i64(now))
-            .bind(id)
-            .execute(&mut *transaction)
-            .await?;
-        }
-        transaction.commit().await?;
+        let ids = serde_json::to_string(ids).map_err(|e| IndexError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "UPDATE key_releases SET state = 'recorded', tx_hash = ?, block_number = ?, \
+             attempts = attempts + 1, last_error = NULL, updated_at = ? \
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+        )
+        .bind(tx_hash)
+        .bind(to_i64(block_number))
+        .bind(to_i64(now))
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

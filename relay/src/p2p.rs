@@ -65,15 +65,18 @@ async fn serve_envelope(
 
     let (chain, block) = state.chain().at_best().await?;
     let reads = state.reads();
-    let mut view =
-        reads.release_view(&chain, block, share_id, caller).await.map_err(chain_unavailable)?;
+    let previous_ok = state.chain().may_answer_from_previous(block.0);
+    let mut view = reads
+        .release_view(&chain, block, share_id, caller, previous_ok)
+        .await
+        .map_err(chain_unavailable)?;
     if may_open_later(view.access.decision) {
-        // A payment (or a new expiry) may be in a block the subscription has not
-        // reported yet: a refusal is checked again at the node's own best block.
+        // A payment (or a new expiry) may be in a block this relay has not read yet:
+        // a refusal is checked again at the node's own best block.
         let fresh = state.chain().refresh_best(&chain).await?;
-        if fresh != block {
+        if fresh.1 != view.access.block_hash {
             view = reads
-                .release_view(&chain, fresh, share_id, caller)
+                .release_view(&chain, fresh, share_id, caller, false)
                 .await
                 .map_err(chain_unavailable)?;
         }

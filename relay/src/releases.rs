@@ -3,8 +3,8 @@
 //! The P2P route decides a release on the chain state of one block, writes it to the
 //! index's `key_releases` outbox and sends the envelope; it does not wait for a block.
 //! This module's task records the outbox on chain, the releases waiting when a
-//! transaction can go together in it (`Utility::force_batch`, each call succeeding or
-//! failing on its own). The contract applies its rule at each release's own time
+//! transaction can go together in it (one `record_releases` call, each release
+//! recorded or refused on its own). The contract applies its rule at each release's own time
 //! (`record_release(…, released_at)`), so a revocation or expiry that lands between
 //! sending and recording does not lose the record, and a paid receipt is consumed on
 //! chain when its release is recorded. Until then the outbox's unique index on the
@@ -17,15 +17,20 @@
 use crate::index::{IndexError, KeyRelease, PendingRelease};
 use crate::shares::now_ms;
 use crate::state::AppState;
-use datamgmt_client::chain::{messages, ChainError, Confirmation};
+use datamgmt_abi::{
+    events::{ContractEvent, ShareAction},
+    AccountId, ShareId, Timestamp,
+};
+use datamgmt_client::chain::{messages, ChainClient, ChainError, Confirmation, NodeSigner};
+use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
-/// Most releases in one transaction (each call's proof is about 100 kB, and a block
-/// holds a few MB).
-const MAX_BATCH: usize = 24;
+/// Most releases in one transaction: one `record_releases` call, whose weight counts the
+/// contract's code (about 100 kB of proof) once for all of them.
+const MAX_BATCH: usize = datamgmt_abi::MAX_RELEASES_PER_CALL;
 
 /// Transactions of releases on their way at once: while one waits for its block, the
 /// next can be signed and sent (the chain client keeps their nonces in order).
@@ -129,61 +134,14 @@ enum Outcome {
     Retry(ChainError),
 }
 
-fn outcome_of(result: Result<(String, u64), ChainError>) -> Outcome {
-    match result {
-        Ok((tx_hash, block_number)) => Outcome::Recorded { tx_hash, block_number },
-        Err(
-            error @ (ChainError::Contract(_) | ChainError::Reverted(_) | ChainError::Dispatch(_)),
-        ) => Outcome::Refused(error),
-        Err(error) => Outcome::Retry(error),
-    }
-}
+/// A release as `record_releases` takes it.
+type Item = (ShareId, AccountId, Timestamp);
 
 async fn record_batch(state: &AppState, batch: Vec<PendingRelease>) {
     let outcomes = match state.chain().client().await {
         Ok(chain) => {
-            let signer = &state.node().signer;
-            let messages: Vec<_> = batch
-                .iter()
-                .map(|row| {
-                    let release = &row.release;
-                    messages::record_release(
-                        release.share_id,
-                        &release.recipient,
-                        release.released_at,
-                    )
-                })
-                .collect();
             let started = std::time::Instant::now();
-            let outcomes: Vec<Outcome> = if messages.len() == 1 {
-                let result = chain.submit(signer, &messages[0], Confirmation::InBlock).await;
-                vec![outcome_of(
-                    result.map(|r| (format!("{:?}", r.extrinsic_hash), r.block_number)),
-                )]
-            } else {
-                match chain.submit_batch(signer, &messages).await {
-                    Ok(results) => results
-                        .into_iter()
-                        .map(|result| {
-                            outcome_of(result.and_then(|events| {
-                                events
-                                    .first()
-                                    .map(|e| (format!("{:?}", e.extrinsic_hash), e.block_number))
-                                    .ok_or_else(|| {
-                                        ChainError::Decode("a release recorded no event".into())
-                                    })
-                            }))
-                        })
-                        .collect(),
-                    Err(error) => {
-                        let text = error.to_string();
-                        batch
-                            .iter()
-                            .map(|_| Outcome::Retry(ChainError::Transaction(text.clone())))
-                            .collect()
-                    }
-                }
-            };
+            let outcomes = record_on_chain(&chain, &state.node().signer, &batch).await;
             state.metrics().chain_call(started);
             outcomes
         }
@@ -197,6 +155,85 @@ async fn record_batch(state: &AppState, batch: Vec<PendingRelease>) {
         // refuses as used up is marked refused, with this in the log to explain it.
         tracing::error!(%error, "cannot mark releases in the outbox");
     }
+}
+
+/// One `record_releases` call for the batch: a dry-run first says which releases the
+/// contract refuses (those are not sent), the rest go in one transaction, and each
+/// `key_released` event in its block accounts for one of them.
+async fn record_on_chain(
+    chain: &ChainClient,
+    signer: &NodeSigner,
+    batch: &[PendingRelease],
+) -> Vec<Outcome> {
+    let retry_all = |error: ChainError| {
+        let text = error.to_string();
+        batch.iter().map(|_| Outcome::Retry(ChainError::Transaction(text.clone()))).collect()
+    };
+    let items: Vec<Item> = batch
+        .iter()
+        .map(|row| (row.release.share_id, row.release.recipient, row.release.released_at))
+        .collect();
+    let origin = signer.account_id();
+    let message = messages::record_releases(&items);
+    let dry_run = match chain.dry_run(&origin, &message).await {
+        Ok(dry_run) => dry_run,
+        Err(error) => return retry_all(error),
+    };
+    let verdicts = match dry_run.decode_result::<Vec<Result<(), datamgmt_abi::Error>>>() {
+        Ok(verdicts) if verdicts.len() == items.len() => verdicts,
+        Ok(_) => return retry_all(ChainError::Decode("one verdict per release expected".into())),
+        Err(error) => return retry_all(error),
+    };
+    let accepted: Vec<Item> =
+        items.iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(item, _)| *item).collect();
+    let mut landed: Result<(String, u64), String> = Err(String::new());
+    let mut released: HashMap<Item, usize> = HashMap::new();
+    if !accepted.is_empty() {
+        let message = messages::record_releases(&accepted);
+        let dry_run = if accepted.len() == items.len() {
+            Ok(dry_run)
+        } else {
+            chain.dry_run(&origin, &message).await
+        };
+        let receipt = match dry_run {
+            Ok(dry_run) => {
+                chain.submit_dry_run(signer, &message, &dry_run, Confirmation::InBlock).await
+            }
+            Err(error) => Err(error),
+        };
+        landed = match receipt {
+            Ok(receipt) => {
+                for recorded in &receipt.events {
+                    if let ContractEvent::Share(event) = &recorded.event {
+                        if matches!(event.action, ShareAction::KeyReleased { .. }) {
+                            let item = (event.share_id, event.recipient, event.at);
+                            *released.entry(item).or_default() += 1;
+                        }
+                    }
+                }
+                Ok((format!("{:?}", receipt.extrinsic_hash), receipt.block_number))
+            }
+            Err(error) => Err(error.to_string()),
+        };
+    }
+    items
+        .iter()
+        .zip(verdicts)
+        .map(|(item, verdict)| match (verdict, &landed) {
+            (Err(refusal), _) => Outcome::Refused(ChainError::Contract(refusal)),
+            (Ok(()), Ok((tx_hash, block_number))) => match released.get_mut(item) {
+                Some(count) if *count > 0 => {
+                    *count -= 1;
+                    Outcome::Recorded { tx_hash: tx_hash.clone(), block_number: *block_number }
+                }
+                // The chain changed between the dry-run and the block: try again.
+                _ => Outcome::Retry(ChainError::Transaction(
+                    "the transaction landed without this release".into(),
+                )),
+            },
+            (Ok(()), Err(error)) => Outcome::Retry(ChainError::Transaction(error.clone())),
+        })
+        .collect()
 }
 
 async fn store_outcomes(

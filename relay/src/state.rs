@@ -156,6 +156,8 @@ pub struct ChainConnection {
     client: Arc<RwLock<Option<ChainClient>>>,
     last_error: Arc<RwLock<Option<String>>>,
     best: Arc<tokio::sync::watch::Sender<Option<(u64, H256)>>>,
+    /// The newest block this relay changed something in (or asked the node for).
+    fresh_from: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ChainConnection {
@@ -260,32 +262,41 @@ impl ChainConnection {
         });
     }
 
-    /// Notes a block this relay saw its own transaction land in, so its next reads are
-    /// at least that recent.
+    /// Notes a block this relay saw its own transaction land in (or asked the node
+    /// for), so its next reads are at least that recent and none answers from an
+    /// earlier block.
     pub fn saw_block(&self, number: u64, hash: H256) {
         Self::advance(&self.best, number, hash);
+        self.fresh_from.fetch_max(number, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether a read at `number` may answer from the block before while it is under
+    /// way: not when this relay knows it changed something in block `number` itself
+    /// (its own revocation takes effect on the next request).
+    pub fn may_answer_from_previous(&self, number: u64) -> bool {
+        number > self.fresh_from.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The client and the best block it knows (asked for when the subscription has
     /// not said yet), or a 503 while the chain is unreachable.
-    pub async fn at_best(&self) -> Result<(ChainClient, H256), ApiError> {
+    pub async fn at_best(&self) -> Result<(ChainClient, (u64, H256)), ApiError> {
         let chain = self.client().await?;
         let known = *self.best.borrow();
         match known {
-            Some((_, hash)) => Ok((chain, hash)),
+            Some(best) => Ok((chain, best)),
             None => {
-                let hash = self.refresh_best(&chain).await?;
-                Ok((chain, hash))
+                let best = self.refresh_best(&chain).await?;
+                Ok((chain, best))
             }
         }
     }
 
     /// The node's best block, asked for now rather than taken from the subscription
     /// (which may be a few milliseconds behind).
-    pub async fn refresh_best(&self, chain: &ChainClient) -> Result<H256, ApiError> {
+    pub async fn refresh_best(&self, chain: &ChainClient) -> Result<(u64, H256), ApiError> {
         let (number, hash) = chain.best_block().await.map_err(crate::shares::chain_unavailable)?;
         self.saw_block(number, hash);
-        Ok(hash)
+        Ok((number, hash))
     }
 
     /// The client, or a 503 while the chain is unreachable.

@@ -3,9 +3,10 @@
 //! Needs a running devnet with the contract deployed (`scripts/devnet.sh up &&
 //! scripts/deploy.sh`), then `cargo bench -p datamgmt-tests --bench chain_costs`.
 //!
-//! For `register_node`, `share`, `pay_for_access`, `record_release` and `revoke` it
-//! prints the weight (ref_time, proof_size) and storage deposit the node's dry-run
-//! reports, once with about 1 share in the contract and again after 1,000 more: with
+//! For `register_node`, `share`, `pay_for_access`, `record_release`, `record_releases`
+//! (256 releases in one call) and `revoke` it prints the weight (ref_time, proof_size)
+//! and storage deposit the node's dry-run reports, once with about 1 share in the
+//! contract and again after 1,000 more: with
 //! `Mapping`-only storage the figures must not grow. Then the wall time of 20 `share`
 //! calls from submission to inclusion (dry-run, sign, submit, in best block, events),
 //! as median and spread.
@@ -112,6 +113,18 @@ async fn measure(
 
     let release = messages::record_release(priced, &recipient.id, chain.now().await.unwrap());
     rows.push(("record_release", checked(chain, owner, &release).await));
+
+    // A free share released 256 times in one call: the relay's batch.
+    let free = ShareId(rand::random());
+    let share = messages::share(free, &recipient.id, DataHash(rand::random()), 0, None, 1);
+    chain.submit(&owner.signer, &share, Confirmation::InBlock).await.unwrap();
+    let now = chain.now().await.unwrap();
+    let batch = vec![(free, recipient.id, now); datamgmt_abi::MAX_RELEASES_PER_CALL];
+    let releases = messages::record_releases(&batch);
+    let dry_run = chain.dry_run(&owner.account, &releases).await.unwrap();
+    let verdicts = dry_run.decode_result::<Vec<Result<(), datamgmt_abi::Error>>>().unwrap();
+    assert!(verdicts.iter().all(Result::is_ok), "record_releases would refuse some");
+    rows.push(("record_releases×256", dry_run));
 
     let revoke = messages::revoke(priced);
     rows.push(("revoke", checked(chain, owner, &revoke).await));

@@ -296,9 +296,22 @@ impl ChainClient {
     ) -> Result<CallReceipt, ChainError> {
         let dry_run = self.dry_run(&signer.account_id(), message).await?;
         dry_run.decode_result::<()>()?;
+        self.submit_dry_run(signer, message, &dry_run, confirmation).await
+    }
+
+    /// Submits `message`, which its `dry_run` (by `signer`, see [`dry_run`](Self::dry_run))
+    /// showed the contract accepts, with the limits that dry-run gave; for messages
+    /// whose return value says more than success (checked by the caller).
+    pub async fn submit_dry_run(
+        &self,
+        signer: &NodeSigner,
+        message: &ContractMessage,
+        dry_run: &DryRun,
+        confirmation: Confirmation,
+    ) -> Result<CallReceipt, ChainError> {
         let gas_limit = dry_run.gas_required;
         let call =
-            subxt::dynamic::transaction("Contracts", "call", self.call_fields(message, &dry_run));
+            subxt::dynamic::transaction("Contracts", "call", self.call_fields(message, dry_run));
         let included = self.sign_submit_watch(signer, &call, confirmation, true).await?;
         let tx_events = included.events;
         let mut recorded = Vec::new();
@@ -324,88 +337,6 @@ impl ChainClient {
             storage_deposit: dry_run.storage_deposit,
             events: recorded,
         })
-    }
-
-    /// Submits several messages signed by `signer` in one transaction
-    /// (`Utility::force_batch`), so they share one block: what a relay does when many
-    /// key releases are waiting. Each message is dry-run first; one the contract refuses
-    /// there is reported without being sent. In the block, each call succeeds or fails
-    /// on its own. Returns, per message in order, its contract events or why it failed.
-    pub async fn submit_batch(
-        &self,
-        signer: &NodeSigner,
-        messages: &[ContractMessage],
-    ) -> Result<Vec<Result<Vec<RecordedEvent>, ChainError>>, ChainError> {
-        let origin = signer.account_id();
-        let dry_runs =
-            futures::future::join_all(messages.iter().map(|m| self.dry_run(&origin, m))).await;
-        let mut outcomes: Vec<Option<Result<Vec<RecordedEvent>, ChainError>>> = Vec::new();
-        let mut calls = Vec::new();
-        for (message, dry_run) in messages.iter().zip(dry_runs) {
-            let dry_run = dry_run?;
-            match dry_run.decode_result::<()>() {
-                Ok(()) => {
-                    let fields = self.call_fields(message, &dry_run);
-                    let (dest, value, gas, deposit, data) = fields;
-                    calls.push(Value::unnamed_variant(
-                        "Contracts",
-                        [Value::named_variant(
-                            "call",
-                            [
-                                ("dest", dest),
-                                ("value", value),
-                                ("gas_limit", gas),
-                                ("storage_deposit_limit", deposit),
-                                ("data", data),
-                            ],
-                        )],
-                    ));
-                    outcomes.push(None);
-                }
-                Err(refused) => outcomes.push(Some(Err(refused))),
-            }
-        }
-        if calls.is_empty() {
-            return Ok(outcomes.into_iter().map(|o| o.expect("all refused")).collect());
-        }
-        let batch = subxt::dynamic::transaction(
-            "Utility",
-            "force_batch",
-            (Value::unnamed_composite(calls),),
-        );
-        // Each call fails or succeeds on its own: the batch as a whole succeeds.
-        let included = self.sign_submit_watch(signer, &batch, Confirmation::InBlock, false).await?;
-        // Each call's events come before its Utility::ItemCompleted or ItemFailed.
-        let mut item_events = Vec::new();
-        let mut results = Vec::new();
-        for event in included.events.iter() {
-            let event = event.map_err(subxt::Error::from)?;
-            if let Some(decoded) = events::decode_contract_event(&event, &self.contract) {
-                item_events.push(events::record(
-                    &included.block,
-                    included.extrinsic_hash,
-                    &event,
-                    included.extrinsic_index,
-                    decoded?,
-                ));
-            } else if event.pallet_name() == "Utility" && event.event_name() == "ItemCompleted" {
-                results.push(Ok(std::mem::take(&mut item_events)));
-            } else if event.pallet_name() == "Utility" && event.event_name() == "ItemFailed" {
-                item_events.clear();
-                let detail = format!("batch item failed (0x{})", hex::encode(event.field_bytes()));
-                results.push(Err(ChainError::Dispatch(detail)));
-            }
-        }
-        let mut results = results.into_iter();
-        outcomes
-            .into_iter()
-            .map(|outcome| match outcome {
-                Some(refused) => Ok(refused),
-                None => results.next().ok_or_else(|| {
-                    ChainError::Decode("a batch reported fewer items than it held".to_owned())
-                }),
-            })
-            .collect()
     }
 
     /// The fields of a `Contracts::call` for `message` with the limits its dry-run gave.

@@ -86,6 +86,12 @@ pub fn record_release(
     message("record_release", selectors::RECORD_RELEASE, (share_id, recipient, released_at))
 }
 
+/// `record_releases`: the owner logs several key releases, `(share, recipient,
+/// released_at)` each, recorded or refused one by one.
+pub fn record_releases(releases: &[(ShareId, AccountId, Timestamp)]) -> ContractMessage {
+    message("record_releases", selectors::RECORD_RELEASES, releases)
+}
+
 /// `set_code_hash`: replace the contract's code (admin only).
 pub fn set_code_hash(code_hash: [u8; 32]) -> ContractMessage {
     message("set_code_hash", selectors::SET_CODE_HASH, code_hash)

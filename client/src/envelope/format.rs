@@ -301,7 +301,8 @@ impl Header {
             .filter(|s| s.kind == StanzaKind::Recipient)
             .find_map(|stanza| {
                 let secret = keyring.node_key(stanza.key_version)?;
-                (stanza.recipient_key_id() == Some(recipient_key_id(&secret.public_key())))
+                let public = keyring.node_public_key(stanza.key_version)?;
+                (stanza.recipient_key_id() == Some(recipient_key_id(&public)))
                     .then(|| self.unwrap_recipient(stanza, secret))
                     .flatten()
             })

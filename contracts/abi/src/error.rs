@@ -64,6 +64,8 @@ pub enum Error {
     /// Returned if a release is recorded with a time later than the block's, earlier than
     /// the share, or more than `RELEASE_RECORD_WINDOW_MS` before the block.
     ReleaseTimeOutOfWindow,
+    /// Returned if `record_releases` is given more than `MAX_RELEASES_PER_CALL` releases.
+    TooManyReleases,
 }
 
 impl fmt::Display for Error {
@@ -106,6 +108,11 @@ impl fmt::Display for Error {
                 "a release must be recorded within {} s of its time, which cannot be later \
                  than the block's or earlier than the share",
                 crate::RELEASE_RECORD_WINDOW_MS / 1000
+            ),
+            Self::TooManyReleases => write!(
+                f,
+                "at most {} releases can be recorded in one call",
+                crate::MAX_RELEASES_PER_CALL
             ),
         }
     }

@@ -43,5 +43,8 @@ pub type Timestamp = u64;
 /// expiry in between must not make the record fail (ms).
 pub const RELEASE_RECORD_WINDOW_MS: Timestamp = 10 * 60 * 1000;
 
+/// Most releases one `record_releases` call takes.
+pub const MAX_RELEASES_PER_CALL: usize = 256;
+
 /// Version of a key (a node's X25519 key or a relay's master key); starts at 1.
 pub type KeyVersion = u32;

@@ -21,8 +21,10 @@ pub const SET_EXPIRY: [u8; 4] = [0xdf, 0x08, 0x80, 0xaf];
 pub const PAY_FOR_ACCESS: [u8; 4] = [0x27, 0x14, 0x12, 0xc6];
 /// `can_access(share_id, account)`, read-only.
 pub const CAN_ACCESS: [u8; 4] = [0x8f, 0x8b, 0x2c, 0x36];
-/// `record_release(share_id, recipient)`.
+/// `record_release(share_id, recipient, released_at)`.
 pub const RECORD_RELEASE: [u8; 4] = [0xbe, 0x44, 0x49, 0xd1];
+/// `record_releases(releases)`: several `record_release`s, each on its own.
+pub const RECORD_RELEASES: [u8; 4] = [0x3e, 0xe6, 0x22, 0xfb];
 /// `set_code_hash(code_hash)`, admin only.
 pub const SET_CODE_HASH: [u8; 4] = [0x9e, 0x5c, 0x57, 0x58];
 /// `node(account)`, read-only.
@@ -39,7 +41,7 @@ pub const ADMIN: [u8; 4] = [0x1a, 0xa6, 0x6b, 0x39];
 pub const SHARE_COUNT: [u8; 4] = [0x4e, 0x3f, 0x94, 0x25];
 
 /// Every message's name and selector, constructor first, for checks against metadata.
-pub const ALL: [(&str, [u8; 4]); 16] = [
+pub const ALL: [(&str, [u8; 4]); 17] = [
     ("new", NEW),
     ("register_node", REGISTER_NODE),
     ("update_node", UPDATE_NODE),
@@ -49,6 +51,7 @@ pub const ALL: [(&str, [u8; 4]); 16] = [
     ("pay_for_access", PAY_FOR_ACCESS),
     ("can_access", CAN_ACCESS),
     ("record_release", RECORD_RELEASE),
+    ("record_releases", RECORD_RELEASES),
     ("set_code_hash", SET_CODE_HASH),
     ("node", NODE),
     ("node_account", NODE_ACCOUNT),
