@@ -28,7 +28,8 @@ result = json.loads(out)
 deploy = {
     "url": url,
     "contract": result["contract"],
-    "code_hash": result.get("code_hash"),
+    # Reported only when this instantiation uploaded the code; the metadata always has it.
+    "code_hash": result.get("code_hash") or json.load(open(metadata))["source"]["hash"],
     "metadata": metadata,
     "wasm": wasm,
 }

@@ -3,7 +3,7 @@
 # on 127.0.0.1, against the running devnet (and Garage for `storage = "s3"`). Each relay
 # gets a directory in the state dir with its configuration, keyring (and passphrase),
 # index, log, and an API token in `token` (owner-readable only) for curl.
-# Usage: scripts/relays.sh up|down|status
+# Usage: scripts/relays.sh up|down|status (DATAMGMT_RELAY_PROFILE=release: optimized build)
 source "$(dirname "$0")/lib.sh"
 
 # relays: one line per relay, "name port account storage".
@@ -52,9 +52,15 @@ PY
 
 up() {
   [ -f "$DEPLOY_STATE" ] || die "no contract deployed: scripts/devnet.sh up && scripts/deploy.sh"
-  log "building the relay"
-  (cd "$ROOT" && cargo build --quiet --locked -p datamgmt-relay --bin datamgmt-relay)
-  local binary=$CARGO_TARGET_DIR/debug/datamgmt-relay
+  # DATAMGMT_RELAY_PROFILE=release runs optimized relays (for benchmarks).
+  local profile=${DATAMGMT_RELAY_PROFILE:-debug}
+  log "building the relay ($profile)"
+  case "$profile" in
+    debug) (cd "$ROOT" && cargo build --quiet --locked -p datamgmt-relay --bin datamgmt-relay) ;;
+    release) (cd "$ROOT" && cargo build --quiet --locked --release -p datamgmt-relay --bin datamgmt-relay) ;;
+    *) die "DATAMGMT_RELAY_PROFILE must be debug or release, not $profile" ;;
+  esac
+  local binary=$CARGO_TARGET_DIR/$profile/datamgmt-relay
   while read -r name port account storage; do
     if is_running "$name"; then
       log "relay $name already running (pid $(relay_pid "$name"))"

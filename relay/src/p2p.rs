@@ -142,13 +142,12 @@ async fn serve_envelope(
 
     let release =
         KeyRelease { share_id, recipient: caller, released_at: access.now, receipt_paid_at };
-    if !state.releases().release(state.index(), &release).await? {
+    if !state.releases().release(state.index(), state.metrics(), release).await? {
         return Err(ApiError::AccessDenied(format!(
             "the contract denies access: {}",
             DenyReason::ReceiptUsedUp
         )));
     }
-    state.metrics().record_key_release();
     tracing::info!(%share_id, recipient = %caller, paid = receipt_paid_at.is_some(), "released");
 
     let length = stored_len - stored_header.encoded_len() as u64 + header_bytes.len() as u64;

@@ -14,6 +14,7 @@
 //! refuses is kept as `refused`, logged and counted, never dropped silently. Rows
 //! survive a restart: the task picks up whatever is pending when it starts.
 
+use crate::error::ApiError;
 use crate::index::{IndexError, KeyRelease, PendingRelease};
 use crate::shares::now_ms;
 use crate::state::AppState;
@@ -24,6 +25,7 @@ use datamgmt_abi::{
 use datamgmt_client::chain::{messages, ChainClient, ChainError, Confirmation, NodeSigner};
 use std::collections::HashMap;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
@@ -45,28 +47,59 @@ const RETRY_AFTER_MS: u64 = 5_000;
 /// How long recorded releases stay in the outbox (ms); the chain has them.
 const KEEP_RECORDED_MS: u64 = 60 * 60 * 1000;
 
+/// Releases waiting for their record beyond which new ones are refused (503) until the
+/// chain catches up: a record must land within `RELEASE_RECORD_WINDOW_MS` of its
+/// release, and this is about a minute of records on the dev node.
+const MAX_PENDING: usize = 50_000;
+
 /// Writes releases to the outbox and wakes the recording task.
 #[derive(Clone, Default)]
 pub struct ReleaseRecorder {
     wake: Arc<Notify>,
     /// Rows a transaction is carrying now.
     in_flight: Arc<Mutex<HashSet<i64>>>,
+    /// Rows waiting for their record (pending, not refused).
+    pending: Arc<AtomicUsize>,
 }
 
 impl ReleaseRecorder {
-    /// Writes `release` down as pending its chain record. `false` when it uses a paid
-    /// receipt another release used already: nothing is written, and nothing may be
-    /// sent.
+    /// Writes `release` down as pending its chain record, and counts it. `false` when
+    /// it uses a paid receipt another release used already: nothing is written, and
+    /// nothing may be sent. A 503 while too many releases wait for their record.
+    ///
+    /// The write and its counting run to the end even if the request is dropped
+    /// meanwhile (the asker hung up), so the outbox, the pending count and the metric
+    /// always agree.
     pub async fn release(
         &self,
         index: &crate::index::Index,
-        release: &KeyRelease,
-    ) -> Result<bool, IndexError> {
-        let written = index.insert_release(release, now_ms()).await?;
-        if written {
-            self.wake.notify_one();
+        metrics: &crate::metrics::Metrics,
+        release: KeyRelease,
+    ) -> Result<bool, ApiError> {
+        let waiting = self.pending.load(Ordering::Relaxed);
+        if waiting >= MAX_PENDING {
+            return Err(ApiError::Unavailable {
+                dependency: "the chain",
+                cause: format!("{waiting} key releases wait for their chain record"),
+            });
         }
-        Ok(written)
+        let (recorder, index, metrics) = (self.clone(), index.clone(), metrics.clone());
+        let write = tokio::spawn(async move {
+            let written = index.insert_release(&release, now_ms()).await?;
+            if written {
+                recorder.pending.fetch_add(1, Ordering::Relaxed);
+                metrics.record_key_release();
+                recorder.wake.notify_one();
+            }
+            Ok::<_, IndexError>(written)
+        });
+        Ok(write.await.map_err(|e| ApiError::Internal(format!("release write: {e}")))??)
+    }
+
+    /// One pending release has its outcome.
+    fn settled(&self) {
+        let _ =
+            self.pending.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     fn in_flight(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
@@ -77,6 +110,12 @@ impl ReleaseRecorder {
 /// Records the outbox for as long as the process lives.
 pub(crate) fn spawn(state: AppState) {
     tokio::spawn(async move {
+        match state.index().count_releases().await {
+            Ok((pending, _, _)) => {
+                state.releases().pending.store(pending as usize, Ordering::Relaxed);
+            }
+            Err(error) => tracing::error!(%error, "cannot count the release outbox"),
+        }
         let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
         let mut last_prune = 0;
         loop {
@@ -250,6 +289,7 @@ async fn store_outcomes(
             Outcome::Recorded { tx_hash, block_number } => {
                 recorded.entry((tx_hash, block_number)).or_default().push(row.id);
                 state.metrics().record_release_record(true);
+                state.releases().settled();
             }
             Outcome::Refused(error) => {
                 tracing::error!(
@@ -257,6 +297,7 @@ async fn store_outcomes(
                     "the chain refused the record of a key release that was sent"
                 );
                 state.metrics().record_release_record(false);
+                state.releases().settled();
                 index.mark_release_failed(row.id, &error.to_string(), None, now).await?;
             }
             Outcome::Retry(error) => {
