@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 "$ROOT/scripts/devnet.sh" status >/dev/null || die "the devnet is not running: scripts/devnet.sh up"
 
+claim_build_cache
 TOOLCHAIN=$(cfg tools.contract_toolchain)
 NAME=$(cfg contract.name)
 MANIFEST=$(abspath "$(cfg contract.manifest)")

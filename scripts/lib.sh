@@ -17,7 +17,9 @@ log() { printf '==> %s\n' "$*" >&2; }
 # judges it fresh by the source files that build read. With one shared target directory,
 # a second checkout (a CI clone) could therefore run what the first one built. When the
 # checkout using the cache changes, forget the project's own crates there (dependencies
-# stay built), so they are compiled from this checkout.
+# stay built), so they are compiled from this checkout. Called by the scripts that build
+# the project (not by those that only start or stop services, which may run while
+# another checkout builds).
 claim_build_cache() {
   local dir marker
   for dir in "$CARGO_TARGET_DIR" "$CONTRACT_TARGET_DIR"; do
@@ -55,5 +57,3 @@ DEPLOY_STATE=$STATE_DIR/deploy.json
 RPC_PORT=${DATAMGMT_RPC_PORT:-$(cfg node.rpc_port)}
 P2P_PORT=${DATAMGMT_P2P_PORT:-$(cfg node.p2p_port)}
 RPC_URL="ws://127.0.0.1:$RPC_PORT"
-
-claim_build_cache

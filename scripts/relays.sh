@@ -53,6 +53,7 @@ PY
 up() {
   [ -f "$DEPLOY_STATE" ] || die "no contract deployed: scripts/devnet.sh up && scripts/deploy.sh"
   # DATAMGMT_RELAY_PROFILE=release runs optimized relays (for benchmarks).
+  claim_build_cache
   local profile=${DATAMGMT_RELAY_PROFILE:-debug}
   log "building the relay ($profile)"
   case "$profile" in

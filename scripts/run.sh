@@ -17,6 +17,7 @@ if [ "${1:-}" = down ]; then
   exit 0
 fi
 
+claim_build_cache
 "$ROOT/scripts/setup.sh"
 "$ROOT/scripts/devnet.sh" up
 "$ROOT/scripts/deploy.sh"

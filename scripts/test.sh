@@ -14,6 +14,7 @@ contract_cargo() {
   CARGO_TARGET_DIR=$CONTRACT_TARGET_DIR cargo "+$TOOLCHAIN" "$subcommand" --manifest-path "$CONTRACT_MANIFEST" "$@"
 }
 
+claim_build_cache
 "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 
