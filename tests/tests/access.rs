@@ -344,14 +344,8 @@ async fn share_expires_by_chain_time() {
         Decision::Allowed(AccessGrant::Recipient)
     );
     let released_at = chain.now().await.unwrap();
-    chain
-        .submit(
-            &owner.signer,
-            &messages::record_release(id, &recipient.id, released_at),
-            Confirmation::InBlock,
-        )
-        .await
-        .unwrap();
+    let release = messages::record_release(id, &recipient.id, released_at);
+    chain.submit(&owner.signer, &release, Confirmation::InBlock).await.unwrap();
 
     while devnet.chain_time().await < expires_at {
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -371,14 +365,7 @@ async fn share_expires_by_chain_time() {
         Error::AccessDenied(DenyReason::Expired)
     );
     // A release made before the expiry is still recorded after it, at its own time.
-    let late = chain
-        .submit(
-            &owner.signer,
-            &messages::record_release(id, &recipient.id, released_at),
-            Confirmation::InBlock,
-        )
-        .await
-        .unwrap();
+    let late = chain.submit(&owner.signer, &release, Confirmation::InBlock).await.unwrap();
     match &late.events[..] {
         [RecordedEvent { event: ContractEvent::Share(event), .. }] => {
             assert_eq!(
