@@ -505,6 +505,26 @@ impl Index {
         self.hot_writes.write(Write::Release { release: release.clone(), now }).await
     }
 
+    /// Whether a release used the paid receipt of `recipient` for `share_id` paid at
+    /// `paid_at` (recorded on chain or not).
+    pub async fn receipt_released(
+        &self,
+        share_id: ShareId,
+        recipient: &AccountId,
+        paid_at: Timestamp,
+    ) -> Result<bool, IndexError> {
+        let found = sqlx::query(
+            "SELECT 1 FROM key_releases \
+             WHERE share_id = ? AND recipient = ? AND receipt_paid_at = ? LIMIT 1",
+        )
+        .bind(share_id.to_string())
+        .bind(recipient.to_string())
+        .bind(to_i64(paid_at))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Releases still to record whose next attempt is due at `now`, oldest first,
     /// leaving out `skip` (those being recorded already).
     pub async fn due_releases(
@@ -791,6 +811,10 @@ mod tests {
         assert!(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap());
         assert!(!index.insert_release(&release(2, Some(4_000)), 10).await.unwrap());
         assert!(index.insert_release(&release(2, Some(4_500)), 10).await.unwrap());
+        let me = AccountId([2; 32]);
+        assert!(index.receipt_released(ShareId([2; 16]), &me, 4_000).await.unwrap());
+        assert!(!index.receipt_released(ShareId([2; 16]), &me, 4_600).await.unwrap());
+        assert!(!index.receipt_released(ShareId([1; 16]), &me, 4_000).await.unwrap());
 
         let none = std::collections::HashSet::new();
         let due = index.due_releases(10, &none, 10).await.unwrap();

@@ -15,6 +15,7 @@
 //! [`fetch`] is the other side: the recipient's relay signs the request and reads the
 //! answer as a stream.
 
+use crate::chain_reads::ReleaseView;
 use crate::error::ApiError;
 use crate::index::KeyRelease;
 use crate::shares::{chain_unavailable, internal, now_ms};
@@ -26,11 +27,12 @@ use axum::{
     routing::get,
     Router,
 };
-use datamgmt_abi::{decide, AccessGrant, AccountId, Decision, DenyReason, ShareId};
-use datamgmt_client::chain::from_abi_account;
+use datamgmt_abi::{decide, AccessGrant, AccountId, Decision, DenyReason, ShareId, Timestamp};
+use datamgmt_client::chain::{from_abi_account, AccessView};
 use datamgmt_client::envelope::{EnvelopeError, Header, StanzaKind};
 use datamgmt_client::p2p::{P2pError, SignedHeaders, FRESHNESS_MS};
 use futures::TryStreamExt;
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::io::{ReaderStream, StreamReader};
 
@@ -63,54 +65,7 @@ async fn serve_envelope(
         .filter(|row| row.owner == own)
         .ok_or_else(|| ApiError::NotFound(format!("this node holds no share {share_id}")))?;
 
-    let (chain, block) = state.chain().at_best().await?;
-    let reads = state.reads();
-    let previous_ok = state.chain().may_answer_from_previous(block.0);
-    let mut view = reads
-        .release_view(&chain, block, share_id, caller, previous_ok)
-        .await
-        .map_err(chain_unavailable)?;
-    if may_open_later(view.access.decision) {
-        // A payment (or a new expiry) may be in a block this relay has not read yet:
-        // a refusal is checked again at the node's own best block.
-        let fresh = state.chain().refresh_best(&chain).await?;
-        if fresh.1 != view.access.block_hash {
-            view = reads
-                .release_view(&chain, fresh, share_id, caller, false)
-                .await
-                .map_err(chain_unavailable)?;
-        }
-    }
-    let access = &view.access;
-    let (Some(share), Some(contract_decision)) = (&access.share, access.decision) else {
-        return Err(ApiError::NotFound(format!("share {share_id} is not on chain (yet)")));
-    };
-    let local_decision = decide(share, access.receipt.as_ref(), &caller, access.now);
-    if local_decision != contract_decision {
-        tracing::error!(%share_id, ?local_decision, ?contract_decision, "access rule mismatch");
-        return Err(ApiError::AccessDenied(
-            "this relay and the contract disagree about this access; nothing was released".into(),
-        ));
-    }
-    let receipt_paid_at = match contract_decision {
-        Decision::Allowed(AccessGrant::Recipient) => None,
-        // `decide` grants this only on a receipt, so there is one.
-        Decision::Allowed(AccessGrant::PaidRecipient) => Some(
-            access
-                .receipt
-                .as_ref()
-                .ok_or_else(|| internal("a paid grant without receipt"))?
-                .paid_at,
-        ),
-        Decision::Allowed(AccessGrant::Owner) => {
-            return Err(ApiError::AccessDenied(
-                "the owner reads its data from its own relay".into(),
-            ))
-        }
-        Decision::Denied(reason) => {
-            return Err(ApiError::AccessDenied(format!("the contract denies access: {reason}")))
-        }
-    };
+    let (view, receipt_paid_at) = release_decision(&state, share_id, caller).await?;
     let recipient = view
         .asker
         .as_ref()
@@ -141,7 +96,7 @@ async fn serve_envelope(
     };
 
     let release =
-        KeyRelease { share_id, recipient: caller, released_at: access.now, receipt_paid_at };
+        KeyRelease { share_id, recipient: caller, released_at: view.access.now, receipt_paid_at };
     if !state.releases().release(state.index(), state.metrics(), release).await? {
         return Err(ApiError::AccessDenied(format!(
             "the contract denies access: {}",
@@ -164,16 +119,89 @@ async fn serve_envelope(
     Ok(response)
 }
 
-/// Whether a refusal could be lifted by a block the relay may not have heard of yet:
-/// the recipient may just have paid, or the owner extended the expiry. (Refusing a
-/// stranger never changes.)
-fn may_open_later(decision: Option<Decision>) -> bool {
-    matches!(
-        decision,
-        Some(Decision::Denied(
-            DenyReason::PaymentRequired | DenyReason::ReceiptUsedUp | DenyReason::Expired
-        ))
-    )
+/// The chain state a release of `share_id` to `caller` is decided on, and the paid
+/// receipt the release would use, once the contract's decision and this relay's
+/// re-check agree that `caller` may have it.
+///
+/// Read at the best block this relay knows (or, while that is read, the one before).
+/// What a newer block could change is read again at the node's own best block: a share
+/// not found yet, a refusal the recipient or owner may just have lifted (a payment, a
+/// new expiry), and a receipt this relay already released on (a new payment may follow
+/// its record).
+async fn release_decision(
+    state: &AppState,
+    share_id: ShareId,
+    caller: AccountId,
+) -> Result<(Arc<ReleaseView>, Option<Timestamp>), ApiError> {
+    let (chain, mut block) = state.chain().at_best().await?;
+    let mut fresh = false;
+    loop {
+        let previous_ok = !fresh && state.chain().may_answer_from_previous(block.0);
+        let view = state
+            .reads()
+            .release_view(&chain, block, share_id, caller, previous_ok)
+            .await
+            .map_err(chain_unavailable)?;
+        let outcome = check_decision(&view.access, share_id, &caller);
+        let newer_may_differ = match &outcome {
+            Err(ApiError::NotFound(_)) => true,
+            Err(_) => matches!(
+                view.access.decision,
+                Some(Decision::Denied(
+                    DenyReason::PaymentRequired | DenyReason::ReceiptUsedUp | DenyReason::Expired
+                ))
+            ),
+            Ok(Some(paid_at)) => {
+                state.index().receipt_released(share_id, &caller, *paid_at).await?
+            }
+            Ok(None) => false,
+        };
+        if newer_may_differ && !fresh {
+            fresh = true;
+            let best = state.chain().refresh_best(&chain).await?;
+            if best.1 != view.access.block_hash {
+                block = best;
+                continue;
+            }
+        }
+        return outcome.map(|receipt_paid_at| (view, receipt_paid_at));
+    }
+}
+
+/// The paid receipt (its `paid_at`) a release to `caller` would use, `None` for a free
+/// share, or why there is no release: the contract's decision, re-checked.
+fn check_decision(
+    access: &AccessView,
+    share_id: ShareId,
+    caller: &AccountId,
+) -> Result<Option<Timestamp>, ApiError> {
+    let (Some(share), Some(contract_decision)) = (&access.share, access.decision) else {
+        return Err(ApiError::NotFound(format!("share {share_id} is not on chain (yet)")));
+    };
+    let local_decision = decide(share, access.receipt.as_ref(), caller, access.now);
+    if local_decision != contract_decision {
+        tracing::error!(%share_id, ?local_decision, ?contract_decision, "access rule mismatch");
+        return Err(ApiError::AccessDenied(
+            "this relay and the contract disagree about this access; nothing was released".into(),
+        ));
+    }
+    match contract_decision {
+        Decision::Allowed(AccessGrant::Recipient) => Ok(None),
+        // `decide` grants this only on a receipt, so there is one.
+        Decision::Allowed(AccessGrant::PaidRecipient) => Ok(Some(
+            access
+                .receipt
+                .as_ref()
+                .ok_or_else(|| internal("a paid grant without receipt"))?
+                .paid_at,
+        )),
+        Decision::Allowed(AccessGrant::Owner) => {
+            Err(ApiError::AccessDenied("the owner reads its data from its own relay".into()))
+        }
+        Decision::Denied(reason) => {
+            Err(ApiError::AccessDenied(format!("the contract denies access: {reason}")))
+        }
+    }
 }
 
 /// The account that signed this request, once its signature, freshness and nonce check
