@@ -158,6 +158,8 @@ pub struct ChainConnection {
     best: Arc<tokio::sync::watch::Sender<Option<(u64, H256)>>>,
     /// The newest block this relay changed something in (or asked the node for).
     fresh_from: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether `best` follows the node (else each read asks the node for its best).
+    following: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ChainConnection {
@@ -173,14 +175,14 @@ impl ChainConnection {
                         background.best.send_replace(client.best_block().await.ok());
                         *background.client.write().await = Some(client.clone());
                         *background.last_error.write().await = None;
-                        // Watch the connection; when the node stops answering, or the
-                        // best blocks stop coming, requests get 503s until a new
-                        // connection is made.
+                        // Watch the connection; when the node stops answering, requests
+                        // get 503s until a new connection is made.
                         tokio::select! {
                             () = Self::poll_alive(&client) => {}
-                            () = Self::follow_best(&client, &background.best) => {}
+                            () = background.follow_best(&client) => {}
                         }
                         tracing::warn!(url, "lost the chain; reconnecting");
+                        background.following.store(false, std::sync::atomic::Ordering::SeqCst);
                         background.best.send_replace(None);
                         *background.client.write().await = None;
                         *background.last_error.write().await =
@@ -204,28 +206,30 @@ impl ChainConnection {
         }
     }
 
-    /// Keeps `best` at the node's best block; returns when the subscription ends.
-    async fn follow_best(
-        client: &ChainClient,
-        best: &tokio::sync::watch::Sender<Option<(u64, H256)>>,
-    ) {
+    /// Keeps `best` at the node's best block. Should the subscription fail, reads ask
+    /// the node for its best block instead, and this never returns: whether the node
+    /// is alive is for [`poll_alive`](Self::poll_alive) to say.
+    async fn follow_best(&self, client: &ChainClient) {
         use futures::StreamExt as _;
-        let mut heads = match client.best_blocks().await {
-            Ok(heads) => std::pin::pin!(heads),
-            Err(error) => {
-                tracing::warn!(%error, "cannot follow the best block");
-                return;
-            }
-        };
-        while let Some(head) = heads.next().await {
-            match head {
-                Ok((number, hash)) => Self::advance(best, number, hash),
-                Err(error) => {
-                    tracing::warn!(%error, "the best-block subscription failed");
-                    return;
+        use std::sync::atomic::Ordering;
+        match client.best_blocks().await {
+            Ok(heads) => {
+                self.following.store(true, Ordering::SeqCst);
+                let mut heads = std::pin::pin!(heads);
+                while let Some(head) = heads.next().await {
+                    match head {
+                        Ok((number, hash)) => Self::advance(&self.best, number, hash),
+                        Err(error) => {
+                            tracing::warn!(%error, "the best-block subscription failed");
+                            break;
+                        }
+                    }
                 }
             }
+            Err(error) => tracing::warn!(%error, "cannot follow the best block"),
         }
+        self.following.store(false, Ordering::SeqCst);
+        std::future::pending::<()>().await
     }
 
     async fn try_connect(
@@ -277,14 +281,16 @@ impl ChainConnection {
         number > self.fresh_from.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// The client and the best block it knows (asked for when the subscription has
-    /// not said yet), or a 503 while the chain is unreachable.
+    /// The client and the best block it knows (asked for when it does not follow the
+    /// node's best blocks), or a 503 while the chain is unreachable.
     pub async fn at_best(&self) -> Result<(ChainClient, (u64, H256)), ApiError> {
         let chain = self.client().await?;
         let known = *self.best.borrow();
         match known {
-            Some(best) => Ok((chain, best)),
-            None => {
+            Some(best) if self.following.load(std::sync::atomic::Ordering::SeqCst) => {
+                Ok((chain, best))
+            }
+            _ => {
                 let best = self.refresh_best(&chain).await?;
                 Ok((chain, best))
             }
