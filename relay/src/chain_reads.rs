@@ -4,7 +4,9 @@
 //! until the next block. Under load, hundreds of releases a second ask about the same
 //! few shares and peers: without this the chain node would answer the same reads for
 //! each, and its pace, not the relays', would set the release rate. Concurrent askers
-//! of the same thing wait for one read; a failed read is not kept.
+//! of the same thing wait for one read; a failed read is not kept. Where the caller
+//! allows it, the block before answers while a new block is being read, so a new block
+//! does not stall every release behind one round trip.
 
 use datamgmt_abi::{AccountId, Node, ShareId};
 use datamgmt_client::chain::{AccessView, ChainClient, ChainError, H256};

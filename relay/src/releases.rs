@@ -3,12 +3,12 @@
 //! The P2P route decides a release on the chain state of one block, writes it to the
 //! index's `key_releases` outbox and sends the envelope; it does not wait for a block.
 //! This module's task records the outbox on chain, the releases waiting when a
-//! transaction can go together in it (one `record_releases` call, each release
-//! recorded or refused on its own). The contract applies its rule at each release's own time
-//! (`record_release(…, released_at)`), so a revocation or expiry that lands between
-//! sending and recording does not lose the record, and a paid receipt is consumed on
-//! chain when its release is recorded. Until then the outbox's unique index on the
-//! receipt is what lets one payment buy one release.
+//! transaction can go together in it (one `record_releases` call, each release recorded
+//! or refused on its own). The contract applies its rule at each release's own time, so
+//! a revocation or expiry that lands between sending and recording does not lose the
+//! record, and a paid receipt is consumed on chain when its release is recorded. Until
+//! then the outbox's unique index on the receipt is what lets one payment buy one
+//! release.
 //!
 //! A record the chain could not take (node down) is tried again; one the contract
 //! refuses is kept as `refused`, logged and counted, never dropped silently. Rows
@@ -23,8 +23,7 @@ use datamgmt_abi::{
     AccountId, ShareId, Timestamp,
 };
 use datamgmt_client::chain::{messages, ChainClient, ChainError, Confirmation, NodeSigner};
-use std::collections::HashMap;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
