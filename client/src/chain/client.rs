@@ -161,16 +161,6 @@ impl ChainClient {
         dry_run::decode_response(&response, &self.metadata)
     }
 
-    /// Everything an access decision rests on, read at the best block: see
-    /// [`access_view_at`](Self::access_view_at).
-    pub async fn access_view(
-        &self,
-        share_id: ShareId,
-        account: &AccountId,
-    ) -> Result<AccessView, ChainError> {
-        self.access_view_at(self.best_block_hash().await?, share_id, account).await
-    }
-
     /// Everything an access decision rests on, read at one block: the share,
     /// `account`'s receipt, the block's time, and the contract's own decision. A relay
     /// re-checks the decision from the other three with `datamgmt_abi::decide`.
