@@ -1056,6 +1056,20 @@ mod access {
         }
 
         #[ink::test]
+        fn record_release_needs_a_receipt_paid_by_the_release_time() {
+            let accounts = default_accounts();
+            let mut contract = setup_share(PRICE, None);
+            set_now(T0 + 10);
+            pay_as_bob(&mut contract, PRICE).unwrap();
+            set_caller(accounts.alice);
+            assert_eq!(
+                contract.record_release(ID, accounts.bob, T0 + 9),
+                Err(Error::AccessDenied(DenyReason::PaymentRequired))
+            );
+            assert_eq!(contract.record_release(ID, accounts.bob, T0 + 10), Ok(()));
+        }
+
+        #[ink::test]
         fn record_releases_records_each_on_its_own() {
             let accounts = default_accounts();
             let mut contract = setup_share(PRICE, None);

@@ -118,7 +118,9 @@ pub fn decide(
         return Decision::Allowed(AccessGrant::Recipient);
     }
     match receipt {
+        // A payment made after `now` did not pay for access at `now`.
         None => Decision::Denied(DenyReason::PaymentRequired),
+        Some(receipt) if receipt.paid_at > now => Decision::Denied(DenyReason::PaymentRequired),
         Some(receipt) if receipt.releases_left == 0 => Decision::Denied(DenyReason::ReceiptUsedUp),
         Some(_) => Decision::Allowed(AccessGrant::PaidRecipient),
     }
@@ -202,15 +204,29 @@ mod tests {
     #[test]
     fn priced_share_needs_an_unused_receipt() {
         let s = share(10, None, None);
-        assert_eq!(decide(&s, None, &RECIPIENT, 1), Decision::Denied(DenyReason::PaymentRequired));
         assert_eq!(
-            decide(&s, Some(&receipt(1)), &RECIPIENT, 1),
+            decide(&s, None, &RECIPIENT, 200),
+            Decision::Denied(DenyReason::PaymentRequired)
+        );
+        assert_eq!(
+            decide(&s, Some(&receipt(1)), &RECIPIENT, 200),
             Decision::Allowed(AccessGrant::PaidRecipient)
         );
         assert_eq!(
-            decide(&s, Some(&receipt(0)), &RECIPIENT, 1),
+            decide(&s, Some(&receipt(0)), &RECIPIENT, 200),
             Decision::Denied(DenyReason::ReceiptUsedUp)
         );
+    }
+
+    #[test]
+    fn a_receipt_counts_from_its_payment_on() {
+        let s = share(10, None, None);
+        // Paid at 150: it paid for nothing at 149.
+        assert_eq!(
+            decide(&s, Some(&receipt(1)), &RECIPIENT, 149),
+            Decision::Denied(DenyReason::PaymentRequired)
+        );
+        assert!(decide(&s, Some(&receipt(1)), &RECIPIENT, 150).is_allowed());
     }
 
     #[test]
