@@ -573,7 +573,6 @@ impl Index {
         block_number: u64,
         now: Timestamp,
     ) -> Result<(), IndexError> {
-        let ids = serde_json::to_string(ids).map_err(|e| IndexError::Corrupt(e.to_string()))?;
         sqlx::query(
             "UPDATE key_releases SET state = 'recorded', tx_hash = ?, block_number = ?, \
              attempts = attempts + 1, last_error = NULL, updated_at = ? \
@@ -582,17 +581,17 @@ impl Index {
         .bind(tx_hash)
         .bind(to_i64(block_number))
         .bind(to_i64(now))
-        .bind(ids)
+        .bind(id_list(ids)?)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Notes a failed attempt to record a release: tried again from `retry_at` (ms), or
-    /// never when `retry_at` is `None` (the contract refused it).
-    pub async fn mark_release_failed(
+    /// Notes a failed attempt to record releases: tried again from `retry_at` (ms), or
+    /// never when `retry_at` is `None` (the contract refused them).
+    pub async fn mark_releases_failed(
         &self,
-        id: i64,
+        ids: &[i64],
         error: &str,
         retry_at: Option<Timestamp>,
         now: Timestamp,
@@ -600,13 +599,14 @@ impl Index {
         sqlx::query(
             "UPDATE key_releases SET state = CASE WHEN ? IS NULL THEN 'refused' ELSE state END, \
              next_attempt_at = COALESCE(?, next_attempt_at), attempts = attempts + 1, \
-             last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+             last_error = ?, updated_at = ? \
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
         )
         .bind(retry_at.map(to_i64))
         .bind(retry_at.map(to_i64))
         .bind(error)
         .bind(to_i64(now))
-        .bind(id)
+        .bind(id_list(ids)?)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -690,6 +690,12 @@ fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IndexedEvent, IndexEr
                 .map_err(|_| IndexError::Corrupt(format!("action = {action:?}")))?,
         },
     })
+}
+
+/// Row ids as a JSON array, for `IN (SELECT value FROM json_each(?))`: one statement for
+/// a whole batch.
+fn id_list(ids: &[i64]) -> Result<String, IndexError> {
+    serde_json::to_string(ids).map_err(|e| IndexError::Corrupt(e.to_string()))
 }
 
 fn to_i64(value: u64) -> i64 {
@@ -827,8 +833,8 @@ mod tests {
         assert_eq!(rest.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[2]]);
 
         index.mark_releases_recorded(&ids[..2], "0xabc", 7, 20).await.unwrap();
-        index.mark_release_failed(ids[2], "chain down", Some(30), 20).await.unwrap();
-        index.mark_release_failed(ids[3], "contract refused", None, 20).await.unwrap();
+        index.mark_releases_failed(&ids[2..3], "chain down", Some(30), 20).await.unwrap();
+        index.mark_releases_failed(&ids[3..], "contract refused", None, 20).await.unwrap();
         assert_eq!(index.count_releases().await.unwrap(), (1, 2, 1));
         // A retry is due when its time comes; a refused one never again.
         assert!(index.due_releases(29, &none, 10).await.unwrap().is_empty());

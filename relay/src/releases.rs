@@ -23,7 +23,7 @@ use datamgmt_abi::{
     AccountId, ShareId, Timestamp,
 };
 use datamgmt_client::chain::{messages, ChainClient, ChainError, Confirmation, NodeSigner};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -121,6 +121,10 @@ pub(crate) fn spawn(state: AppState) {
             let Ok(slot) = slots.clone().acquire_owned().await else { return };
             let recorder = state.releases().clone();
             let now = now_ms();
+            if now.saturating_sub(last_prune) > KEEP_RECORDED_MS / 4 {
+                last_prune = now;
+                prune(&state, now).await;
+            }
             let skip = recorder.in_flight().clone();
             let due = match state.index().due_releases(now, &skip, MAX_BATCH).await {
                 Ok(due) => due,
@@ -131,10 +135,6 @@ pub(crate) fn spawn(state: AppState) {
             };
             if due.is_empty() {
                 drop(slot);
-                if now.saturating_sub(last_prune) > KEEP_RECORDED_MS / 4 {
-                    last_prune = now;
-                    prune(&state, now).await;
-                }
                 let _ = tokio::time::timeout(POLL, recorder.wake.notified()).await;
                 continue;
             }
@@ -281,7 +281,9 @@ async fn store_outcomes(
 ) -> Result<(), IndexError> {
     let index = state.index();
     let now = now_ms();
-    let mut recorded: std::collections::BTreeMap<(String, u64), Vec<i64>> = Default::default();
+    // Rows with the same outcome are marked by one statement.
+    let mut recorded: BTreeMap<(String, u64), Vec<i64>> = BTreeMap::new();
+    let mut failed: BTreeMap<(String, Option<Timestamp>), Vec<i64>> = BTreeMap::new();
     for (row, outcome) in batch.iter().zip(outcomes) {
         let release = &row.release;
         match outcome {
@@ -297,23 +299,22 @@ async fn store_outcomes(
                 );
                 state.metrics().record_release_record(false);
                 state.releases().settled();
-                index.mark_release_failed(row.id, &error.to_string(), None, now).await?;
+                failed.entry((error.to_string(), None)).or_default().push(row.id);
             }
             Outcome::Retry(error) => {
-                tracing::warn!(share_id = %release.share_id, %error, "release not recorded yet");
-                index
-                    .mark_release_failed(
-                        row.id,
-                        &error.to_string(),
-                        Some(now + RETRY_AFTER_MS),
-                        now,
-                    )
-                    .await?;
+                let retry_at = Some(now + RETRY_AFTER_MS);
+                failed.entry((error.to_string(), retry_at)).or_default().push(row.id);
             }
         }
     }
     for ((tx_hash, block_number), ids) in recorded {
         index.mark_releases_recorded(&ids, &tx_hash, block_number, now).await?;
+    }
+    for ((error, retry_at), ids) in failed {
+        if retry_at.is_some() {
+            tracing::warn!(releases = ids.len(), %error, "releases not recorded yet");
+        }
+        index.mark_releases_failed(&ids, &error, retry_at, now).await?;
     }
     tracing::debug!(releases = batch.len(), "recorded a batch of releases");
     Ok(())

@@ -249,7 +249,7 @@ impl ChainClient {
 
     /// Block time (ms) of the block `block_hash`, read straight from its storage (one
     /// RPC, no runtime metadata lookup).
-    pub async fn time_at(&self, block_hash: H256) -> Result<Timestamp, ChainError> {
+    async fn time_at(&self, block_hash: H256) -> Result<Timestamp, ChainError> {
         let bytes = self
             .rpc
             .state_get_storage(&TIMESTAMP_NOW_KEY, Some(block_hash))
