@@ -438,6 +438,9 @@ mod access {
             if self.caller() != share.owner {
                 return Err(Error::NotOwner);
             }
+            if recipient == share.owner {
+                return Err(Error::ReleaseToOwner);
+            }
             let now = self.env().block_timestamp();
             let in_window =
                 now.checked_sub(released_at).is_some_and(|age| age <= RELEASE_RECORD_WINDOW_MS);
@@ -1000,6 +1003,11 @@ mod access {
             pay_as_bob(&mut contract, PRICE).unwrap();
             assert_eq!(contract.record_release(ID, accounts.bob, T0), Err(Error::NotOwner));
             set_caller(accounts.alice);
+            assert_eq!(
+                contract.record_release(ID, accounts.alice, T0),
+                Err(Error::ReleaseToOwner),
+                "the owner holds its data: no record, no fee"
+            );
             set_now(T0 + 10);
             assert_eq!(
                 contract.record_release(ID, accounts.bob, T0 + 10),

@@ -66,6 +66,9 @@ pub enum Error {
     ReleaseTimeOutOfWindow,
     /// Returned if `record_releases` is given more than `MAX_RELEASES_PER_CALL` releases.
     TooManyReleases,
+    /// Returned if a release is recorded to the share's owner, who holds the data
+    /// already: such records would only cost fees and crowd the audit trail.
+    ReleaseToOwner,
 }
 
 impl fmt::Display for Error {
@@ -114,6 +117,9 @@ impl fmt::Display for Error {
                 "at most {} releases can be recorded in one call",
                 crate::MAX_RELEASES_PER_CALL
             ),
+            Self::ReleaseToOwner => {
+                f.write_str("a release to the share's owner is not recorded: it holds the data")
+            }
         }
     }
 }
