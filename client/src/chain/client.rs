@@ -51,6 +51,12 @@ pub struct AccessView {
     pub decision: Option<Decision>,
 }
 
+/// A submitted transaction in its block.
+type InBlock = subxt::transactions::TransactionInBlock<
+    SubstrateConfig,
+    subxt::client::OnlineClientAtBlockImpl<SubstrateConfig>,
+>;
+
 /// A transaction in a block, with its events.
 struct Included {
     block: BlockCoordinates,
@@ -358,6 +364,50 @@ impl ChainClient {
         confirmation: Confirmation,
         require_success: bool,
     ) -> Result<Included, ChainError> {
+        // A transaction another of this account's transactions displaced in the pool
+        // (signed elsewhere with the same nonce) never lands: it is built and sent again.
+        let mut displaced = 1;
+        let (in_block, finalized) = loop {
+            match self.submit_and_watch(signer, call, confirmation).await {
+                Err(error) if displaced < SUBMIT_ATTEMPTS && error.is_nonce_clash() => {
+                    tracing::debug!(%error, displaced, "transaction displaced; sending it again");
+                    displaced += 1;
+                }
+                other => break other?,
+            }
+        };
+        let events = if require_success {
+            in_block.wait_for_success().await.map_err(|error| match error {
+                subxt::error::TransactionEventsError::ExtrinsicFailed(dispatch) => {
+                    ChainError::Dispatch(dispatch.to_string())
+                }
+                other => subxt::Error::from(other).into(),
+            })?
+        } else {
+            in_block.fetch_events().await.map_err(subxt::Error::from)?
+        };
+        let block = BlockCoordinates {
+            number: in_block.at().await.map_err(subxt::Error::from)?.block_number(),
+            hash: in_block.block_hash(),
+        };
+        Ok(Included {
+            block,
+            extrinsic_hash: in_block.extrinsic_hash(),
+            extrinsic_index: events.extrinsic_index() as u32,
+            finalized,
+            events,
+        })
+    }
+
+    /// Signs `call` with the pool's nonce, submits it (built again when the pool refuses
+    /// it outright), and follows it until `confirmation`: its block, and whether that
+    /// block was finalized.
+    async fn submit_and_watch<Call: subxt::transactions::Payload>(
+        &self,
+        signer: &NodeSigner,
+        call: &Call,
+        confirmation: Confirmation,
+    ) -> Result<(InBlock, bool), ChainError> {
         let mut progress = {
             let _in_pool = self.submit_lock.lock().await;
             let mut attempt = 1;
@@ -386,7 +436,8 @@ impl ChainClient {
                     // 1 in 300 submissions at 30 a second). Build it again.
                     Err(error)
                         if attempt < SUBMIT_ATTEMPTS
-                            && error.to_string().contains("Invalid Transaction") =>
+                            && (error.to_string().contains("Invalid Transaction")
+                                || super::error::nonce_clash(&error.to_string())) =>
                     {
                         tracing::debug!(%error, attempt, "transaction refused by the pool; rebuilding");
                         attempt += 1;
@@ -395,14 +446,14 @@ impl ChainClient {
                 }
             }
         };
-        let (in_block, finalized) = loop {
+        loop {
             match progress.next().await {
                 Some(Ok(TransactionStatus::InBestBlock(block)))
                     if confirmation == Confirmation::InBlock =>
                 {
-                    break (block, false)
+                    return Ok((block, false))
                 }
-                Some(Ok(TransactionStatus::InFinalizedBlock(block))) => break (block, true),
+                Some(Ok(TransactionStatus::InFinalizedBlock(block))) => return Ok((block, true)),
                 Some(Ok(
                     TransactionStatus::Error { message }
                     | TransactionStatus::Invalid { message }
@@ -412,28 +463,7 @@ impl ChainClient {
                 Some(Err(error)) => return Err(subxt::Error::from(error).into()),
                 None => return Err(ChainError::Transaction("the node stopped reporting".into())),
             }
-        };
-        let events = if require_success {
-            in_block.wait_for_success().await.map_err(|error| match error {
-                subxt::error::TransactionEventsError::ExtrinsicFailed(dispatch) => {
-                    ChainError::Dispatch(dispatch.to_string())
-                }
-                other => subxt::Error::from(other).into(),
-            })?
-        } else {
-            in_block.fetch_events().await.map_err(subxt::Error::from)?
-        };
-        let block = BlockCoordinates {
-            number: in_block.at().await.map_err(subxt::Error::from)?.block_number(),
-            hash: in_block.block_hash(),
-        };
-        Ok(Included {
-            block,
-            extrinsic_hash: in_block.extrinsic_hash(),
-            extrinsic_index: events.extrinsic_index() as u32,
-            finalized,
-            events,
-        })
+        }
     }
 
     /// Transaction parameters with the signer's next nonce as the node's pool sees it.
@@ -519,8 +549,24 @@ impl ChainClient {
 
     /// Number of the last finalized block.
     pub async fn finalized_block_number(&self) -> Result<u64, ChainError> {
+        Ok(self.finalized_block().await?.0)
+    }
+
+    /// Number and hash of the last finalized block.
+    pub async fn finalized_block(&self) -> Result<(u64, H256), ChainError> {
         let hash = self.rpc.chain_get_finalized_head().await?;
-        self.block_number_of(hash).await
+        Ok((self.block_number_of(hash).await?, hash))
+    }
+
+    /// Submits a `System::remark` signed by `signer` and waits for its block; the block's
+    /// number and hash. A chain that seals a block per transaction (a development node)
+    /// makes one at once, so this brings its block time up to the present.
+    pub async fn produce_block(&self, signer: &NodeSigner) -> Result<(u64, H256), ChainError> {
+        let mut note = [0u8; 8];
+        getrandom::fill(&mut note).map_err(|e| ChainError::Transaction(e.to_string()))?;
+        let call = subxt::dynamic::transaction("System", "remark", (Value::from_bytes(note),));
+        let included = self.sign_submit_watch(signer, &call, Confirmation::InBlock, true).await?;
+        Ok((included.block.number, included.block.hash))
     }
 
     /// The access decision for `account` on `share_id` at the best block.
@@ -556,6 +602,16 @@ impl ChainClient {
     /// The share with id `share_id`, if any.
     pub async fn share_record(&self, share_id: ShareId) -> Result<Option<Share>, ChainError> {
         self.query(&messages::share_record(share_id)).await
+    }
+
+    /// `account`'s payment receipt for `share_id` at block `block_hash`, if any.
+    pub async fn receipt_at(
+        &self,
+        share_id: ShareId,
+        account: &AccountId,
+        block_hash: H256,
+    ) -> Result<Option<Receipt>, ChainError> {
+        self.query_at(&messages::receipt(share_id, account), Some(block_hash)).await
     }
 
     /// `account`'s payment receipt for `share_id`, if any.

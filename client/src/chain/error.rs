@@ -41,6 +41,22 @@ pub enum ChainError {
     Subxt(Box<subxt::Error>),
 }
 
+impl ChainError {
+    /// Whether a transaction lost its nonce to another one of the same account (signed
+    /// elsewhere, say by a dApp holding the same key): building it again is the cure,
+    /// nothing is wrong with the chain or the account.
+    pub fn is_nonce_clash(&self) -> bool {
+        nonce_clash(&self.to_string())
+    }
+}
+
+/// Whether a transaction pool's message says another transaction took the nonce.
+pub(crate) fn nonce_clash(message: &str) -> bool {
+    ["outdated", "Priority is too low", "stale", "Stale", "Already Imported", "surped"]
+        .iter()
+        .any(|sign| message.contains(sign))
+}
+
 impl From<subxt::Error> for ChainError {
     fn from(error: subxt::Error) -> Self {
         ChainError::Subxt(Box::new(error))

@@ -153,8 +153,12 @@ impl Header {
 
     /// Checks the MAC read with this header against `data_key`.
     fn verify(&self, data_key: &DataKey) -> Result<(), EnvelopeError> {
+        use subtle::ConstantTimeEq as _;
         match self.mac {
-            Some(mac) if mac == header_mac(data_key, &self.unsealed_bytes()) => Ok(()),
+            // Compared in constant time: how many leading bytes match must not show.
+            Some(mac) if bool::from(mac.ct_eq(&header_mac(data_key, &self.unsealed_bytes()))) => {
+                Ok(())
+            }
             Some(_) => Err(EnvelopeError::Corrupt),
             None => Ok(()),
         }

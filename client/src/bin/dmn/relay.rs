@@ -156,8 +156,10 @@ impl Relay {
     }
 
     /// Downloads the data with hash `hash` to `output` (standard output for `None`),
-    /// checking its SHA-256 on the way. A file is written beside its final name and
-    /// renamed only once the hash matches.
+    /// checking its SHA-256 on the way. Nothing unverified reaches its destination: a
+    /// file is written beside its final name and renamed only once the hash matches;
+    /// for standard output the data waits in an unnamed temporary file and is printed
+    /// only then.
     pub async fn download(&self, hash: &str, output: Option<&Path>) -> Result<u64, CliError> {
         let response = self
             .request(Method::GET, &format!("/data/{hash}"))
@@ -170,17 +172,16 @@ impl Relay {
             return Err(failure(response).await);
         }
         let bar = progress(response.content_length(), "downloading");
-        let (mut sink, temp): (Box<dyn tokio::io::AsyncWrite + Unpin>, _) = match output {
+        let (mut sink, temp) = match output {
             Some(path) => {
                 let dir =
                     path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 let temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| {
                     CliError::usage(format!("cannot write in {}: {e}", dir.display()))
                 })?;
-                let file = tokio::fs::File::from_std(temp.reopen().map_err(CliError::io)?);
-                (Box::new(file), Some(temp))
+                (tokio::fs::File::from_std(temp.reopen().map_err(CliError::io)?), Some(temp))
             }
-            None => (Box::new(tokio::io::stdout()), None),
+            None => (tokio::fs::File::from_std(tempfile::tempfile().map_err(CliError::io)?), None),
         };
         let mut hasher = Sha256::new();
         let mut length = 0u64;
@@ -199,8 +200,17 @@ impl Relay {
                 "the data received hashes to {got}, not {hash}; nothing was kept"
             )));
         }
-        if let (Some(temp), Some(path)) = (temp, output) {
-            temp.persist(path).map_err(|e| CliError::io(e.error))?;
+        match (temp, output) {
+            (Some(temp), Some(path)) => {
+                temp.persist(path).map_err(|e| CliError::io(e.error))?;
+            }
+            _ => {
+                use tokio::io::AsyncSeekExt as _;
+                sink.seek(std::io::SeekFrom::Start(0)).await.map_err(CliError::io)?;
+                let mut stdout = tokio::io::stdout();
+                tokio::io::copy(&mut sink, &mut stdout).await.map_err(CliError::io)?;
+                stdout.flush().await.map_err(CliError::io)?;
+            }
         }
         Ok(length)
     }
