@@ -5,15 +5,19 @@
 # bounds). Every request is a full release: signed request, chain decision, outbox row,
 # envelope re-wrapped for B, B decrypts and checks the hash.
 # Needs the devnet, the contract and Garage (scripts/run.sh leaves them running); runs
-# the relays as release builds, and leaves them running.
+# the relays as release builds with the rate limits off (bench-p2p.toml), and leaves
+# them running (scripts/relays.sh down && scripts/relays.sh up restores the defaults).
 # Usage: scripts/bench-p2p.sh [SECONDS_PER_RUN]
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 SECONDS_PER_RUN=${1:-20}
 command -v wrk >/dev/null || die "needs wrk (Debian: apt-get install wrk)"
 [ -f "$DEPLOY_STATE" ] || die "no contract deployed: scripts/devnet.sh up && scripts/deploy.sh"
 
 "$ROOT/scripts/relays.sh" down
-DATAMGMT_RELAY_PROFILE=release "$ROOT/scripts/relays.sh" up
+# The release path itself is measured: the per-node and per-share rate limits are off.
+DATAMGMT_RELAY_PROFILE=release DATAMGMT_RELAY_SETTINGS="$ROOT/scripts/bench-p2p.toml" \
+  "$ROOT/scripts/relays.sh" up
 
 port() { python3 -c 'import sys, tomllib; r = {x["name"]: x for x in tomllib.load(open(sys.argv[1], "rb"))["relays"]}; print(r[sys.argv[2]]["port"])' "$CONFIG" "$1"; }
 A_PORT=$(port a)

@@ -3,11 +3,18 @@
 # on 127.0.0.1, against the running devnet (and Garage for `storage = "s3"`). Each relay
 # gets a directory in the state dir with its configuration, keyring (and passphrase),
 # index, log, and an API token in `token` (owner-readable only) for curl.
-# Usage: scripts/relays.sh up|down|status (DATAMGMT_RELAY_PROFILE=release: optimized build)
+# Usage: scripts/relays.sh up|down|status (DATAMGMT_RELAY_PROFILE=release: optimized build;
+# DATAMGMT_RELAY_SETTINGS=FILE: TOML tables such as [releases] added to each relay's config)
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-# relays: one line per relay, "name port account storage".
+# relays: one line per relay, "name port account storage": substrate-dev.toml's, or
+# DATAMGMT_RELAYS when set (lines in the same form: a relay of a tool's own, say).
 relays() {
+  if [ -n "${DATAMGMT_RELAYS:-}" ]; then
+    printf '%s\n' "$DATAMGMT_RELAYS"
+    return
+  fi
   python3 - "$CONFIG" <<'PY'
 import sys, tomllib
 with open(sys.argv[1], "rb") as f:
@@ -30,7 +37,7 @@ write_config() {
   local token_hash
   token_hash=$(tr -d '\n' <"$dir/token" | sha256sum | cut -d' ' -f1)
   (umask 077 && python3 - "$dir" "$port" "$storage" "$token_hash" "$DEPLOY_STATE" "$STATE_DIR/s3.json" >"$dir/relay.toml" <<'PY'
-import json, sys
+import json, os, sys
 dir, port, storage, token_hash, deploy_state, s3_state = sys.argv[1:]
 q = json.dumps  # TOML basic strings accept JSON string escapes
 print(f"listen = {q('127.0.0.1:' + port)}")
@@ -45,6 +52,13 @@ if storage == "s3":
         print(f"{key} = {q(s3[key])}")
 else:
     print(f'[storage]\nkind = "local"\nroot = {q(dir + "/envelopes")}')
+# DATAMGMT_RELAY_SETTINGS names a file of TOML tables added to every relay's settings.
+extra = os.environ.get("DATAMGMT_RELAY_SETTINGS")
+extra = open(extra).read() if extra else ""
+print(extra)
+# Every relay of this network runs on this machine: they call each other on loopback.
+if "[peers]" not in extra:
+    print("[peers]\nallow_loopback = true")
 print(f'[[tokens]]\nname = "demo"\nsha256 = {q(token_hash)}\nrole = "admin"')
 PY
   )

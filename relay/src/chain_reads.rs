@@ -1,13 +1,18 @@
-//! Chain reads on the key-release path, made once per block.
+//! Chain reads on the key-release path, made once per block, and only ever answered
+//! for the block they were read at.
 //!
-//! What a block says never changes, so a read at the best block serves every request
+//! What a block says never changes, so a read at the newest block serves every request
 //! until the next block. Under load, hundreds of releases a second ask about the same
 //! few shares and peers: without this the chain node would answer the same reads for
 //! each, and its pace, not the relays', would set the release rate. Concurrent askers
-//! of the same thing wait for one read; a failed read is not kept. Where the caller
-//! allows it, the block before answers while a new block is being read, so a new block
-//! does not stall every release behind one round trip.
+//! of the same thing wait for one read; a failed read is not kept.
+//!
+//! The memo holds one block: the newest asked about. A read at an older block is made
+//! and answered but never kept, and nothing read at one block ever answers for
+//! another: a release decided on a memo entry is decided on exactly the block the
+//! caller named (the newest it had seen, see [`crate::p2p`]).
 
+use crate::state::Block;
 use datamgmt_abi::{AccountId, Node, ShareId};
 use datamgmt_client::chain::{AccessView, ChainClient, ChainError, H256};
 use std::collections::HashMap;
@@ -28,17 +33,9 @@ pub struct ReleaseView {
     pub asker: Option<Node>,
 }
 
-/// A block, by number and hash.
-pub type Block = (u64, H256);
-
-/// Values read at the newest block asked about, by key, and those of the block before.
+/// Values read at one block (the newest asked about), by key.
 struct BlockMemo<K, V> {
-    generations: Mutex<Generations<K, V>>,
-}
-
-struct Generations<K, V> {
-    current: Generation<K, V>,
-    previous: Option<Generation<K, V>>,
+    current: Mutex<Generation<K, V>>,
 }
 
 /// The block read at, and a cell per key that the first asker fills.
@@ -47,85 +44,80 @@ struct Generation<K, V> {
     cells: HashMap<K, Arc<OnceCell<V>>>,
 }
 
-impl<K, V> Generation<K, V> {
-    fn new(block: Block) -> Self {
-        Self { block, cells: HashMap::new() }
-    }
-}
-
 impl<K, V> BlockMemo<K, V>
 where
-    K: Eq + Hash + Clone + Send + 'static,
-    V: Clone + Send + Sync + 'static,
+    K: Eq + Hash + Clone,
+    V: Clone,
 {
     fn new() -> Self {
-        let generations =
-            Generations { current: Generation::new((0, H256::zero())), previous: None };
-        Self { generations: Mutex::new(generations) }
+        Self { current: Mutex::new(Generation { block: (0, H256::zero()), cells: HashMap::new() }) }
     }
 
-    /// The cell of `key` at `block`, and its value at the block before if that may
-    /// answer; `None` when `block` is older than the newest block asked about.
-    fn cells(
-        &self,
-        block: Block,
-        key: &K,
-        previous_ok: bool,
-    ) -> Option<(Arc<OnceCell<V>>, Option<V>)> {
-        let mut generations = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        let Generations { current, previous } = &mut *generations;
-        let newer =
-            block.0 > current.block.0 || (block.0 == current.block.0 && block.1 != current.block.1);
-        if newer {
-            *previous = Some(std::mem::replace(current, Generation::new(block)));
+    /// The cell of `key` at `block`; `None` when `block` is older than the newest
+    /// block asked about (or another block of the same height).
+    fn cell(&self, block: Block, key: &K) -> Option<Arc<OnceCell<V>>> {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if block.0 > current.block.0 || (block.0 == current.block.0 && block.1 != current.block.1) {
+            if block.0 == current.block.0 {
+                // Two blocks at one height (a fork): keep neither; read each afresh.
+                *current = Generation { block: (block.0, H256::zero()), cells: HashMap::new() };
+                return None;
+            }
+            *current = Generation { block, cells: HashMap::new() };
         } else if block != current.block {
             return None;
         }
         if current.cells.len() >= MAX_ENTRIES {
             current.cells.clear();
         }
-        let cell = current.cells.entry(key.clone()).or_default().clone();
-        let previous = previous
-            .as_ref()
-            .filter(|_| previous_ok)
-            .and_then(|generation| generation.cells.get(key))
-            .and_then(|cell| cell.get().cloned());
-        Some((cell, previous))
+        Some(current.cells.entry(key.clone()).or_default().clone())
     }
 
-    /// The value of `key` at `block`, read by `load` unless it was read already.
-    ///
-    /// With `previous_ok`, while the read at a new block is under way the value read at
-    /// the block before it answers instead (the read goes on in the background), so a
-    /// new block does not stall everyone behind one read.
-    async fn get<F, Fut>(
-        &self,
-        block: Block,
-        key: K,
-        previous_ok: bool,
-        load: F,
-    ) -> Result<V, ChainError>
+    /// The value of `key` at `block`, read by `load` unless it was read at that very
+    /// block already.
+    async fn get<F, Fut>(&self, block: Block, key: K, load: F) -> Result<V, ChainError>
     where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = Result<V, ChainError>> + Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<V, ChainError>>,
     {
-        let Some((cell, previous)) = self.cells(block, &key, previous_ok) else {
+        match self.cell(block, &key) {
+            Some(cell) => cell.get_or_try_init(load).await.cloned(),
             // Older than the newest block asked about: read, keep nothing.
-            return load().await;
-        };
-        if let Some(value) = cell.get() {
-            return Ok(value.clone());
+            None => load().await,
         }
-        if let Some(value) = previous {
-            tokio::spawn(async move {
-                if let Err(error) = cell.get_or_try_init(load).await {
-                    tracing::warn!(%error, "a chain read in the background failed");
-                }
-            });
-            return Ok(value);
-        }
-        cell.get_or_try_init(load).await.cloned()
     }
+}
+
+/// Rounds [`at_newest`] makes before it gives up on blocks arriving faster than it can
+/// read them.
+const MAX_ROUNDS: usize = 8;
+
+/// Reads `load` at the newest block `newest` names, and again at each newer block that
+/// arrives while it reads, until a read ends with its block still the newest: the
+/// value and the block it was read at. `None` after [`MAX_ROUNDS`] rounds.
+///
+/// A release decided on the result is decided on the newest block the relay had seen
+/// when the decision was made, never on an older view.
+pub async fn at_newest<V, E, N, NF, L, LF>(
+    mut newest: N,
+    mut load: L,
+) -> Result<Option<(Block, V)>, E>
+where
+    N: FnMut() -> NF,
+    NF: std::future::Future<Output = Result<Block, E>>,
+    L: FnMut(Block) -> LF,
+    LF: std::future::Future<Output = Result<V, E>>,
+{
+    let mut block = newest().await?;
+    for _ in 0..MAX_ROUNDS {
+        let value = load(block).await?;
+        let now_newest = newest().await?;
+        if now_newest == block {
+            return Ok(Some((block, value)));
+        }
+        block = now_newest;
+    }
+    Ok(None)
 }
 
 /// The per-block reads of one relay.
@@ -141,19 +133,16 @@ impl Default for ChainReads {
 }
 
 impl ChainReads {
-    /// Everything a release of `share_id` to `asker` is decided on, at `block` (or,
-    /// with `previous_ok` and while that read is under way, at the block before).
+    /// Everything a release of `share_id` to `asker` is decided on, read at `block`.
     pub async fn release_view(
         &self,
         chain: &ChainClient,
         block: Block,
         share_id: ShareId,
         asker: AccountId,
-        previous_ok: bool,
     ) -> Result<Arc<ReleaseView>, ChainError> {
-        let chain = chain.clone();
         self.releases
-            .get(block, (share_id, asker), previous_ok, move || async move {
+            .get(block, (share_id, asker), || async {
                 let (access, asker) = tokio::try_join!(
                     chain.access_view_at(block.1, share_id, &asker),
                     chain.node_at(&asker, block.1),
@@ -163,30 +152,21 @@ impl ChainReads {
             .await
     }
 
-    /// The node record of `account` at `block` (or the block before, while that read
-    /// is under way: a node's endpoint and key rarely change, and a stale one fails
-    /// visibly).
+    /// The node record of `account` at `block`.
     pub async fn node(
         &self,
         chain: &ChainClient,
         block: Block,
         account: AccountId,
     ) -> Result<Option<Node>, ChainError> {
-        let chain = chain.clone();
-        self.nodes
-            .get(
-                block,
-                account,
-                true,
-                move || async move { chain.node_at(&account, block.1).await },
-            )
-            .await
+        self.nodes.get(block, account, || chain.node_at(&account, block.1)).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn block(number: u64) -> Block {
@@ -197,7 +177,7 @@ mod tests {
     fn counted(
         loads: &Arc<AtomicUsize>,
         value: u32,
-    ) -> impl FnOnce() -> futures::future::Ready<Result<u32, ChainError>> + Send + 'static {
+    ) -> impl FnOnce() -> futures::future::Ready<Result<u32, ChainError>> {
         let loads = loads.clone();
         move || {
             loads.fetch_add(1, Ordering::SeqCst);
@@ -209,51 +189,136 @@ mod tests {
     async fn one_read_per_key_and_block_and_errors_are_not_kept() {
         let memo = BlockMemo::<u8, u32>::new();
         let loads = Arc::new(AtomicUsize::new(0));
-        let together = futures::future::join_all(
-            (0..8).map(|_| memo.get(block(1), 1, false, counted(&loads, 10))),
-        );
+        let together =
+            futures::future::join_all((0..8).map(|_| memo.get(block(1), 1, counted(&loads, 10))));
         assert!(together.await.into_iter().all(|v| v.unwrap() == 10));
-        assert_eq!(memo.get(block(1), 2, false, counted(&loads, 20)).await.unwrap(), 20);
+        assert_eq!(memo.get(block(1), 2, counted(&loads, 20)).await.unwrap(), 20);
         assert_eq!(loads.load(Ordering::SeqCst), 2);
         // A new block reads again.
-        assert_eq!(memo.get(block(2), 1, false, counted(&loads, 11)).await.unwrap(), 11);
+        assert_eq!(memo.get(block(2), 1, counted(&loads, 11)).await.unwrap(), 11);
         assert_eq!(loads.load(Ordering::SeqCst), 3);
         // A failed read is tried again by the next asker.
         let failed =
-            memo.get(block(2), 3, false, || async { Err(ChainError::Decode("down".into())) }).await;
+            memo.get(block(2), 3, || async { Err(ChainError::Decode("down".into())) }).await;
         assert!(failed.is_err());
-        assert_eq!(memo.get(block(2), 3, false, counted(&loads, 30)).await.unwrap(), 30);
+        assert_eq!(memo.get(block(2), 3, counted(&loads, 30)).await.unwrap(), 30);
         // An older block is read but not kept.
-        assert_eq!(memo.get(block(1), 1, false, counted(&loads, 9)).await.unwrap(), 9);
-        assert_eq!(memo.get(block(2), 1, false, counted(&loads, 0)).await.unwrap(), 11);
+        assert_eq!(memo.get(block(1), 1, counted(&loads, 9)).await.unwrap(), 9);
+        assert_eq!(memo.get(block(2), 1, counted(&loads, 0)).await.unwrap(), 11);
     }
 
     #[tokio::test]
-    async fn the_previous_block_answers_only_when_allowed_and_only_while_reading() {
+    async fn two_blocks_at_one_height_are_each_read_afresh() {
         let memo = BlockMemo::<u8, u32>::new();
         let loads = Arc::new(AtomicUsize::new(0));
-        assert_eq!(memo.get(block(1), 1, true, counted(&loads, 10)).await.unwrap(), 10);
-        // Not allowed: wait for block 2's read.
-        assert_eq!(memo.get(block(2), 1, false, counted(&loads, 20)).await.unwrap(), 20);
-        // Allowed: block 2's value answers while block 3's read goes on behind it...
-        let (started, release) = tokio::sync::oneshot::channel::<()>();
-        let slow = move || async move {
-            let _ = release.await;
-            Ok(30)
-        };
-        assert_eq!(memo.get(block(3), 1, true, slow).await.unwrap(), 20);
-        // ...and once it is done, block 3's value does.
-        started.send(()).unwrap();
-        let mut value = 0;
-        for _ in 0..100 {
-            value = memo.get(block(3), 1, true, counted(&loads, 0)).await.unwrap();
-            if value == 30 {
-                break;
-            }
-            tokio::task::yield_now().await;
+        let fork = (1, H256::repeat_byte(0xee));
+        assert_eq!(memo.get(block(1), 1, counted(&loads, 10)).await.unwrap(), 10);
+        assert_eq!(memo.get(fork, 1, counted(&loads, 11)).await.unwrap(), 11);
+        assert_eq!(memo.get(block(1), 1, counted(&loads, 12)).await.unwrap(), 12);
+        assert_eq!(loads.load(Ordering::SeqCst), 3);
+    }
+
+    /// One step of the model: a block arrives, an ask starts, or a read in flight
+    /// makes progress.
+    #[derive(Debug, Clone)]
+    enum Step {
+        NewBlock,
+        Ask(u8),
+        Progress(usize),
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<Step>> {
+        prop::collection::vec(
+            prop_oneof![
+                1 => Just(Step::NewBlock),
+                3 => (0u8..3).prop_map(Step::Ask),
+                4 => (0usize..8).prop_map(Step::Progress),
+            ],
+            1..80,
+        )
+    }
+
+    proptest! {
+        /// Blocks arrive at random while reads are under way: whatever [`at_newest`]
+        /// returns was read at the block that was the newest when it returned.
+        #[test]
+        fn a_view_is_never_older_than_the_newest_block(
+            arrivals in prop::collection::vec(0u8..4, 1..40)
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let newest = std::cell::Cell::new(1u64);
+                let mut arrivals = arrivals.into_iter();
+                let outcome = at_newest(
+                    || futures::future::ready(Ok::<_, ()>(block(newest.get()))),
+                    |at| {
+                        // While this read is under way, 0 to 3 blocks arrive.
+                        let arriving = arrivals.next().unwrap_or(0);
+                        newest.set(newest.get() + u64::from(arriving));
+                        futures::future::ready(Ok(at.0 * 10))
+                    },
+                )
+                .await
+                .unwrap();
+                if let Some((at, value)) = outcome {
+                    prop_assert_eq!(at, block(newest.get()), "decided on an older block");
+                    prop_assert_eq!(value, at.0 * 10, "a value read at another block");
+                }
+                Ok(())
+            })?;
         }
-        assert_eq!(value, 30);
-        // Nothing read at the block before: nothing to answer with.
-        assert_eq!(memo.get(block(4), 2, true, counted(&loads, 40)).await.unwrap(), 40);
+
+        /// Whatever the order in which blocks arrive, asks start and reads finish, an
+        /// answer is always the value of the block it was asked at, never one read at
+        /// another block; and an ask at the newest block is answered with that block's
+        /// value even when its read finishes after newer blocks arrived.
+        #[test]
+        fn an_answer_is_always_the_value_at_the_block_asked(steps in steps()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                // The "chain": the value of key k at block b is b * 10 + k.
+                let value = |b: u64, k: u8| (b * 10 + u64::from(k)) as u32;
+                let memo = Arc::new(BlockMemo::<u8, u32>::new());
+                let mut newest = 1u64;
+                // Reads in flight: each waits for its gate before its loader answers.
+                let mut gates: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
+                let mut asks = Vec::new();
+                for step in steps {
+                    match step {
+                        Step::NewBlock => newest += 1,
+                        Step::Ask(key) => {
+                            let (open, gate) = tokio::sync::oneshot::channel::<()>();
+                            gates.push(open);
+                            let memo = memo.clone();
+                            let at = newest;
+                            asks.push(tokio::spawn(async move {
+                                let answer = memo
+                                    .get(block(at), key, move || async move {
+                                        let _ = gate.await;
+                                        Ok(value(at, key))
+                                    })
+                                    .await
+                                    .unwrap();
+                                (at, key, answer)
+                            }));
+                        }
+                        Step::Progress(which) => {
+                            if !gates.is_empty() {
+                                let _ = gates.swap_remove(which % gates.len()).send(());
+                            }
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+                for gate in gates.drain(..) {
+                    let _ = gate.send(());
+                }
+                for ask in asks {
+                    let (at, key, answer) = ask.await.unwrap();
+                    prop_assert_eq!(answer, value(at, key), "asked at block {}", at);
+                }
+                Ok(())
+            })?;
+        }
     }
 }

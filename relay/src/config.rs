@@ -33,6 +33,15 @@ pub struct RelayConfig {
     /// Request limits.
     #[serde(default)]
     pub limits: Limits,
+    /// When key releases stop, and how often one recipient may have a share's key.
+    #[serde(default)]
+    pub releases: ReleasePolicy,
+    /// Which other nodes' endpoints this relay calls, and how long it waits for them.
+    #[serde(default)]
+    pub peers: PeerPolicy,
+    /// Connection and request timeouts, and load shedding.
+    #[serde(default)]
+    pub server: ServerLimits,
 }
 
 /// How to reach the contract.
@@ -93,6 +102,117 @@ impl Default for Limits {
     }
 }
 
+/// When the owner's relay stops releasing keys, and how often it releases one share's
+/// key to one recipient. Every key that leaves must have its record on chain: a relay
+/// that cannot show that its records keep up stops releasing (503) until they do.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReleasePolicy {
+    /// Oldest block (by its block time against this relay's clock, seconds) a release
+    /// may be decided on. An older newest block means the chain is idle or stalled: the
+    /// relay asks it for a block (a chain that seals on demand makes one at once) and
+    /// refuses while none comes. Far below the contract's 10-minute record window.
+    pub max_view_age_secs: u64,
+    /// Releases stop while a release has waited longer than this for its chain record.
+    pub max_record_lag_secs: u64,
+    /// Releases of one share to one recipient per minute (0: no limit). Each release
+    /// costs its owner a record on chain, so a free share's recipient could otherwise
+    /// make its owner pay fees without end.
+    pub per_share_recipient_per_minute: u32,
+    /// Days a release record the contract refused stays listed at `/admin/releases`.
+    pub keep_refused_days: u64,
+}
+
+impl Default for ReleasePolicy {
+    fn default() -> Self {
+        Self {
+            max_view_age_secs: 60,
+            max_record_lag_secs: 15,
+            per_share_recipient_per_minute: 120,
+            keep_refused_days: 30,
+        }
+    }
+}
+
+/// The other nodes: which endpoints this relay will call (a node registers its endpoint
+/// on chain, so any node can name any URL), how long it waits, and how often a node may
+/// call this one.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeerPolicy {
+    /// Call endpoints on loopback addresses (a development network on one machine).
+    pub allow_loopback: bool,
+    /// Call endpoints on private, link-local, shared or other non-public addresses.
+    pub allow_private: bool,
+    /// Seconds to connect.
+    pub connect_timeout_secs: u64,
+    /// Seconds from sending a request to the answer's status and headers.
+    pub response_timeout_secs: u64,
+    /// Seconds an answer's body may stay silent.
+    pub read_timeout_secs: u64,
+    /// Signed node-to-node requests per second from one account (0: no limit); twice
+    /// as many may come in a burst.
+    pub requests_per_second: u32,
+}
+
+impl Default for PeerPolicy {
+    fn default() -> Self {
+        Self {
+            allow_loopback: false,
+            allow_private: false,
+            connect_timeout_secs: 5,
+            response_timeout_secs: 30,
+            read_timeout_secs: 30,
+            requests_per_second: 100,
+        }
+    }
+}
+
+/// Connection and request limits of the HTTP server.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerLimits {
+    /// Seconds a client has to send a request's headers; an idle kept-alive connection
+    /// is closed after as long.
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may stay silent.
+    pub body_timeout_secs: u64,
+    /// Seconds a response may stay unread by its client.
+    pub write_timeout_secs: u64,
+    /// Seconds a request without a streamed body may take to be answered.
+    pub request_timeout_secs: u64,
+    /// Open connections; more are closed at once.
+    pub max_connections: usize,
+    /// Requests being answered at once; more are answered 503 at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            write_timeout_secs: 60,
+            request_timeout_secs: 60,
+            max_connections: 10_000,
+            max_in_flight: 1_024,
+        }
+    }
+}
+
+/// Everything that shapes how the relay treats requests, peers and releases.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// Request limits.
+    pub limits: Limits,
+    /// Key releases.
+    pub releases: ReleasePolicy,
+    /// Other nodes.
+    pub peers: PeerPolicy,
+    /// The HTTP server.
+    pub server: ServerLimits,
+}
+
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -150,7 +270,44 @@ impl RelayConfig {
         let mut config: Self = toml::from_str(&text)
             .map_err(|e| ConfigError::Invalid { path: path.to_owned(), message: e.to_string() })?;
         config.apply_env(|name| std::env::var(name).ok());
+        config
+            .validate()
+            .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
         Ok(config)
+    }
+
+    /// Refuses settings that would weaken what the relay promises: a release decided on
+    /// a block so old, or recorded so late, that its record could fall outside the
+    /// contract's window; refused records forgotten at once; a `public_url` other nodes
+    /// would refuse to call.
+    fn validate(&self) -> Result<(), String> {
+        let window_secs = datamgmt_abi::RELEASE_RECORD_WINDOW_MS / 1000;
+        let releases = &self.releases;
+        if releases.max_view_age_secs == 0
+            || releases.max_view_age_secs + releases.max_record_lag_secs > window_secs / 2
+        {
+            return Err(format!(
+                "[releases] max_view_age_secs (1 or more) and max_record_lag_secs together \
+                 must stay under {} s, half the contract's record window",
+                window_secs / 2
+            ));
+        }
+        if releases.keep_refused_days == 0 {
+            return Err("[releases] keep_refused_days must be 1 or more".into());
+        }
+        crate::peers::check_endpoint(&self.public_url, &self.peers)
+            .map(|_| ())
+            .map_err(|error| format!("`public_url`: {error}"))
+    }
+
+    /// The settings requests, peers and releases are handled by.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            limits: self.limits,
+            releases: self.releases,
+            peers: self.peers,
+            server: self.server,
+        }
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
@@ -222,6 +379,24 @@ mod tests {
         });
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.chain.url.as_deref(), Some("ws://127.0.0.1:9944"));
+    }
+
+    #[test]
+    fn settings_that_weaken_the_guarantees_are_refused() {
+        let config: RelayConfig = toml::from_str(EXAMPLE).unwrap();
+        assert!(config.validate().is_err(), "loopback public_url without allow_loopback");
+        let dev = format!("{EXAMPLE}\n[peers]\nallow_loopback = true\n");
+        let config: RelayConfig = toml::from_str(&dev).unwrap();
+        assert!(config.validate().is_ok());
+        for releases in [
+            "max_view_age_secs = 0",
+            "max_view_age_secs = 290\nmax_record_lag_secs = 20",
+            "keep_refused_days = 0",
+        ] {
+            let text = format!("{dev}\n[releases]\n{releases}\n");
+            let config: RelayConfig = toml::from_str(&text).unwrap();
+            assert!(config.validate().is_err(), "{releases}");
+        }
     }
 
     #[test]

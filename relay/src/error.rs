@@ -37,12 +37,32 @@ pub enum ApiError {
     /// 404: nothing by that name.
     #[error("{0}")]
     NotFound(String),
+    /// 405: the route does not take this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 409: the request conflicts with the current state (already revoked…).
     #[error("{0}")]
     Conflict(String),
-    /// 413: the body is larger than the limit.
+    /// 413: the body (or the data asked for) is larger than the limit.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// 413: the data asked for is larger than this way of reading it allows.
+    #[error("{0}")]
+    DataTooLarge(String),
+    /// 414: the request URI is longer than this relay reads.
+    #[error("{0}")]
+    UriTooLong(String),
+    /// 431: the request's headers are more than this relay reads.
+    #[error("{0}")]
+    HeadersTooLarge(String),
+    /// 429: too many requests of this kind from this caller; retry later.
+    #[error("too many {what}; retry in {} s", retry_after.as_secs().max(1))]
+    TooManyRequests {
+        /// What was asked for too often.
+        what: String,
+        /// When to ask again.
+        retry_after: std::time::Duration,
+    },
     /// 502: another node answered, but not with something usable.
     #[error("{0}")]
     BadGateway(String),
@@ -54,6 +74,10 @@ pub enum ApiError {
         /// What failed (logged, never sent).
         cause: String,
     },
+    /// 503: key releases are paused until their chain records keep up again; the
+    /// message says why in general terms (`/admin/releases` has the detail).
+    #[error("key releases are paused: {0}; retry later")]
+    ReleasesPaused(&'static str),
     /// 500: a bug. The cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -80,9 +104,13 @@ impl ApiError {
             Self::BadSignature(_) => StatusCode::UNAUTHORIZED,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PayloadTooLarge | Self::DataTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } | Self::ReleasesPaused(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,9 +125,14 @@ impl ApiError {
             Self::BadSignature(_) => "bad_signature",
             Self::BadGateway(_) => "bad_gateway",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::UriTooLong(_) => "uri_too_long",
+            Self::HeadersTooLarge(_) => "headers_too_large",
             Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge => "payload_too_large",
+            Self::PayloadTooLarge | Self::DataTooLarge(_) => "payload_too_large",
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
+            Self::ReleasesPaused(_) => "releases_paused",
             Self::Internal(_) => "internal",
         }
     }
@@ -120,10 +153,13 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
+            Self::TooManyRequests { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, retry_after.as_secs().max(1).into());
+            }
             Self::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::Unavailable { .. } => {
+            Self::Unavailable { .. } | Self::ReleasesPaused(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
             _ => {}
@@ -133,23 +169,75 @@ impl IntoResponse for ApiError {
 }
 
 /// `Json<T>` whose rejections (bad syntax, wrong types, missing fields, wrong content
-/// type, too large) come back in the API's error shape.
+/// type, too large) come back in the API's error shape. A body over the limit
+/// ([`JsonBodyLimit`], set by the router) is read to its end, up to
+/// [`DRAIN_ON_REFUSAL`] bytes, before the 413 goes out: a client still sending when the
+/// server answers and closes would see a broken connection instead of the answer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AppJson<T>(pub T);
+
+/// The largest JSON body the router takes (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub struct JsonBodyLimit(pub usize);
+
+/// Bytes of a refused upload read and dropped before the refusal is sent, so the client
+/// reads the answer rather than a reset connection.
+pub const DRAIN_ON_REFUSAL: u64 = 64 << 20;
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(JsonRejection::BytesRejection(rejection))
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(ApiError::PayloadTooLarge)
-            }
-            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        use futures::StreamExt as _;
+        let json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+            .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"));
+        if !json {
+            return Err(ApiError::BadRequest(
+                "expected a request with `Content-Type: application/json`".into(),
+            ));
         }
+        let limit = request.extensions().get::<JsonBodyLimit>().map_or(2 << 20, |l| l.0);
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit as u64 + DRAIN_ON_REFUSAL) {
+            // Too much to read just to refuse it: answer and let the connection go.
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let mut body = request.into_body().into_data_stream();
+        let mut bytes = Vec::new();
+        let mut over = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|error| {
+                ApiError::BadRequest(format!("the request body could not be read: {error}"))
+            })?;
+            if over > 0 || bytes.len() + chunk.len() > limit {
+                bytes = Vec::new();
+                over += chunk.len() as u64;
+                if over > DRAIN_ON_REFUSAL {
+                    break;
+                }
+                continue;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if over > 0 {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        // Every request body of this API is an object; serde would also read a struct
+        // from an array of its fields, which no client means.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
+        }
+        Json::<T>::from_bytes(&bytes)
+            .map(|Json(value)| Self(value))
+            .map_err(|rejection: JsonRejection| ApiError::BadRequest(rejection.body_text()))
     }
 }
 

@@ -34,30 +34,56 @@ struct Readiness {
     chain: String,
     storage: String,
     index: String,
+    /// Whether key releases go on (they do not make the relay unready: it still
+    /// shares, lists and serves its own data).
+    releases: String,
+}
+
+/// How long each dependency has to answer a readiness check.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `check`'s answer, or why there was none in time.
+async fn within(
+    check: impl std::future::Future<Output = Result<String, String>>,
+) -> Result<String, String> {
+    tokio::time::timeout(CHECK_TIMEOUT, check)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())))
 }
 
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let chain = match state.chain().client().await {
-        Ok(client) => match client.best_block().await {
+    let chain = within(async {
+        let client = state.chain().client().await.map_err(|e| e.to_string())?;
+        state.chain().live().map_err(|e| match e {
+            crate::error::ApiError::Unavailable { cause, .. } => cause,
+            other => other.to_string(),
+        })?;
+        match client.best_block().await {
             Ok((number, _)) => Ok(format!("ok, best block {number}")),
             Err(error) => Err(format!("unreachable: {error}")),
-        },
-        Err(error) => Err(error.to_string()),
-    };
-    let storage = match state.store().exists(datamgmt_abi::ShareId([0; 16])).await {
-        Ok(_) => Ok("ok".to_owned()),
-        Err(error) => Err(error.to_string()),
-    };
-    let index = match state.index().ping().await {
-        Ok(()) => Ok("ok".to_owned()),
-        Err(error) => Err(error.to_string()),
-    };
+        }
+    });
+    let storage = within(async {
+        match state.store().exists(datamgmt_abi::ShareId([0; 16])).await {
+            Ok(_) => Ok("ok".to_owned()),
+            Err(error) => Err(error.to_string()),
+        }
+    });
+    let index = within(async {
+        match state.index().ping().await {
+            Ok(()) => Ok("ok".to_owned()),
+            Err(error) => Err(error.to_string()),
+        }
+    });
+    let (chain, storage, index) = tokio::join!(chain, storage, index);
+    let releases = state.releases().status(crate::shares::now_ms());
     let ready = chain.is_ok() && storage.is_ok() && index.is_ok();
     let body = Readiness {
         status: if ready { "ready" } else { "unavailable" },
         chain: chain.unwrap_or_else(|e| e),
         storage: storage.unwrap_or_else(|e| e),
         index: index.unwrap_or_else(|e| e),
+        releases: releases.reason.unwrap_or_else(|| "ok".to_owned()),
     };
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))

@@ -110,6 +110,23 @@ pub struct KeyRelease {
     pub receipt_paid_at: Option<Timestamp>,
 }
 
+/// A key release in the outbox, as `/admin/releases` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRelease {
+    /// The release.
+    pub release: KeyRelease,
+    /// `pending`, `recorded` or `refused`.
+    pub state: String,
+    /// Attempts to record it so far.
+    pub attempts: u32,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// When it was written (ms, relay clock).
+    pub written_at: Timestamp,
+    /// When it last changed (ms, relay clock).
+    pub updated_at: Timestamp,
+}
+
 /// A key release waiting for its chain record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRelease {
@@ -326,7 +343,7 @@ impl Index {
             seen_at: now,
             forget_before: forget.then_some(forget_before),
         };
-        self.hot_writes.write(write).await
+        Ok(self.hot_writes.write(write).await?.is_some())
     }
 
     /// Forgets a share the chain refused for good (its object is deleted too).
@@ -419,6 +436,27 @@ impl Index {
             .bind(action)
             .execute(&mut *tx)
             .await?;
+            // A revocation or expiry change made straight on the contract (by a dApp)
+            // reaches this node's own share here: the P2P route refuses on it at once.
+            match &event.action {
+                ShareAction::Revoked => {
+                    sqlx::query(
+                        "UPDATE shares SET revoked_at = COALESCE(revoked_at, ?) WHERE share_id = ?",
+                    )
+                    .bind(to_i64(event.at))
+                    .bind(event.share_id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ShareAction::ExpiryChanged { new, .. } => {
+                    sqlx::query("UPDATE shares SET expires_at = ? WHERE share_id = ?")
+                        .bind(new.map(to_i64))
+                        .bind(event.share_id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                _ => {}
+            }
             if matches!(event.action, ShareAction::Created { .. }) {
                 // A share whose chain call landed unseen is settled here.
                 sqlx::query(
@@ -456,14 +494,31 @@ impl Index {
         .transpose()
     }
 
-    /// Every indexed event about data with this hash, in chain order.
-    pub async fn events_for(&self, data_hash: DataHash) -> Result<Vec<IndexedEvent>, IndexError> {
+    /// Indexed events about data with this hash in which `party` owns or receives the
+    /// share, in chain order, after `after` (block number, event index) if given, at
+    /// most `limit`.
+    pub async fn events_for(
+        &self,
+        data_hash: DataHash,
+        party: &AccountId,
+        after: Option<(u64, u32)>,
+        limit: u32,
+    ) -> Result<Vec<IndexedEvent>, IndexError> {
+        let (block, event) = after.map_or((-1, -1), |(b, e)| (to_i64(b), i64::from(e)));
         let rows = sqlx::query(
             "SELECT block_number, event_index, block_hash, extrinsic_index, extrinsic_hash, \
              share_id, owner, recipient, data_hash, at, action FROM share_events \
-             WHERE data_hash = ? ORDER BY block_number, event_index",
+             WHERE data_hash = ? AND (owner = ? OR recipient = ?) \
+             AND (block_number > ? OR (block_number = ? AND event_index > ?)) \
+             ORDER BY block_number, event_index LIMIT ?",
         )
         .bind(data_hash.to_string())
+        .bind(party.to_string())
+        .bind(party.to_string())
+        .bind(block)
+        .bind(block)
+        .bind(event)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(event_from_row).collect()
@@ -495,14 +550,32 @@ impl Index {
     }
 
     /// Writes a key release down before its envelope leaves, as pending its chain
-    /// record. A release that uses a paid receipt (`receipt_paid_at`) is refused with
-    /// `false` when another release already used the same receipt.
+    /// record; its row id. A release that uses a paid receipt (`receipt_paid_at`) is
+    /// refused with `None` when another release already used the same receipt.
     pub async fn insert_release(
         &self,
         release: &KeyRelease,
         now: Timestamp,
-    ) -> Result<bool, IndexError> {
+    ) -> Result<Option<i64>, IndexError> {
         self.hot_writes.write(Write::Release { release: release.clone(), now }).await
+    }
+
+    /// Takes back a release written but not sent (row `id`, while still pending).
+    pub async fn cancel_release(&self, id: i64) -> Result<bool, IndexError> {
+        let deleted = sqlx::query("DELETE FROM key_releases WHERE id = ? AND state = 'pending'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    /// How many releases wait for their chain record.
+    pub async fn pending_releases(&self) -> Result<u64, IndexError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM key_releases WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count.max(0) as u64)
     }
 
     /// Whether a release used the paid receipt of `recipient` for `share_id` paid at
@@ -628,6 +701,87 @@ impl Index {
             }
         }
         Ok(counts)
+    }
+
+    /// When the oldest release still waiting for its record was written (ms), if one is.
+    pub async fn oldest_pending_release(&self) -> Result<Option<Timestamp>, IndexError> {
+        let oldest: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(written_at) FROM key_releases WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(oldest.map(|at| at.max(0) as u64))
+    }
+
+    /// How many refused records no operator has acknowledged yet.
+    pub async fn unacknowledged_refusals(&self) -> Result<u64, IndexError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM key_releases WHERE state = 'refused' AND acknowledged_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// Marks every refused record as acknowledged at `now` (ms); how many were not yet.
+    pub async fn acknowledge_refusals(&self, now: Timestamp) -> Result<u64, IndexError> {
+        let updated = sqlx::query(
+            "UPDATE key_releases SET acknowledged_at = ? \
+             WHERE state = 'refused' AND acknowledged_at IS NULL",
+        )
+        .bind(to_i64(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected())
+    }
+
+    /// Up to `limit` releases in `state` (`pending` or `refused`), oldest first.
+    pub async fn releases_in_state(
+        &self,
+        state: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxRelease>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT share_id, recipient, released_at, receipt_paid_at, state, attempts, \
+             last_error, written_at, updated_at FROM key_releases WHERE state = ? \
+             ORDER BY id LIMIT ?",
+        )
+        .bind(state)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let receipt_paid_at: Option<i64> = row.try_get("receipt_paid_at")?;
+                Ok(OutboxRelease {
+                    release: KeyRelease {
+                        share_id: parse(row, "share_id")?,
+                        recipient: parse(row, "recipient")?,
+                        released_at: unsigned(row, "released_at")?,
+                        receipt_paid_at: receipt_paid_at.map(|v| v.max(0) as u64),
+                    },
+                    state: row.try_get("state")?,
+                    attempts: u32::try_from(unsigned(row, "attempts")?).unwrap_or(u32::MAX),
+                    last_error: row.try_get("last_error")?,
+                    written_at: unsigned(row, "written_at")?,
+                    updated_at: unsigned(row, "updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets free releases the contract refused before `before` (ms), once they have
+    /// been acknowledged and listed long enough. A refused paid release is kept: its
+    /// receipt was never consumed on chain, and the row is what stops it buying a second
+    /// key.
+    pub async fn prune_refused_releases(&self, before: Timestamp) -> Result<u64, IndexError> {
+        let deleted = sqlx::query(
+            "DELETE FROM key_releases WHERE state = 'refused' AND receipt_paid_at IS NULL \
+             AND acknowledged_at IS NOT NULL AND updated_at < ?",
+        )
+        .bind(to_i64(before))
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected())
     }
 
     /// Forgets releases recorded before `before` (ms): the chain holds them, and its
@@ -812,11 +966,11 @@ mod tests {
             receipt_paid_at: paid_at,
         };
         // Free releases repeat; a receipt buys one, a new receipt another.
-        assert!(index.insert_release(&release(1, None), 10).await.unwrap());
-        assert!(index.insert_release(&release(1, None), 10).await.unwrap());
-        assert!(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap());
-        assert!(!index.insert_release(&release(2, Some(4_000)), 10).await.unwrap());
-        assert!(index.insert_release(&release(2, Some(4_500)), 10).await.unwrap());
+        assert!(index.insert_release(&release(1, None), 10).await.unwrap().is_some());
+        assert!(index.insert_release(&release(1, None), 10).await.unwrap().is_some());
+        assert!(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap().is_some());
+        assert!(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap().is_none());
+        let later = index.insert_release(&release(2, Some(4_500)), 10).await.unwrap().unwrap();
         let me = AccountId([2; 32]);
         assert!(index.receipt_released(ShareId([2; 16]), &me, 4_000).await.unwrap());
         assert!(!index.receipt_released(ShareId([2; 16]), &me, 4_600).await.unwrap());
@@ -827,6 +981,8 @@ mod tests {
         assert_eq!(due.len(), 4);
         assert_eq!(due[2].release, release(2, Some(4_000)));
         let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
+        assert_eq!(ids[3], later, "the id of the row written");
+        assert_eq!(index.pending_releases().await.unwrap(), 4);
         // Rows being recorded are left out, and the limit holds.
         let skip = std::collections::HashSet::from([ids[0], ids[1]]);
         let rest = index.due_releases(10, &skip, 1).await.unwrap();
@@ -840,8 +996,20 @@ mod tests {
         assert!(index.due_releases(29, &none, 10).await.unwrap().is_empty());
         assert_eq!(index.due_releases(30, &none, 10).await.unwrap().len(), 1);
         // A recorded receipt still counts as used, even once recorded.
-        assert!(!index.insert_release(&release(2, Some(4_000)), 40).await.unwrap());
+        assert!(index.insert_release(&release(2, Some(4_000)), 40).await.unwrap().is_none());
         assert_eq!(index.prune_recorded_releases(21).await.unwrap(), 2);
+        assert_eq!(index.count_releases().await.unwrap(), (1, 0, 1));
+        // A refused record waits for an operator; a refused paid release outlives its
+        // listing even then: its receipt stays used here.
+        assert_eq!(index.unacknowledged_refusals().await.unwrap(), 1);
+        assert_eq!(index.acknowledge_refusals(45).await.unwrap(), 1);
+        assert_eq!(index.unacknowledged_refusals().await.unwrap(), 0);
+        assert_eq!(index.prune_refused_releases(1_000).await.unwrap(), 0);
+        assert!(index.insert_release(&release(2, Some(4_500)), 50).await.unwrap().is_none());
+        // A release written but not sent is taken back, once.
+        let unsent = index.insert_release(&release(1, None), 60).await.unwrap().unwrap();
+        assert!(index.cancel_release(unsent).await.unwrap());
+        assert!(!index.cancel_release(unsent).await.unwrap());
         assert_eq!(index.count_releases().await.unwrap(), (1, 0, 1));
     }
 

@@ -1,11 +1,13 @@
-//! The indexer: follows finalized blocks and copies the contract's share events into the
-//! index, so `/verify_data` and audits answer without scanning the chain. It resumes
+//! The indexer: follows finalized blocks and copies the contract's share events that
+//! concern this node (it owns the share or receives it) into the index, so `/verify_data`
+//! and reads answer without scanning the chain. Events between other nodes are not kept:
+//! anyone can make them, and they would grow this node's index without end. It resumes
 //! from the last block it finished, so downtime is caught up on restart; each block's
 //! events and the cursor are written in one transaction.
 
 use crate::index::{Index, IndexError, IndexedEvent};
 use crate::state::AppState;
-use datamgmt_abi::events::ContractEvent;
+use datamgmt_abi::{events::ContractEvent, AccountId};
 use datamgmt_client::chain::{ChainClient, ChainError};
 use futures::StreamExt;
 use std::time::Duration;
@@ -24,13 +26,14 @@ pub enum IndexerError {
 /// While catching up through blocks without events, the cursor is saved this often.
 const CURSOR_EVERY: u64 = 1024;
 
-/// Indexes every finalized block after the cursor (from `first_block` for an empty
-/// index); returns the last block indexed. Blocks are read several at a time but
+/// Indexes the share events concerning `node` in every finalized block after the
+/// cursor (from `first_block` for an empty index); returns the last block indexed. Blocks are read several at a time but
 /// written in order, and a block without share events only moves the cursor (every
 /// [`CURSOR_EVERY`] blocks and at the end).
 pub async fn catch_up(
     chain: &ChainClient,
     index: &Index,
+    node: &AccountId,
     first_block: u64,
 ) -> Result<u64, IndexerError> {
     let finalized = chain.finalized_block_number().await?;
@@ -41,14 +44,16 @@ pub async fn catch_up(
         let events: Vec<IndexedEvent> = recorded?
             .into_iter()
             .filter_map(|recorded| match recorded.event {
-                ContractEvent::Share(event) => Some(IndexedEvent {
-                    block_number: recorded.block_number,
-                    block_hash: format!("{:?}", recorded.block_hash),
-                    extrinsic_index: recorded.extrinsic_index,
-                    extrinsic_hash: format!("{:?}", recorded.extrinsic_hash),
-                    event_index: recorded.event_index,
-                    event,
-                }),
+                ContractEvent::Share(event) if event.owner == *node || event.recipient == *node => {
+                    Some(IndexedEvent {
+                        block_number: recorded.block_number,
+                        block_hash: format!("{:?}", recorded.block_hash),
+                        extrinsic_index: recorded.extrinsic_index,
+                        extrinsic_hash: format!("{:?}", recorded.extrinsic_hash),
+                        event_index: recorded.event_index,
+                        event,
+                    })
+                }
                 _ => None,
             })
             .collect();
@@ -78,7 +83,8 @@ pub fn spawn(state: AppState, interval: Duration) {
                     };
                 }
                 if let Some(first_block) = first_block {
-                    match catch_up(&client, state.index(), first_block).await {
+                    let node = state.node().account();
+                    match catch_up(&client, state.index(), &node, first_block).await {
                         Ok(block) => state.metrics().indexed_block(block),
                         Err(error) => tracing::warn!(%error, "indexer pass stopped; retrying"),
                     }

@@ -18,8 +18,15 @@
 //!   (fetched from the owner over P2P);
 //! - [`p2p`]: signed node-to-node requests: the owner's relay releases an envelope as
 //!   the contract allows;
-//! - [`releases`]: key releases recorded on chain, several to a transaction;
+//! - [`chain_reads`]: the chain reads a release is decided on, once per block and only
+//!   at the newest block seen;
+//! - [`peers`]: calling other nodes' registered endpoints, which anyone can choose;
+//! - [`rate`]: how often one caller may do one thing;
+//! - [`releases`]: key releases recorded on chain, several to a transaction, and the
+//!   gate that stops releases while records do not keep up;
+//! - [`server`]: connections, timeouts, load shedding and request head limits;
 //! - [`listing`]: `GET /data/list`, paged, from the index;
+//! - [`paging`]: page sizes and page tokens of the listings;
 //! - [`lifecycle`]: an owner revokes a share or changes its expiry;
 //! - [`indexer`]: copies the contract's share events from finalized blocks into the index;
 //! - [`verify`]: `GET /verify_data/{hash}`, the on-chain proof, from the index;
@@ -47,8 +54,12 @@ pub mod listing;
 pub mod metrics;
 pub mod node;
 pub mod p2p;
+pub mod paging;
+pub mod peers;
+pub mod rate;
 pub mod reading;
 pub mod releases;
+pub mod server;
 pub mod shares;
 pub mod state;
 pub mod storage;
@@ -57,6 +68,7 @@ pub mod verify;
 use axum::{http::Request, Router};
 use state::AppState;
 use std::future::Future;
+use std::time::Duration;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 /// The relay's router over `state`.
@@ -73,7 +85,8 @@ pub fn app(state: AppState) -> Router {
         // A 503 while a dependency is down is expected, not an error of this relay; the
         // cause is logged where it is known.
         .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN));
-    let body_limit = axum::extract::DefaultBodyLimit::max(state.limits().max_json_body);
+    let json_limit = error::JsonBodyLimit(state.limits().max_json_body);
+    let server_limits = state.settings().server;
     let metrics = state.metrics().clone();
     let metrics_route = Router::new()
         .route("/metrics", axum::routing::get(metrics::serve))
@@ -87,10 +100,20 @@ pub fn app(state: AppState) -> Router {
         .merge(listing::router())
         .merge(lifecycle::router())
         .merge(keys::router())
+        .merge(releases::router())
         .merge(verify::router())
-        .layer(body_limit)
         .with_state(state)
         .merge(metrics_route)
+        .fallback(server::no_route)
+        .method_not_allowed_fallback(server::wrong_method)
+        .layer(axum::Extension(json_limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(
+            server_limits.body_timeout_secs,
+        )))
+        .layer(axum::middleware::from_fn_with_state(
+            server::InFlight::new(&server_limits),
+            server::limit_requests,
+        ))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(trace)
 }
@@ -103,11 +126,12 @@ async fn openapi() -> impl axum::response::IntoResponse {
 }
 
 /// Serves the relay on `listener` until `shutdown` completes, then finishes the requests
-/// in progress.
+/// in progress (see [`server`] for the connection limits).
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let limits = state.settings().server;
+    server::serve(listener, app(state), limits, shutdown).await
 }

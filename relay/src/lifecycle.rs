@@ -53,8 +53,14 @@ async fn revoke(
 ) -> Result<AppJson<ChangeResponse>, ApiError> {
     caller.require(Role::User)?;
     let share = own_share(&state, &share_id).await?;
-    let response =
-        submit(&state, share.share_id, messages::revoke(share.share_id), "revoked").await?;
+    let response = submit(
+        &state,
+        share.share_id,
+        messages::revoke(share.share_id),
+        "revoked",
+        Confirmation::InBlock,
+    )
+    .await?;
     state.index().mark_revoked(share.share_id, now_ms()).await?;
     Ok(AppJson(response))
 }
@@ -72,7 +78,8 @@ async fn set_expiry(
     }
     let share = own_share(&state, &share_id).await?;
     let message = messages::set_expiry(share.share_id, expires_at);
-    let response = submit(&state, share.share_id, message, "expiry_changed").await?;
+    let response =
+        submit(&state, share.share_id, message, "expiry_changed", Confirmation::InBlock).await?;
     state.index().set_expiry(share.share_id, expires_at).await?;
     Ok(AppJson(response))
 }
@@ -99,7 +106,9 @@ async fn pay(
         return Err(ApiError::Conflict("the share is free; there is nothing to pay".into()));
     }
     let message = messages::pay_for_access(share_id, share.price);
-    Ok(AppJson(submit(&state, share_id, message, "paid").await?))
+    // A key is released on a payment only once its block is final, so the answer waits
+    // for that too: a reader who asks right after paying is not told to wait.
+    Ok(AppJson(submit(&state, share_id, message, "paid", Confirmation::Finalized).await?))
 }
 
 /// The share with this id, if this node made it.
@@ -117,17 +126,19 @@ async fn submit(
     share_id: ShareId,
     message: ContractMessage,
     status: &str,
+    confirmation: Confirmation,
 ) -> Result<ChangeResponse, ApiError> {
     let chain = state.chain().client().await?;
-    let receipt = chain
-        .submit(&state.node().signer, &message, Confirmation::InBlock)
-        .await
-        .map_err(|error| match error {
-            ChainError::Contract(refusal) => contract_refusal(refusal),
-            other => chain_unavailable(other),
+    let receipt =
+        chain.submit(&state.node().signer, &message, confirmation).await.map_err(|error| {
+            match error {
+                ChainError::Contract(refusal) => contract_refusal(refusal),
+                other => chain_unavailable(other),
+            }
         })?;
-    // Whatever this relay decides from now on sees the change (a revocation takes
-    // effect on the next request), even before the best-block subscription says so.
+    // Whatever this relay decides from now on is decided on this block or a newer one (a
+    // revocation takes effect on the next request), even before the best-block
+    // subscription says so.
     state.chain().saw_block(receipt.block_number, receipt.block_hash);
     let record = chain_record(&receipt);
     Ok(ChangeResponse {

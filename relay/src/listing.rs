@@ -4,10 +4,10 @@
 use crate::auth::{Caller, Role};
 use crate::error::{ApiError, AppJson, AppQuery};
 use crate::index::{ShareQuery, ShareRow};
+use crate::paging;
 use crate::shares::{parse_recipient, parse_time, rfc3339, Recipient};
 use crate::state::AppState;
 use axum::{extract::State, routing::get, Router};
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use datamgmt_abi::{DataHash, NodeId, ShareId};
 use datamgmt_client::chain::{from_abi_account, node_id_of};
 use serde::{Deserialize, Serialize};
@@ -76,18 +76,7 @@ pub struct ListedShare {
 
 impl ListParams {
     fn query(&self) -> Result<ShareQuery, ApiError> {
-        let limit = match &self.limit {
-            None => DEFAULT_LIMIT,
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-                .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
-                        "`limit` must be a whole number from 1 to {MAX_LIMIT}"
-                    ))
-                })?,
-        };
+        let limit = paging::limit(self.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
         let node = |field: &str, text: &Option<String>| -> Result<Option<NodeId>, ApiError> {
             match text.as_deref().map(parse_recipient).transpose() {
                 Ok(None) => Ok(None),
@@ -100,12 +89,19 @@ impl ListParams {
                 ))),
             }
         };
+        let from = self.from.as_deref().map(|t| parse_time("from", t)).transpose()?;
+        let to = self.to.as_deref().map(|t| parse_time("to", t)).transpose()?;
+        if let (Some(from), Some(to)) = (from, to) {
+            if from > to {
+                return Err(ApiError::BadRequest("`from` is after `to`".into()));
+            }
+        }
         Ok(ShareQuery {
-            from: self.from.as_deref().map(|t| parse_time("from", t)).transpose()?,
-            to: self.to.as_deref().map(|t| parse_time("to", t)).transpose()?,
+            from,
+            to,
             sender: node("sender", &self.sender)?,
             recipient: node("recipient", &self.recipient)?,
-            after: self.page_token.as_deref().map(decode_page_token).transpose()?,
+            after: self.page_token.as_deref().map(paging::decode_token).transpose()?,
             limit,
         })
     }
@@ -120,7 +116,7 @@ async fn list(
     let query = params.query()?;
     let rows = state.index().list(&query).await?;
     let next_page_token = (rows.len() == query.limit as usize)
-        .then(|| rows.last().map(|last| encode_page_token(last.created_at, last.share_id)))
+        .then(|| rows.last().map(|last| paging::encode_token(last.created_at, last.share_id)))
         .flatten();
     Ok(AppJson(ListResponse { items: rows.iter().map(listed).collect(), next_page_token }))
 }
@@ -140,30 +136,17 @@ fn listed(row: &ShareRow) -> ListedShare {
     }
 }
 
-/// Page tokens name the last row of a page; they are opaque to callers.
-fn encode_page_token(created_at: u64, share_id: ShareId) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{created_at}:{share_id}"))
-}
-
-fn decode_page_token(token: &str) -> Result<(u64, ShareId), ApiError> {
-    let invalid = || ApiError::BadRequest("`page_token` is not a token this relay issued".into());
-    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (created_at, share_id) = text.split_once(':').ok_or_else(invalid)?;
-    Ok((created_at.parse().map_err(|_| invalid())?, share_id.parse().map_err(|_| invalid())?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn page_tokens_round_trip_and_garbage_is_refused() {
-        let token = encode_page_token(1_700_000_000_123, ShareId([3; 16]));
-        assert_eq!(decode_page_token(&token).unwrap(), (1_700_000_000_123, ShareId([3; 16])));
-        for garbage in ["", "!!!", "bm9wZQ", &URL_SAFE_NO_PAD.encode("12:share_zz")] {
-            assert!(decode_page_token(garbage).is_err(), "{garbage}");
-        }
+    fn page_tokens_name_a_row() {
+        let token = paging::encode_token(1_700_000_000_123u64, ShareId([3; 16]));
+        let decoded: (u64, ShareId) = paging::decode_token(&token).unwrap();
+        assert_eq!(decoded, (1_700_000_000_123, ShareId([3; 16])));
+        let bad = paging::encode_token(12, "share_zz");
+        assert!(paging::decode_token::<u64, ShareId>(&bad).is_err());
     }
 
     #[test]
@@ -174,6 +157,12 @@ mod tests {
         }
         let params = ListParams { limit: Some("500".into()), ..Default::default() };
         assert_eq!(params.query().unwrap().limit, 500);
+        let backwards = ListParams {
+            from: Some("2026-02-01T00:00:00Z".into()),
+            to: Some("2026-01-01T00:00:00Z".into()),
+            ..Default::default()
+        };
+        assert!(backwards.query().unwrap_err().to_string().contains("after"));
         assert_eq!(ListParams::default().query().unwrap().limit, DEFAULT_LIMIT);
     }
 }

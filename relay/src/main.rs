@@ -60,7 +60,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let chain = ChainConnection::connect_in_background(url, contract, identity.clone());
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, storage = ?store, "relay listening");
-    let state = AppState::new(config.limits, tokens, store, index, identity, chain);
+    let state = AppState::new(config.settings(), tokens, store, index, identity, chain);
     datamgmt_relay::shares::spawn_outbox_worker(state.clone(), OUTBOX_INTERVAL);
     datamgmt_relay::indexer::spawn(state.clone(), INDEXER_INTERVAL);
     datamgmt_relay::run(listener, state, shutdown_signal()).await?;

@@ -138,13 +138,17 @@ impl Metrics {
         self.inner.key_releases.inc();
     }
 
-    /// Counts a key release's chain record: landed, or refused by the contract.
-    pub fn record_release_record(&self, recorded: bool) {
-        let outcome = if recorded { "recorded" } else { "refused" };
-        self.inner
-            .release_records
-            .get_or_create(&OutcomeLabels { outcome: outcome.to_owned() })
-            .inc();
+    /// Counts key releases' chain records: `recorded` landed, `refused` refused by the
+    /// contract.
+    pub fn record_release_records(&self, recorded: u64, refused: u64) {
+        for (outcome, count) in [("recorded", recorded), ("refused", refused)] {
+            if count > 0 {
+                self.inner
+                    .release_records
+                    .get_or_create(&OutcomeLabels { outcome: outcome.to_owned() })
+                    .inc_by(count);
+            }
+        }
     }
 
     /// Records the last block the indexer has read.
@@ -167,7 +171,13 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().to_string();
+    // Clients choose methods: only the standard ones get a label of their own, so the
+    // metric's size stays bounded.
+    let method = match request.method().as_str() {
+        known @ ("GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "OPTIONS" | "PATCH") => known,
+        _ => "other",
+    }
+    .to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();

@@ -2,24 +2,32 @@
 //! as the contract allows.
 //!
 //! `GET /p2p/envelopes/{share_id}` is signed with the asking node's chain account (see
-//! [`datamgmt_client::p2p`]), not bearer-authenticated: the owner's relay learns which
-//! account asks, refuses stale or replayed requests, then reads the share, the caller's
-//! receipt, the block time and the contract's own `can_access` at the best block (once
-//! per block, [`crate::chain_reads`]), re-checks the decision with
-//! [`datamgmt_abi::decide`], and only for the recipient writes the release to the outbox
-//! that [`crate::releases`] records on chain, then sends. A paid receipt buys one
-//! release: the outbox refuses a second release on the same receipt before the chain
-//! has consumed it. What it sends is the envelope with the recipient's stanza alone:
-//! never the custody stanza, never another recipient's. The chunks follow unchanged.
+//! [`datamgmt_client::p2p`]), not bearer-authenticated. The owner's relay checks, in
+//! this order and before anything is written or read from the chain for anyone else:
+//! the signature and its freshness, the caller's request rate, that the caller is the
+//! share's recipient in its index; then the nonce (no replays), that releases may go on
+//! (the chain node answers, and release records keep up: [`crate::releases`]), the
+//! size the caller will take, and the (share, recipient) release rate. Then it reads
+//! the share, the caller's receipt, the block time and the contract's own `can_access`
+//! at the newest block it has seen (once per block, [`crate::chain_reads`]), re-checks
+//! the decision with [`datamgmt_abi::decide`], and only then writes the release to the
+//! outbox that [`crate::releases`] records on chain, and sends. A paid receipt buys one
+//! release, and only once its payment is final: the outbox refuses a second release on
+//! the same receipt before the chain has consumed it. What it sends is the envelope with
+//! the recipient's stanza alone: never the custody stanza, never another recipient's.
+//! The chunks follow unchanged.
 //!
 //! [`fetch`] is the other side: the recipient's relay signs the request and reads the
 //! answer as a stream.
 
-use crate::chain_reads::ReleaseView;
-use crate::error::ApiError;
+use crate::chain_reads::{self, ReleaseView};
+use crate::error::{ApiError, AppQuery};
 use crate::index::KeyRelease;
+use crate::peers;
+use crate::releases::Written;
 use crate::shares::{chain_unavailable, internal, now_ms};
 use crate::state::AppState;
+use crate::state::Block;
 use axum::{
     extract::{Path, State},
     http::{header, HeaderMap, Uri},
@@ -28,16 +36,19 @@ use axum::{
     Router,
 };
 use datamgmt_abi::{decide, AccessGrant, AccountId, Decision, DenyReason, ShareId, Timestamp};
-use datamgmt_client::chain::{from_abi_account, AccessView};
-use datamgmt_client::envelope::{EnvelopeError, Header, StanzaKind};
+use datamgmt_client::chain::{from_abi_account, AccessView, ChainClient, ChainError};
+use datamgmt_client::envelope::{EnvelopeError, Header};
 use datamgmt_client::p2p::{P2pError, SignedHeaders, FRESHNESS_MS};
 use futures::TryStreamExt;
+use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::io::{ReaderStream, StreamReader};
 
 /// Header with the plaintext's length, sent with an envelope so the recipient can
-/// answer with a Content-Length (the envelope's final chunk authenticates it).
+/// answer with a Content-Length. The recipient holds the owner to it (an answer that
+/// does not match is cut short; see [`crate::reading`]).
 pub const PLAINTEXT_LENGTH_HEADER: &str = "x-dmn-plaintext-length";
 
 /// The route other nodes call.
@@ -49,13 +60,28 @@ fn envelope_path(share_id: ShareId) -> String {
     format!("/p2p/envelopes/{share_id}")
 }
 
+/// Query parameters of `GET /p2p/envelopes/{share_id}` (covered by the signature).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeParams {
+    /// The most plaintext bytes the asker will take: a larger share is refused (413)
+    /// before anything is released, so a read refused for its size costs no payment.
+    pub max_bytes: Option<u64>,
+}
+
 async fn serve_envelope(
     State(state): State<AppState>,
     Path(share_id): Path<String>,
+    AppQuery(params): AppQuery<EnvelopeParams>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let caller = authenticate(&state, &uri, &headers).await?;
+    // Cheap checks first, and nothing written or read from the chain for anyone but
+    // the share's recipient: the signature, the caller's rate, the share's recipient
+    // in the index; only then the nonce, the release gate and the chain.
+    let signed = verify_signature(&uri, &headers)?;
+    let caller = signed.account;
+    state.limiters().peer_requests(&caller)?;
     let share_id = crate::shares::parse_share_id(&share_id)?;
     let own = state.node().account();
     let row = state
@@ -64,46 +90,96 @@ async fn serve_envelope(
         .await?
         .filter(|row| row.owner == own)
         .ok_or_else(|| ApiError::NotFound(format!("this node holds no share {share_id}")))?;
-
-    let (view, receipt_paid_at) = release_decision(&state, share_id, caller).await?;
-    let recipient = view
-        .asker
-        .as_ref()
-        .ok_or_else(|| ApiError::AccessDenied("the recipient is not a registered node".into()))?;
-
-    // Prepare everything that can fail before the release is written down, so a
-    // written release is one that is sent.
-    let (mut reader, stored_len) = state.store().download(share_id).await?;
-    let stored_header = Header::read(&mut reader).await.map_err(internal)?;
-    let custodial = stored_header.stanzas().iter().any(|s| s.kind == StanzaKind::Custody);
-    let header_bytes = if custodial {
-        let data_key = {
-            let keyring = state.node().keyring.read().await;
-            stored_header.open_custody(&keyring).map_err(internal)?
-        };
-        let mut header = stored_header.for_recipient(&recipient.encryption_key);
-        if header.stanzas().is_empty() {
-            // The recipient rotated its key since the share: wrap to the current one.
-            header
-                .add_recipient(recipient.key_version, &recipient.encryption_key, &data_key)
-                .map_err(|_| ApiError::AccessDenied("the recipient's key is not usable".into()))?;
-        }
-        header.seal(&data_key)
-    } else {
-        // End-to-end: this node cannot open the envelope and passes its header on as
-        // it was uploaded (recipient stanzas only).
-        stored_header.bytes_as_read().ok_or_else(|| internal("a read header has its MAC"))?
+    let denied = |reason: DenyReason| {
+        ApiError::AccessDenied(format!("the contract denies access: {reason}"))
     };
-
-    let release =
-        KeyRelease { share_id, recipient: caller, released_at: view.access.now, receipt_paid_at };
-    if !state.releases().release(state.index(), state.metrics(), release).await? {
-        return Err(ApiError::AccessDenied(format!(
-            "the contract denies access: {}",
-            DenyReason::ReceiptUsedUp
+    if row.recipient != caller {
+        return Err(denied(DenyReason::NotRecipient));
+    }
+    remember_nonce(&state, &signed).await?;
+    // What this node knows without asking the chain refuses at once, whatever a block
+    // says: its own revocation (or one its indexer saw), an expiry its clock has passed.
+    if row.revoked_at.is_some() {
+        return Err(denied(DenyReason::Revoked));
+    }
+    if row.expires_at.is_some_and(|at| now_ms() >= at) {
+        return Err(denied(DenyReason::Expired));
+    }
+    state.chain().live()?;
+    state.releases().gate()?;
+    // An end-to-end share's plaintext length is known only to its sharer; its envelope's
+    // length bounds it.
+    let custodial = row.key_version != crate::shares::END_TO_END;
+    let most_plaintext = if custodial { row.plaintext_len } else { row.envelope_len };
+    if let Some(max) = params.max_bytes.filter(|max| most_plaintext > *max) {
+        return Err(ApiError::DataTooLarge(format!(
+            "the share holds up to {most_plaintext} bytes; this read takes at most {max}"
         )));
     }
-    tracing::info!(%share_id, recipient = %caller, paid = receipt_paid_at.is_some(), "released");
+    state.limiters().releases(share_id, &caller)?;
+
+    // Decide, prepare, write the release down; and if a newer block was seen meanwhile
+    // (the owner's revocation, say), take it back unsent and decide again on that one.
+    let mut round = 0;
+    let (reader, stored_len, stored_header, header_bytes) = loop {
+        round += 1;
+        let (block, view, receipt_paid_at) = release_decision(&state, share_id, caller).await?;
+        let recipient = view.asker.as_ref().ok_or_else(|| {
+            ApiError::AccessDenied("the recipient is not a registered node".into())
+        })?;
+        // Prepare everything that can fail before the release is written down, so a
+        // written release is one that is sent.
+        let (mut reader, stored_len) = state.store().download(share_id).await?;
+        let stored_header = Header::read(&mut reader).await.map_err(internal)?;
+        let header_bytes = if custodial {
+            let data_key = {
+                let keyring = state.node().keyring.read().await;
+                stored_header.open_custody(&keyring).map_err(internal)?
+            };
+            let mut header = stored_header.for_recipient(&recipient.encryption_key);
+            if header.stanzas().is_empty() {
+                // The recipient rotated its key since the share: wrap to the current one.
+                header
+                    .add_recipient(recipient.key_version, &recipient.encryption_key, &data_key)
+                    .map_err(|_| {
+                        ApiError::AccessDenied("the recipient's key is not usable".into())
+                    })?;
+            }
+            header.seal(&data_key)
+        } else {
+            // End-to-end: this node cannot open the envelope and passes its header on as
+            // it was uploaded (recipient stanzas only).
+            stored_header.bytes_as_read().ok_or_else(|| internal("a read header has its MAC"))?
+        };
+        let release = KeyRelease {
+            share_id,
+            recipient: caller,
+            released_at: view.access.now,
+            receipt_paid_at,
+        };
+        let connection = state.chain().clone();
+        let still_newest = move || connection.newest_known() == Some(block);
+        match state
+            .releases()
+            .release(state.index(), state.metrics(), release, still_newest)
+            .await?
+        {
+            Written::Released => {
+                tracing::info!(
+                    %share_id, recipient = %caller, paid = receipt_paid_at.is_some(), "released"
+                );
+                break (reader, stored_len, stored_header, header_bytes);
+            }
+            Written::ReceiptUsed => return Err(denied(DenyReason::ReceiptUsedUp)),
+            Written::Stale if round < MAX_DECISIONS => continue,
+            Written::Stale => {
+                return Err(ApiError::Unavailable {
+                    dependency: "the chain",
+                    cause: "blocks arrive faster than this relay can decide on them".into(),
+                })
+            }
+        }
+    };
 
     let length = stored_len - stored_header.encoded_len() as u64 + header_bytes.len() as u64;
     let body = std::io::Cursor::new(header_bytes).chain(reader);
@@ -112,36 +188,88 @@ async fn serve_envelope(
     headers
         .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_LENGTH, length.into());
-    // An end-to-end share's plaintext length is known only to its sharer.
     if custodial {
         headers.insert(PLAINTEXT_LENGTH_HEADER, row.plaintext_len.into());
     }
     Ok(response)
 }
 
+/// Decisions a request may take when new blocks keep arriving between deciding and
+/// writing the release down.
+const MAX_DECISIONS: usize = 4;
+
+/// How long a release on a payment waits for the payment's block to be finalized.
+const PAYMENT_FINALITY_WAIT: Duration = Duration::from_secs(5);
+
+/// How long one chain read may take: a node that does not answer within it is taken
+/// for gone (503), as the connection's heartbeat is about to find (see
+/// [`crate::state::LIVENESS`]).
+const CHAIN_READ_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `read`, or a 503 once it has taken [`CHAIN_READ_TIMEOUT`].
+async fn bounded<T>(
+    read: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(CHAIN_READ_TIMEOUT, read).await.unwrap_or_else(|_| {
+        Err(ApiError::Unavailable {
+            dependency: "the chain",
+            cause: format!("no answer within {} s", CHAIN_READ_TIMEOUT.as_secs()),
+        })
+    })
+}
+
 /// The chain state a release of `share_id` to `caller` is decided on, and the paid
 /// receipt the release would use, once the contract's decision and this relay's
 /// re-check agree that `caller` may have it.
 ///
-/// Read at the best block this relay knows (or, while that is read, the one before).
-/// What a newer block could change is read again at the node's own best block: a share
-/// not found yet, a refusal the recipient or owner may just have lifted (a payment, a
-/// new expiry), and a receipt this relay already released on (a new payment may follow
-/// its record).
+/// Decided on the newest block this relay has seen, read again while newer blocks
+/// arrive ([`chain_reads::at_newest`]), and only if that block is recent: a chain whose
+/// newest block is older than `max_view_age_secs` is asked for a new one (a node that
+/// seals on demand makes it at once), and releases stop while none comes, so no
+/// release is decided on a state its record could not be checked against. What a
+/// newer block could change is read again at the node's own best block: a share not
+/// found yet, a refusal the recipient or owner may just have lifted (a payment, a new
+/// expiry), and a receipt this relay already released on. A payment must be final
+/// before it buys a key: one reorganised away would have bought it for nothing.
 async fn release_decision(
     state: &AppState,
     share_id: ShareId,
     caller: AccountId,
-) -> Result<(Arc<ReleaseView>, Option<Timestamp>), ApiError> {
-    let (chain, mut block) = state.chain().at_best().await?;
-    let mut fresh = false;
+) -> Result<(Block, Arc<ReleaseView>, Option<Timestamp>), ApiError> {
+    let chain = state.chain().client().await?;
+    let max_age_ms = state.settings().releases.max_view_age_secs.saturating_mul(1000);
+    let (mut refreshed, mut produced) = (false, false);
     loop {
-        let previous_ok = !fresh && state.chain().may_answer_from_previous(block.0);
-        let view = state
-            .reads()
-            .release_view(&chain, block, share_id, caller, previous_ok)
-            .await
-            .map_err(chain_unavailable)?;
+        let chain = &chain;
+        let decided = bounded(chain_reads::at_newest(
+            || state.chain().newest(chain),
+            |block| async move {
+                state
+                    .reads()
+                    .release_view(chain, block, share_id, caller)
+                    .await
+                    .map_err(chain_unavailable)
+            },
+        ))
+        .await?;
+        let Some((block, view)) = decided else {
+            return Err(ApiError::Unavailable {
+                dependency: "the chain",
+                cause: "blocks arrive faster than this relay can read them".into(),
+            });
+        };
+        let age_ms = now_ms().saturating_sub(view.access.now);
+        if age_ms > max_age_ms {
+            if produced {
+                return Err(ApiError::Unavailable {
+                    dependency: "the chain",
+                    cause: format!("its newest block is {} s old", age_ms / 1000),
+                });
+            }
+            produced = true;
+            state.chain().produce_block(chain, &state.node().signer, block).await?;
+            continue;
+        }
         let outcome = check_decision(&view.access, share_id, &caller);
         let newer_may_differ = match &outcome {
             Err(ApiError::NotFound(_)) => true,
@@ -156,15 +284,52 @@ async fn release_decision(
             }
             Ok(None) => false,
         };
-        if newer_may_differ && !fresh {
-            fresh = true;
-            let best = state.chain().refresh_best(&chain).await?;
-            if best.1 != view.access.block_hash {
-                block = best;
+        if newer_may_differ && !refreshed {
+            refreshed = true;
+            let best = bounded(state.chain().refresh_best(chain)).await?;
+            if best != block {
                 continue;
             }
         }
-        return outcome.map(|receipt_paid_at| (view, receipt_paid_at));
+        let receipt_paid_at = outcome?;
+        if let Some(paid_at) = receipt_paid_at {
+            payment_final(chain, share_id, &caller, paid_at).await?;
+        }
+        return Ok((block, view, receipt_paid_at));
+    }
+}
+
+/// Waits (up to [`PAYMENT_FINALITY_WAIT`]) until `caller`'s receipt paid at `paid_at`
+/// is in a finalized block and still unused there.
+async fn payment_final(
+    chain: &ChainClient,
+    share_id: ShareId,
+    caller: &AccountId,
+    paid_at: Timestamp,
+) -> Result<(), ApiError> {
+    let deadline = tokio::time::Instant::now() + PAYMENT_FINALITY_WAIT;
+    loop {
+        let receipt = bounded(async {
+            let (_, finalized) = chain.finalized_block().await.map_err(chain_unavailable)?;
+            match chain.receipt_at(share_id, caller, finalized).await {
+                Ok(receipt) => Ok(receipt),
+                // The contract (or the share) came after the finalized block.
+                Err(ChainError::Dispatch(_) | ChainError::Reverted(_) | ChainError::Decode(_)) => {
+                    Ok(None)
+                }
+                Err(error) => Err(chain_unavailable(error)),
+            }
+        })
+        .await?;
+        if receipt.is_some_and(|r| r.paid_at == paid_at && r.releases_left > 0) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Conflict(
+                "the payment for this share is not final yet; ask again in a few seconds".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -204,24 +369,24 @@ fn check_decision(
     }
 }
 
-/// The account that signed this request, once its signature, freshness and nonce check
-/// out.
-async fn authenticate(
-    state: &AppState,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> Result<AccountId, ApiError> {
+/// The signed headers of this request, once its signature and freshness check out.
+fn verify_signature(uri: &Uri, headers: &HeaderMap) -> Result<SignedHeaders, ApiError> {
     let refused = |error: P2pError| ApiError::BadSignature(error.to_string());
     let signed = SignedHeaders::parse(|name| headers.get(name).and_then(|v| v.to_str().ok()))
         .map_err(refused)?;
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    signed.verify("GET", path, b"", now_ms()).map_err(refused)?;
+    Ok(signed)
+}
+
+/// Refuses a request whose nonce was seen before (a replay), and remembers it.
+async fn remember_nonce(state: &AppState, signed: &SignedHeaders) -> Result<(), ApiError> {
     let now = now_ms();
-    signed.verify("GET", path, b"", now).map_err(refused)?;
     let forget_before = now.saturating_sub(2 * FRESHNESS_MS);
     if !state.index().remember_nonce(&signed.account, &signed.nonce, now, forget_before).await? {
-        return Err(refused(P2pError::Replayed));
+        return Err(ApiError::BadSignature(P2pError::Replayed.to_string()));
     }
-    Ok(signed.account)
+    Ok(())
 }
 
 /// An envelope fetched from its owner's relay: its header (with this node's stanza),
@@ -235,38 +400,66 @@ pub struct FetchedEnvelope {
     pub plaintext_len: Option<u64>,
 }
 
-/// Asks the relay of `owner` for the envelope of `share_id`, signed as this node.
+/// Asks the relay of `owner` for the envelope of `share_id`, signed as this node; with
+/// `max_bytes`, the owner refuses (413) a larger share before it releases anything.
+///
+/// The owner's endpoint comes from the chain, so it is called only as
+/// [`crate::peers`] allows: checked URL, no redirects, bounded waits, and at most a few
+/// kilobytes of a refusal read.
 pub async fn fetch(
     state: &AppState,
     owner: &AccountId,
     share_id: ShareId,
+    max_bytes: Option<u64>,
 ) -> Result<FetchedEnvelope, ApiError> {
-    let (chain, block) = state.chain().at_best().await?;
-    let owner_node = state.reads().node(&chain, block, *owner).await.map_err(chain_unavailable)?;
+    let chain = state.chain().client().await?;
+    let owner_node = bounded(async {
+        let block = state.chain().newest(&chain).await?;
+        state.reads().node(&chain, block, *owner).await.map_err(chain_unavailable)
+    })
+    .await?;
+    let owner_id = datamgmt_client::chain::node_id_of(&from_abi_account(owner));
     let owner_node = owner_node.ok_or_else(|| {
-        ApiError::BadGateway(format!(
-            "the sharing node {} is no longer registered",
-            from_abi_account(owner)
-        ))
+        ApiError::BadGateway(format!("the sharing node {owner_id} is no longer registered"))
     })?;
+    let base = peers::check_endpoint(&owner_node.endpoint, state.peers().policy())
+        .map_err(|error| ApiError::BadGateway(format!("the sharing node {owner_id}: {error}")))?;
     let path = envelope_path(share_id);
-    let url = format!("{}{path}", owner_node.endpoint.trim_end_matches('/'));
-    let signed = SignedHeaders::sign(&state.node().signer, "GET", &path, b"", now_ms());
-    let mut request = state.peers().get(&url);
+    let query = max_bytes.map(|max| format!("max_bytes={max}"));
+    let signed_path = match &query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.clone(),
+    };
+    let signed = SignedHeaders::sign(&state.node().signer, "GET", &signed_path, b"", now_ms());
+    let mut request = state.peers().request(peers::join(&base, &path, query.as_deref()));
     for (name, value) in signed.to_pairs() {
         request = request.header(name, value);
     }
     let unreachable =
         |cause: String| ApiError::Unavailable { dependency: "the sharing node", cause };
-    let response = request.send().await.map_err(|e| unreachable(format!("{url}: {e}")))?;
+    let response = state.peers().send(request).await.map_err(|e| unreachable(e.to_string()))?;
     let status = response.status();
+    if status.is_redirection() {
+        return Err(ApiError::BadGateway(format!(
+            "the sharing node {owner_id} answered {status} (redirects are not followed)"
+        )));
+    }
     if !status.is_success() {
-        let bytes = response.bytes().await.unwrap_or_default();
-        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let message = body["error"]["message"].as_str().unwrap_or("no reason given").to_owned();
+        let body = peers::error_body(response).await;
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|body| body["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| "no reason given".to_owned());
+        let message: String = message.chars().take(500).collect();
         return Err(match status.as_u16() {
             403 => ApiError::AccessDenied(format!("the sharing node refused: {message}")),
             404 => ApiError::NotFound(format!("the sharing node has no such share: {message}")),
+            409 => ApiError::Conflict(format!("the sharing node said: {message}")),
+            413 => ApiError::DataTooLarge(format!("the sharing node said: {message}")),
+            429 => ApiError::TooManyRequests {
+                what: format!("reads from {owner_id}: {message}"),
+                retry_after: Duration::from_secs(1),
+            },
             503 => unreachable(message),
             _ => ApiError::BadGateway(format!("the sharing node answered {status}: {message}")),
         });

@@ -9,7 +9,7 @@
 //! the pending row for the outbox worker ([`retry_pending`]) and answers 503.
 
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, AppJson, AppQuery};
+use crate::error::{ApiError, AppJson, AppQuery, DRAIN_ON_REFUSAL};
 use crate::index::{ChainRecord, ShareRow};
 use crate::metrics::ShareOutcome;
 use crate::state::AppState;
@@ -304,11 +304,6 @@ fn limited_body(state: &AppState, body: axum::body::Body) -> impl AsyncRead + Un
     let body = body.into_data_stream().map_err(|e| std::io::Error::other(BodyError(e.to_string())));
     LimitedReader { inner: StreamReader::new(body), left: state.limits().max_object_bytes }
 }
-
-/// Bytes of an unread upload read and dropped before a refusal is sent. A client still
-/// sending its body when the server answers and closes sees a broken connection, not
-/// the answer; reading (up to this much) lets it see why it was refused.
-const DRAIN_ON_REFUSAL: u64 = 64 << 20;
 
 /// After a refused raw-body share, reads what is left of the body (up to
 /// [`DRAIN_ON_REFUSAL`] bytes; not after an oversized upload or a server fault) so the

@@ -2,7 +2,7 @@
 //! identity and keys, and the chain connection.
 
 use crate::auth::{ApiTokens, HasTokens};
-use crate::config::Limits;
+use crate::config::{Limits, Settings};
 use crate::error::ApiError;
 use crate::index::Index;
 use crate::metrics::Metrics;
@@ -10,13 +10,12 @@ use crate::node;
 use crate::storage::EnvelopeStore;
 use datamgmt_client::chain::{AccountId32, ChainClient, NodeSigner, H256};
 use datamgmt_client::keyring::Keyring;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::{path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::RwLock;
 
 /// Seconds between attempts to reach the chain (or register) while it fails.
 const CHAIN_RETRY: Duration = Duration::from_secs(2);
-/// How long connecting to another node may take.
-const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Who this relay is: its chain account, its keys, the URL it is reached at.
 #[derive(Clone)]
@@ -46,13 +45,14 @@ pub struct AppState {
 
 struct Inner {
     metrics: Metrics,
-    limits: Limits,
+    settings: Settings,
     tokens: ApiTokens,
     store: EnvelopeStore,
     index: Index,
     node: NodeIdentity,
     chain: ChainConnection,
-    peers: reqwest::Client,
+    peers: crate::peers::Peers,
+    limiters: crate::rate::Limiters,
     releases: crate::releases::ReleaseRecorder,
     reads: crate::chain_reads::ChainReads,
 }
@@ -61,30 +61,25 @@ impl AppState {
     /// State over these parts. Starts the task that records key releases on chain, so
     /// it must run inside a Tokio runtime.
     pub fn new(
-        limits: Limits,
+        settings: Settings,
         tokens: ApiTokens,
         store: EnvelopeStore,
         index: Index,
         node: NodeIdentity,
         chain: ChainConnection,
     ) -> Self {
-        let metrics = Metrics::default();
-        let peers = reqwest::Client::builder()
-            .connect_timeout(PEER_CONNECT_TIMEOUT)
-            .build()
-            .expect("an HTTP client with default TLS settings builds");
-        let releases = crate::releases::ReleaseRecorder::default();
         let state = Self {
             inner: Arc::new(Inner {
-                metrics,
-                limits,
+                metrics: Metrics::default(),
+                settings,
                 tokens,
                 store,
                 index,
                 node,
                 chain,
-                peers,
-                releases,
+                peers: crate::peers::Peers::new(settings.peers),
+                limiters: crate::rate::Limiters::new(&settings.peers, &settings.releases),
+                releases: crate::releases::ReleaseRecorder::new(settings.releases),
                 reads: Default::default(),
             }),
         };
@@ -99,7 +94,17 @@ impl AppState {
 
     /// Request limits.
     pub fn limits(&self) -> &Limits {
-        &self.inner.limits
+        &self.inner.settings.limits
+    }
+
+    /// Everything configured about requests, peers, releases and the server.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Rate limits on what other nodes ask.
+    pub fn limiters(&self) -> &crate::rate::Limiters {
+        &self.inner.limiters
     }
 
     /// The envelope store.
@@ -133,7 +138,7 @@ impl AppState {
     }
 
     /// The HTTP client for requests to other nodes.
-    pub fn peers(&self) -> &reqwest::Client {
+    pub fn peers(&self) -> &crate::peers::Peers {
         &self.inner.peers
     }
 }
@@ -147,7 +152,10 @@ impl HasTokens for AppState {
 /// The connection to the chain, made in the background: a relay starts (and answers
 /// health checks) while the chain is down, and requests that need it get a 503 until it
 /// is back. The connection counts as made once the node's record on chain is current,
-/// and is watched: when the node stops answering it is dropped and made again.
+/// and is watched: a heartbeat asks the node for its best block every second, and when
+/// it does not answer within [`HEARTBEAT_TIMEOUT`] the connection is dropped and made
+/// again. A node that stops answering (frozen, unreachable) therefore shows within
+/// [`LIVENESS`]: key releases check [`live`](Self::live) before they decide.
 ///
 /// While connected it also follows the node's best block, so a request that reads the
 /// chain at the best block needs no round trip to learn which block that is.
@@ -155,34 +163,64 @@ impl HasTokens for AppState {
 pub struct ChainConnection {
     client: Arc<RwLock<Option<ChainClient>>>,
     last_error: Arc<RwLock<Option<String>>>,
-    best: Arc<tokio::sync::watch::Sender<Option<(u64, H256)>>>,
-    /// The newest block this relay changed something in (or asked the node for).
-    fresh_from: Arc<std::sync::atomic::AtomicU64>,
+    best: Arc<tokio::sync::watch::Sender<Option<Block>>>,
     /// Whether `best` follows the node (else each read asks the node for its best).
-    following: Arc<std::sync::atomic::AtomicBool>,
+    following: Arc<AtomicBool>,
+    /// When the node last answered ([`monotonic_ms`]; 0: never).
+    answered_at: Arc<AtomicU64>,
+    /// One request for a new block at a time.
+    producing: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// A block, by number and hash.
+pub type Block = (u64, H256);
+
+/// Milliseconds since this process first asked: a clock that a change of the
+/// machine's time cannot move, for how long the chain node has been silent.
+fn monotonic_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+}
+
+/// How often the heartbeat asks the node for its best block.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// A heartbeat the node does not answer within this drops the connection.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A node that has not answered for this long counts as gone for key releases (one
+/// heartbeat interval plus its timeout).
+pub const LIVENESS: Duration = Duration::from_secs(3);
+/// How long connecting (WebSocket, metadata, registration check) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a block asked for may take to come.
+const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ChainConnection {
     /// Keeps trying to reach `url` and bring `node`'s registration up to date, until
-    /// both succeed.
+    /// both succeed; then watches the connection and makes it again when it is lost.
     pub fn connect_in_background(url: String, contract: AccountId32, node: NodeIdentity) -> Self {
         let connection = Self::default();
         let background = connection.clone();
         tokio::spawn(async move {
             loop {
-                match Self::try_connect(&url, contract, &node).await {
+                let attempt =
+                    tokio::time::timeout(CONNECT_TIMEOUT, Self::try_connect(&url, contract, &node))
+                        .await
+                        .unwrap_or_else(
+                            |_| Err("the chain node did not answer in time".to_owned()),
+                        );
+                match attempt {
                     Ok(client) => {
-                        background.best.send_replace(client.best_block().await.ok());
+                        background.answered();
                         *background.client.write().await = Some(client.clone());
                         *background.last_error.write().await = None;
                         // Watch the connection; when the node stops answering, requests
                         // get 503s until a new connection is made.
                         tokio::select! {
-                            () = Self::poll_alive(&client) => {}
+                            () = background.heartbeat(&client) => {}
                             () = background.follow_best(&client) => {}
                         }
                         tracing::warn!(url, "lost the chain; reconnecting");
-                        background.following.store(false, std::sync::atomic::Ordering::SeqCst);
+                        background.following.store(false, Ordering::SeqCst);
                         background.best.send_replace(None);
                         *background.client.write().await = None;
                         *background.last_error.write().await =
@@ -199,26 +237,43 @@ impl ChainConnection {
         connection
     }
 
-    /// Returns when the node stops answering.
-    async fn poll_alive(client: &ChainClient) {
-        while client.best_block().await.is_ok() {
-            tokio::time::sleep(CHAIN_RETRY).await;
+    /// Asks the node for its best block every [`HEARTBEAT_EVERY`]; returns when it does
+    /// not answer within [`HEARTBEAT_TIMEOUT`].
+    async fn heartbeat(&self, client: &ChainClient) {
+        loop {
+            match tokio::time::timeout(HEARTBEAT_TIMEOUT, client.best_block()).await {
+                Ok(Ok((number, hash))) => {
+                    self.answered();
+                    Self::advance(&self.best, number, hash);
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "the chain node's heartbeat failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!("the chain node did not answer its heartbeat in time");
+                    return;
+                }
+            }
+            tokio::time::sleep(HEARTBEAT_EVERY).await;
         }
     }
 
     /// Keeps `best` at the node's best block. Should the subscription fail, reads ask
     /// the node for its best block instead, and this never returns: whether the node
-    /// is alive is for [`poll_alive`](Self::poll_alive) to say.
+    /// is alive is for [`heartbeat`](Self::heartbeat) to say.
     async fn follow_best(&self, client: &ChainClient) {
         use futures::StreamExt as _;
-        use std::sync::atomic::Ordering;
         match client.best_blocks().await {
             Ok(heads) => {
                 self.following.store(true, Ordering::SeqCst);
                 let mut heads = std::pin::pin!(heads);
                 while let Some(head) = heads.next().await {
                     match head {
-                        Ok((number, hash)) => Self::advance(&self.best, number, hash),
+                        Ok((number, hash)) => {
+                            self.answered();
+                            Self::advance(&self.best, number, hash);
+                        }
                         Err(error) => {
                             tracing::warn!(%error, "the best-block subscription failed");
                             break;
@@ -253,8 +308,12 @@ impl ChainConnection {
         Self { last_error: Arc::new(RwLock::new(Some(reason.to_owned()))), ..Self::default() }
     }
 
+    fn answered(&self) {
+        self.answered_at.fetch_max(monotonic_ms().max(1), Ordering::SeqCst);
+    }
+
     /// Moves the best block known to `number` unless a later one is known already.
-    fn advance(best: &tokio::sync::watch::Sender<Option<(u64, H256)>>, number: u64, hash: H256) {
+    fn advance(best: &tokio::sync::watch::Sender<Option<Block>>, number: u64, hash: H256) {
         best.send_if_modified(|known| match known {
             Some((known_number, known_hash)) if *known_number > number || *known_hash == hash => {
                 false
@@ -267,39 +326,71 @@ impl ChainConnection {
     }
 
     /// Notes a block this relay saw its own transaction land in (or asked the node
-    /// for), so its next reads are at least that recent and none answers from an
-    /// earlier block.
+    /// for), so that from now on it decides on that block or a newer one.
     pub fn saw_block(&self, number: u64, hash: H256) {
+        self.answered();
         Self::advance(&self.best, number, hash);
-        self.fresh_from.fetch_max(number, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// Whether a read at `number` may answer from the block before while it is under
-    /// way: not when this relay knows it changed something in block `number` itself
-    /// (its own revocation takes effect on the next request).
-    pub fn may_answer_from_previous(&self, number: u64) -> bool {
-        number > self.fresh_from.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// The client and the best block it knows (asked for when it does not follow the
+    /// The newest block this relay has seen (asked for when it does not follow the
     /// node's best blocks), or a 503 while the chain is unreachable.
-    pub async fn at_best(&self) -> Result<(ChainClient, (u64, H256)), ApiError> {
-        let chain = self.client().await?;
+    pub async fn newest(&self, chain: &ChainClient) -> Result<Block, ApiError> {
         let known = *self.best.borrow();
         match known {
-            Some(best) if self.following.load(std::sync::atomic::Ordering::SeqCst) => {
-                Ok((chain, best))
-            }
-            _ => {
-                let best = self.refresh_best(&chain).await?;
-                Ok((chain, best))
-            }
+            Some(best) if self.following.load(Ordering::SeqCst) => Ok(best),
+            _ => self.refresh_best(chain).await,
         }
+    }
+
+    /// The newest block seen so far, without asking anyone (`None` before the first).
+    pub fn newest_known(&self) -> Option<Block> {
+        *self.best.borrow()
+    }
+
+    /// A 503 unless the node answered within [`LIVENESS`]: what a key release must
+    /// check, since it may be decided on reads made earlier at the same block.
+    pub fn live(&self) -> Result<(), ApiError> {
+        let answered_at = self.answered_at.load(Ordering::SeqCst);
+        let silent_ms = monotonic_ms().saturating_sub(answered_at);
+        if answered_at == 0 || silent_ms > LIVENESS.as_millis() as u64 {
+            return Err(ApiError::Unavailable {
+                dependency: "the chain",
+                cause: format!("the chain node has not answered for {} s", silent_ms / 1000),
+            });
+        }
+        Ok(())
+    }
+
+    /// Asks the chain for a block newer than `seen` (a remark signed by `signer`; a
+    /// node that seals a block per transaction makes one at once) and waits for it.
+    /// One request at a time: whoever waited for another's request gets that block.
+    pub async fn produce_block(
+        &self,
+        chain: &ChainClient,
+        signer: &NodeSigner,
+        seen: Block,
+    ) -> Result<Block, ApiError> {
+        let _one_at_a_time = self.producing.lock().await;
+        if let Some(newer) = self.newest_known().filter(|newest| newest.0 > seen.0) {
+            return Ok(newer);
+        }
+        let produced = tokio::time::timeout(PRODUCE_TIMEOUT, chain.produce_block(signer))
+            .await
+            .map_err(|_| ApiError::Unavailable {
+                dependency: "the chain",
+                cause: format!(
+                    "no block in {} s: the chain is not producing blocks",
+                    PRODUCE_TIMEOUT.as_secs()
+                ),
+            })?
+            .map_err(crate::shares::chain_unavailable)?;
+        self.saw_block(produced.0, produced.1);
+        Ok(produced)
     }
 
     /// The node's best block, asked for now rather than taken from the subscription
     /// (which may be a few milliseconds behind).
-    pub async fn refresh_best(&self, chain: &ChainClient) -> Result<(u64, H256), ApiError> {
+    pub async fn refresh_best(&self, chain: &ChainClient) -> Result<Block, ApiError> {
         let (number, hash) = chain.best_block().await.map_err(crate::shares::chain_unavailable)?;
         self.saw_block(number, hash);
         Ok((number, hash))

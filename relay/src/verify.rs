@@ -1,10 +1,14 @@
-//! `GET /verify_data/{hash}`: the on-chain proof that data was shared: every share event
-//! about that data hash, with block number and hash, extrinsic hash, event index,
-//! parties, block time and finality. Answered from the index (finalized blocks); this
-//! node's own shares that are recorded but not yet finalized are listed as unfinalized.
+//! `GET /verify_data/{hash}`: the on-chain proof that data was shared with or by this
+//! node: the share events about that data hash in which this node owns or receives the
+//! share, with block number and hash, extrinsic hash, event index, parties, block time
+//! and finality, in pages. Answered from the index (finalized blocks); this node's own
+//! shares that are recorded but not yet finalized close the last page as unfinalized.
+//! Other pairs' shares of the same data are theirs to show (anyone can read every
+//! event straight from the chain with `dmn audit`).
 
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, AppJson};
+use crate::error::{ApiError, AppJson, AppQuery};
+use crate::paging;
 use crate::shares::rfc3339;
 use crate::state::AppState;
 use axum::{
@@ -21,6 +25,21 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/verify_data/{hash}", get(verify))
 }
 
+/// Records per page when the request names no `limit`.
+const DEFAULT_LIMIT: u32 = 100;
+/// Largest page a request may ask for.
+const MAX_LIMIT: u32 = 500;
+
+/// Query parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyParams {
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<String>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
 /// The proof for one data hash.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct VerifyResponse {
@@ -32,6 +51,8 @@ pub struct VerifyResponse {
     pub records: Vec<ProofRecord>,
     /// The last finalized block the index has read.
     pub indexed_up_to: Option<u64>,
+    /// Pass as `page_token` for the next page; absent on the last page.
+    pub next_page_token: Option<String>,
 }
 
 /// One on-chain record.
@@ -78,11 +99,19 @@ async fn verify(
     State(state): State<AppState>,
     caller: Caller,
     Path(hash): Path<String>,
+    AppQuery(params): AppQuery<VerifyParams>,
 ) -> Result<AppJson<VerifyResponse>, ApiError> {
     caller.require(Role::User)?;
     let data_hash = crate::shares::parse_data_hash(&hash)?;
+    let limit = paging::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let after = params.page_token.as_deref().map(paging::decode_token).transpose()?;
     let index = state.index();
-    let events = index.events_for(data_hash).await?;
+    let own = state.node().account();
+    let events = index.events_for(data_hash, &own, after, limit).await?;
+    let last_page = events.len() < limit as usize;
+    let next_page_token = (!last_page)
+        .then(|| events.last().map(|e| paging::encode_token(e.block_number, e.event_index)))
+        .flatten();
     let mut records: Vec<ProofRecord> = events
         .iter()
         .map(|indexed| ProofRecord {
@@ -98,36 +127,43 @@ async fn verify(
             finalized: true,
         })
         .collect();
-    // Own shares recorded in a block the indexer has not reached yet.
-    for row in index.by_hash(data_hash).await? {
-        let Some(record) = row.recorded else { continue };
-        if events.iter().any(|e| e.extrinsic_hash == record.tx_hash) {
-            continue;
+    // Own shares recorded in a block the indexer has not reached yet close the last
+    // page.
+    if last_page {
+        let indexed_up_to = index.indexed_up_to().await?.unwrap_or(0);
+        for row in index.by_hash(data_hash).await? {
+            let Some(record) = row.recorded else { continue };
+            if row.owner != own || record.block_number <= indexed_up_to {
+                continue;
+            }
+            records.push(ProofRecord {
+                action: ShareAction::Created {
+                    price: row.price,
+                    expires_at: row.expires_at,
+                    key_version: row.key_version,
+                },
+                share_id: row.share_id,
+                sender: party(&row.owner),
+                recipient: party(&row.recipient),
+                block_number: record.block_number,
+                block_hash: record.block_hash,
+                tx_hash: record.tx_hash,
+                event_index: None,
+                timestamp: rfc3339(row.created_at),
+                finalized: false,
+            });
         }
-        records.push(ProofRecord {
-            action: ShareAction::Created {
-                price: row.price,
-                expires_at: row.expires_at,
-                key_version: row.key_version,
-            },
-            share_id: row.share_id,
-            sender: party(&row.owner),
-            recipient: party(&row.recipient),
-            block_number: record.block_number,
-            block_hash: record.block_hash,
-            tx_hash: record.tx_hash,
-            event_index: None,
-            timestamp: rfc3339(row.created_at),
-            finalized: false,
-        });
     }
-    if records.is_empty() {
-        return Err(ApiError::NotFound(format!("no share of {data_hash} is recorded on chain")));
+    if records.is_empty() && after.is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no share of {data_hash} by or to this node is recorded on chain"
+        )));
     }
     Ok(AppJson(VerifyResponse {
         data_hash,
         recorded: true,
         records,
         indexed_up_to: index.indexed_up_to().await?,
+        next_page_token,
     }))
 }

@@ -9,9 +9,11 @@
 #![deny(missing_docs)]
 
 mod network;
+mod own_chain;
 mod process;
 
 pub use network::Network;
+pub use own_chain::{free_port, OwnChain};
 pub use process::{garage_storage, workspace_binary, RelayProcess, RELAY_PASSPHRASE};
 
 use datamgmt_abi::{AccountId, EncryptionKey};
@@ -63,7 +65,11 @@ impl Devnet {
     /// Connects to the deployed contract.
     pub async fn connect() -> Self {
         let path = deploy_state_path();
-        let state = DeployState::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        Self::at(DeployState::load(&path).unwrap_or_else(|e| panic!("{e}"))).await
+    }
+
+    /// Connects to the contract of `state` (a chain of the test's own, say).
+    pub async fn at(state: DeployState) -> Self {
         let chain: ChainClient =
             state.connect().await.expect("the devnet in the deploy state answers");
         let rpc = RpcClient::from_insecure_url(&state.url).await.expect("rpc");
@@ -110,6 +116,20 @@ impl Devnet {
             "Balances",
             "transfer_keep_alive",
             (Value::unnamed_variant("Id", [Value::from_bytes(to.0)]), Value::u128(amount)),
+        );
+        self.submit_and_wait(&call, &keypair).await;
+    }
+
+    /// Moves every unit `node` holds to Alice (`Balances::transfer_all`): the account can
+    /// no longer pay a transaction fee.
+    pub async fn drain(&self, node: &TestNode) {
+        let keypair = subxt_signer::sr25519::Keypair::from_uri(&node.suri.parse().expect("suri"))
+            .expect("the node's key");
+        let alice = NodeSigner::from_suri("//Alice").unwrap().account_id();
+        let call = subxt::dynamic::transaction(
+            "Balances",
+            "transfer_all",
+            (Value::unnamed_variant("Id", [Value::from_bytes(alice.0)]), Value::bool(false)),
         );
         self.submit_and_wait(&call, &keypair).await;
     }
@@ -279,4 +299,32 @@ pub async fn wait_for_status(
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     panic!("{path} did not answer {status} within {seconds} s; last: {last}");
+}
+
+/// The path of the node-to-node route for `share_id`.
+pub fn envelope_path(share_id: datamgmt_abi::ShareId) -> String {
+    format!("/p2p/envelopes/{share_id}")
+}
+
+/// Signed headers as request header lines, each ending in `\r\n`.
+pub fn signed_header_lines(signed: &datamgmt_client::p2p::SignedHeaders) -> String {
+    signed.to_pairs().iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect()
+}
+
+/// A node-to-node request, signed by `signer`, to the relay at `address` for the
+/// envelope of `share_id` (`path_and_query` when given, else the plain path): what a
+/// recipient's relay sends, without the relay.
+pub async fn ask_envelope(
+    address: std::net::SocketAddr,
+    signer: &NodeSigner,
+    share_id: datamgmt_abi::ShareId,
+    path_and_query: Option<&str>,
+) -> HttpResponse {
+    let path = path_and_query.map_or_else(|| envelope_path(share_id), str::to_owned);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_millis() as u64;
+    let signed = datamgmt_client::p2p::SignedHeaders::sign(signer, "GET", &path, b"", now);
+    http(address, "", "GET", &path, &signed_header_lines(&signed), b"").await
 }

@@ -56,6 +56,19 @@ impl RelayProcess {
     /// Writes the configuration of a relay acting for `node` into `dir` and starts it;
     /// returns once `/readyz` answers 200. `s3` stores in Garage, else on local disk.
     pub async fn start(dir: &Path, node: &TestNode, deploy: &DeployState, s3: bool) -> Self {
+        Self::start_with(dir, node, deploy, s3, "").await
+    }
+
+    /// As [`start`](Self::start), with `settings` (TOML tables such as `[releases]`,
+    /// `[peers]` or `[server]`) replacing the defaults the tests use. Peers on loopback
+    /// are called unless `settings` has a `[peers]` table of its own.
+    pub async fn start_with(
+        dir: &Path,
+        node: &TestNode,
+        deploy: &DeployState,
+        s3: bool,
+        settings: &str,
+    ) -> Self {
         let address = free_address();
         let token = format!("token-{}", rand::random::<u64>());
         let q = |s: &str| serde_json::Value::from(s).to_string();
@@ -89,6 +102,11 @@ impl RelayProcess {
                 config += &format!("[storage]\nkind = \"local\"\nroot = {}\n", q(&root));
             }
         }
+        if !settings.contains("[peers]") {
+            config += "[peers]\nallow_loopback = true\n";
+        }
+        config += settings;
+        config += "\n";
         let hash = datamgmt_relay::auth::ApiTokens::hash_token(&token);
         config +=
             &format!("[[tokens]]\nname = \"test\"\nsha256 = {}\nrole = \"admin\"\n", q(&hash));
@@ -141,6 +159,22 @@ impl RelayProcess {
         }
     }
 
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Its resident memory (kB), from `/proc`.
+    pub fn resident_kb(&self) -> u64 {
+        let pid = self.pid().expect("the relay is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+
     /// Its directory: configuration, keyring, index, log (and local envelopes).
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -159,6 +193,13 @@ impl RelayProcess {
         body: Option<&serde_json::Value>,
     ) -> (u16, serde_json::Value) {
         crate::http_json(self.address, &self.token, method, path, body).await
+    }
+
+    /// The last `lines` lines of its log, for a failing test's message.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join("relay.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// Where its log is.

@@ -5,7 +5,7 @@
 //! restart), deploys the contract built by `scripts/deploy.sh` to it, and points a relay
 //! at it.
 
-use datamgmt_client::chain::{ChainClient, DeployState, NodeSigner};
+use datamgmt_client::chain::{ChainClient, NodeSigner};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_relay::{
     auth::{ApiTokens, Role, TokenConfig},
@@ -14,76 +14,18 @@ use datamgmt_relay::{
     state::{AppState, ChainConnection, NodeIdentity},
     storage::{EnvelopeStore, StorageConfig},
 };
-use datamgmt_tests::{http_json, wait_for_status};
-use serde_json::{json, Value};
-use std::{path::Path, process::Command, sync::Arc, time::Duration};
+use datamgmt_tests::{http_json, wait_for_status, OwnChain};
+use serde_json::json;
+use std::sync::Arc;
 
 const TOKEN: &str = "outage-test-token";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A node with its state in `base`, answering on `rpc_port`.
-struct ChainNode {
-    child: std::process::Child,
-}
-
-impl ChainNode {
-    async fn start(base: &Path, rpc_port: u16, p2p_port: u16) -> Self {
-        let child = Command::new("substrate-contracts-node")
-            .args(["--dev", "--no-prometheus", "--no-telemetry", "--finalize-delay-sec", "1"])
-            .args(["--state-pruning", "archive"])
-            .arg("--base-path")
-            .arg(base)
-            .args(["--rpc-port", &rpc_port.to_string()])
-            .args(["--listen-addr", &format!("/ip4/127.0.0.1/tcp/{p2p_port}")])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("substrate-contracts-node runs (scripts/setup.sh installs it)");
-        let node = Self { child };
-        for _ in 0..120 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", rpc_port)).await.is_ok() {
-                return node;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        panic!("the node did not answer within 30 s");
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ChainNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_rides_out_a_chain_outage() {
-    let deployed =
-        DeployState::load(&datamgmt_tests::deploy_state_path()).unwrap_or_else(|e| panic!("{e}"));
-    let artifact = deployed.metadata.with_extension("contract");
     let dir = tempfile::tempdir().unwrap();
-    let (rpc_port, p2p_port) = (free_port(), free_port());
-    let url = format!("ws://127.0.0.1:{rpc_port}");
-    let chain_node = ChainNode::start(&dir.path().join("chain"), rpc_port, p2p_port).await;
-
-    let output = Command::new("cargo-contract")
-        .args(["contract", "instantiate"])
-        .arg(&artifact)
-        .args(["--constructor", "new", "--suri", "//Alice", "--url", &url])
-        .args(["--execute", "--skip-confirm", "--output-json"])
-        .output()
-        .expect("cargo-contract runs (scripts/setup.sh installs it)");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let instantiated: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let contract = instantiated["contract"].as_str().unwrap().parse().unwrap();
+    let mut chain_node = OwnChain::start(&dir.path().join("chain"), 1).await;
+    let url = chain_node.url();
+    let contract = chain_node.deploy().contract_account().unwrap();
 
     // Two nodes on this chain: the relay (//Bob) and a recipient (//Charlie).
     let chain = ChainClient::connect(&url, contract).await.unwrap();
@@ -132,7 +74,7 @@ async fn relay_rides_out_a_chain_outage() {
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the share made before");
 
     // It comes back with its state: the relay reconnects by itself and shares again.
-    let _chain_node = ChainNode::start(&dir.path().join("chain"), rpc_port, p2p_port).await;
+    chain_node.restart().await;
     wait_for_status(address, TOKEN, "/readyz", 200, 60).await;
     let after = json!({"data": "after", "recipient": recipient.account_id().to_string()});
     let (status, body) = http_json(address, TOKEN, "POST", "/share_data", Some(&after)).await;

@@ -8,7 +8,7 @@ use datamgmt_client::envelope::{self, Header, StanzaKind};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_relay::{
     auth::{ApiTokens, Role, TokenConfig},
-    config::Limits,
+    config::{Limits, Settings},
     index::{Index, ShareRow},
     indexer,
     node::{self, Registration},
@@ -76,7 +76,8 @@ impl RunningRelay {
             role: Role::Admin,
         }])
         .unwrap();
-        let state = AppState::new(limits, tokens, store.clone(), index, identity.clone(), chain);
+        let settings = Settings { limits, ..Settings::default() };
+        let state = AppState::new(settings, tokens, store.clone(), index, identity.clone(), chain);
         let serving = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -343,7 +344,9 @@ async fn share_data_stores_records_and_reads_back() {
     }
     // An empty index starts where the node registered, as the relay's own indexer does.
     let since = chain.registered_since(&owner.id).await.unwrap().expect("registered");
-    assert!(indexer::catch_up(&chain, relay.state.index(), since).await.unwrap() >= best);
+    assert!(
+        indexer::catch_up(&chain, relay.state.index(), &owner.id, since).await.unwrap() >= best
+    );
     let (status, proof) = relay.request("GET", &format!("/verify_data/{priced_hash}"), None).await;
     assert_eq!(status, 200, "{proof}");
     let records: Vec<&Value> = proof["records"]
@@ -366,8 +369,9 @@ async fn share_data_stores_records_and_reads_back() {
     let dir = tempfile::tempdir().unwrap();
     let fresh =
         Index::open(&format!("sqlite://{}", dir.path().join("fresh.db").display())).await.unwrap();
-    indexer::catch_up(&chain, &fresh, since).await.unwrap();
-    let events = fresh.events_for(priced_hash.parse().unwrap()).await.unwrap();
+    indexer::catch_up(&chain, &fresh, &owner.id, since).await.unwrap();
+    let events =
+        fresh.events_for(priced_hash.parse().unwrap(), &owner.id, None, 100).await.unwrap();
     assert_eq!(events.len(), 3);
 
     // Nobody by that name: refused before anything is stored.

@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 /// Most writes in one transaction.
 const MAX_GROUP: usize = 256;
 
-/// A write on the hot path; each answers whether its row was new.
+/// A write on the hot path; each answers with its new row's id, or `None` when the row
+/// was there already (a nonce seen, a receipt used).
 pub(super) enum Write {
     /// A P2P request's nonce (and, now and then, forgetting old ones).
     Nonce {
@@ -27,7 +28,7 @@ pub(super) enum Write {
     Release { release: KeyRelease, now: Timestamp },
 }
 
-type Waiting = (Write, oneshot::Sender<Result<bool, String>>);
+type Waiting = (Write, oneshot::Sender<Result<Option<i64>, String>>);
 
 /// Hands writes to the committing task.
 #[derive(Clone, Debug)]
@@ -55,8 +56,9 @@ impl GroupCommit {
         Self { queue }
     }
 
-    /// Writes `write` in the next group; returns once it is committed.
-    pub(super) async fn write(&self, write: Write) -> Result<bool, IndexError> {
+    /// Writes `write` in the next group; returns once it is committed, with the new
+    /// row's id (`None`: nothing new was written).
+    pub(super) async fn write(&self, write: Write) -> Result<Option<i64>, IndexError> {
         let (done, answer) = oneshot::channel();
         let stopped = || IndexError::Write("the index writer stopped".to_owned());
         self.queue.send((write, done)).map_err(|_| stopped())?;
@@ -64,8 +66,8 @@ impl GroupCommit {
     }
 }
 
-/// Runs `group` in one transaction: per write, whether its row was new.
-async fn commit(pool: &SqlitePool, group: &[Waiting]) -> Result<Vec<bool>, String> {
+/// Runs `group` in one transaction: per write, its new row's id if it wrote one.
+async fn commit(pool: &SqlitePool, group: &[Waiting]) -> Result<Vec<Option<i64>>, String> {
     let run = async {
         let mut transaction = pool.begin().await?;
         let mut new_rows = Vec::with_capacity(group.len());
@@ -91,19 +93,20 @@ async fn commit(pool: &SqlitePool, group: &[Waiting]) -> Result<Vec<bool>, Strin
                 Write::Release { release, now } => {
                     sqlx::query(
                         "INSERT OR IGNORE INTO key_releases \
-                         (share_id, recipient, released_at, receipt_paid_at, state, updated_at) \
-                         VALUES (?, ?, ?, ?, 'pending', ?)",
+                         (share_id, recipient, released_at, receipt_paid_at, state, updated_at, \
+                         written_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
                     )
                     .bind(release.share_id.to_string())
                     .bind(release.recipient.to_string())
                     .bind(to_i64(release.released_at))
                     .bind(release.receipt_paid_at.map(to_i64))
                     .bind(to_i64(*now))
+                    .bind(to_i64(*now))
                     .execute(&mut *transaction)
                     .await?
                 }
             };
-            new_rows.push(inserted.rows_affected() == 1);
+            new_rows.push((inserted.rows_affected() == 1).then(|| inserted.last_insert_rowid()));
         }
         transaction.commit().await?;
         Ok::<_, sqlx::Error>(new_rows)
