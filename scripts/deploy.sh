@@ -2,6 +2,7 @@
 # Builds the `access` contract (release, pinned toolchain), uploads and instantiates it on
 # the running devnet, and writes the deploy state file (`<state_dir>/deploy.json`: node
 # URL, contract address, code hash, metadata and wasm paths) that the other tools read.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 "$ROOT/scripts/devnet.sh" status >/dev/null || die "the devnet is not running: scripts/devnet.sh up"

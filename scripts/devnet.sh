@@ -2,6 +2,7 @@
 # Starts, stops and reports on the local chain: one `substrate-contracts-node --dev` with
 # temporary state, RPC and p2p on 127.0.0.1, flags from substrate-dev.toml.
 # Usage: scripts/devnet.sh up|down|status
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 PID_FILE=$STATE_DIR/node.pid

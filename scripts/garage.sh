@@ -4,6 +4,7 @@
 # (endpoint, region, bucket, key id, secret) to `<state_dir>/s3.json`, readable by the
 # owner only, for the relay and the tests.
 # Usage: scripts/garage.sh up|down|status
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 GARAGE_DIR=$STATE_DIR/garage
@@ -70,7 +71,9 @@ TOML
   info=$(garage key info "$KEY_NAME" --show-secret)
   key_id=$(awk -F': *' '/Key ID/ { print $2; exit }' <<<"$info")
   secret=$(awk -F': *' '/Secret key/ { print $2; exit }' <<<"$info")
-  [ -n "$key_id" ] && [ -n "$secret" ] || die "could not read the access key from garage"
+  if [ -z "$key_id" ] || [ -z "$secret" ]; then
+    die "could not read the access key from garage"
+  fi
   (umask 077 && python3 - "$S3_STATE" "$S3_PORT" "$(cfg s3.region)" "$BUCKET" "$key_id" "$secret" <<'PY'
 import json, os, sys
 path, port, region, bucket, key_id, secret = sys.argv[1:]

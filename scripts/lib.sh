@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables here are for the scripts that source this file
 # Shared by the scripts: paths, config lookup from substrate-dev.toml, logging.
 set -euo pipefail
 

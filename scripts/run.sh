@@ -8,6 +8,7 @@
 #    expiry, B pays and reads it, C is refused, A revokes, B is refused, and a compliance
 #    export straight from the chain shows all of it and verifies.
 # Everything keeps running afterwards; `scripts/run.sh down` stops it all.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 if [ "${1:-}" = down ]; then
@@ -23,7 +24,7 @@ claim_build_cache
 "$ROOT/scripts/deploy.sh"
 "$ROOT/scripts/garage.sh" up
 "$ROOT/scripts/relays.sh" up
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 log "the contract's rules, straight on chain"
 DATAMGMT_DEPLOY_STATE=$DEPLOY_STATE cargo run --quiet --locked -p datamgmt-client --example walkthrough

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the project needs to build, deploy and test, and nothing twice:
 # the contract toolchain (1.81.0 + wasm32 target, rust-src, clippy),
-# `substrate-contracts-node`, `cargo-contract` and `garage` (the S3 server) at the versions
-# in substrate-dev.toml, and Python's `cryptography` (the envelope's interoperability peer).
+# `substrate-contracts-node`, `cargo-contract`, `garage` (the S3 server) and `cargo-deny`
+# (the dependency policy check, deny.toml) at the versions in substrate-dev.toml, and
+# Python's `cryptography` (the envelope's interoperability peer).
 # A tool already installed at the right version is kept; otherwise a verified prebuilt
 # copy is used when `tools.prebuilt_dir` has one, else it is built from crates.io.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 TOOLCHAIN=$(cfg tools.contract_toolchain)
@@ -25,10 +27,10 @@ install_toolchain() {
   done
 }
 
-# The system packages a from-source build of the node needs.
-install_build_packages() {
+# install_packages PACKAGE...: the Debian packages among these that are missing.
+install_packages() {
   local missing=()
-  for pkg in clang libclang-dev protobuf-compiler cmake pkg-config libssl-dev; do
+  for pkg in "$@"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return
@@ -36,6 +38,11 @@ install_build_packages() {
   local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+}
+
+# The system packages a from-source build of the node needs.
+install_build_packages() {
+  install_packages clang libclang-dev protobuf-compiler cmake pkg-config libssl-dev
 }
 
 # installed_version BINARY: the x.y.z its --version prints, or nothing.
@@ -95,6 +102,12 @@ build_garage() {
   CARGO_TARGET_DIR="$CACHE_DIR/install-target-stable" cargo install garage --version "$1" --locked
 }
 
+build_cargo_deny() {
+  log "building cargo-deny $1 from crates.io (a few minutes on 2 cores)"
+  CARGO_TARGET_DIR="$CACHE_DIR/install-target-stable" \
+    cargo +stable install cargo-deny --version "$1" --locked
+}
+
 # Python's `cryptography` is the interoperability peer of the envelope tests and the
 # benchmarks' reference Fernet.
 install_python_cryptography() {
@@ -104,8 +117,11 @@ install_python_cryptography() {
 }
 
 install_toolchain
+# Lints of the scripts (shellcheck), and the load generator of scripts/bench-p2p.sh (wrk).
+install_packages shellcheck wrk
 install_tool substrate-contracts-node "$(cfg tools.contracts_node)" build_node
 install_tool cargo-contract "$(cfg tools.cargo_contract)" build_cargo_contract
 install_tool garage "$(cfg s3.garage)" build_garage
+install_tool cargo-deny "$(cfg tools.cargo_deny)" build_cargo_deny
 install_python_cryptography
-log "ready: $(substrate-contracts-node --version), $(cargo-contract --version), $(garage --version | head -1)"
+log "ready: $(substrate-contracts-node --version), $(cargo-contract --version), $(garage --version | head -1), $(cargo-deny --version)"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: formatting and lints, unit and in-process tests, the contract's own
-# tests, then the end-to-end suites against a devnet and a Garage S3 server of their own
-# (own state dir and ports, so the ones you keep running are left alone), stopped
-# afterwards even on failure.
+# Runs every test: formatting and lints (clippy, shellcheck, the dependency policy in
+# deny.toml), unit and in-process tests, the contract's own tests, a short fuzzing run,
+# then the end-to-end suites and schemathesis against a devnet and a Garage S3 server of
+# their own (own state dir and ports, so the ones you keep running are left alone),
+# stopped afterwards even on failure.
 # `.ci/run` calls exactly this.
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
 TOOLCHAIN=$(cfg tools.contract_toolchain)
@@ -16,7 +18,7 @@ contract_cargo() {
 
 claim_build_cache
 "$ROOT/scripts/setup.sh"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 log "format"
 cargo fmt --all --check
@@ -25,10 +27,15 @@ cargo fmt --manifest-path "$CONTRACT_MANIFEST" --check
 log "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 contract_cargo clippy --all-targets --locked -- -D warnings
+shellcheck -x "$ROOT"/scripts/*.sh "$ROOT/.ci/run"
+cargo deny --locked check bans licenses sources
 
 log "unit and in-process tests"
 cargo nextest run --workspace --exclude datamgmt-tests --locked
 contract_cargo nextest run --locked
+
+log "fuzzing the parsers of hostile bytes (scripts/fuzz.sh runs longer)"
+"$ROOT/scripts/fuzz.sh" "${DATAMGMT_FUZZ_SECONDS:-15}"
 
 log "end-to-end suites against a devnet and Garage"
 export DATAMGMT_STATE_DIR=${DATAMGMT_STATE_DIR:-$ROOT/.devnet-test}
@@ -46,3 +53,6 @@ trap '"$ROOT/scripts/garage.sh" down; "$ROOT/scripts/devnet.sh" down' EXIT
 # Suites that run the relay and the CLI as a user does need their binaries.
 cargo build --locked -p datamgmt-relay -p datamgmt-client --bins
 cargo nextest run -p datamgmt-tests --locked
+
+log "schemathesis against a relay's /openapi.json"
+"$ROOT/scripts/schemathesis.sh" "${DATAMGMT_SCHEMATHESIS_SECONDS:-60}"
