@@ -11,6 +11,11 @@
 //! and answered but never kept, and nothing read at one block ever answers for
 //! another: a release decided on a memo entry is decided on exactly the block the
 //! caller named (the newest it had seen, see [`crate::p2p`]).
+//!
+//! Other nodes' records (their endpoints, for the recipient's side) are kept for
+//! [`NODE_RECORD_TTL`] instead: nothing is decided on them (what comes back is opened
+//! with this node's key and checked against its hash), and an endpoint that moved just
+//! fails until the record is read again.
 
 use crate::state::Block;
 use datamgmt_abi::{AccountId, Node, ShareId};
@@ -120,15 +125,21 @@ where
     Ok(None)
 }
 
+/// How long another node's record read from the chain is used before it is read again.
+pub const NODE_RECORD_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Node records kept at most (then forgotten wholesale: they are read again).
+const MAX_NODE_RECORDS: usize = 4096;
+
 /// The per-block reads of one relay.
 pub struct ChainReads {
     releases: BlockMemo<(ShareId, AccountId), Arc<ReleaseView>>,
-    nodes: BlockMemo<AccountId, Option<Node>>,
+    nodes: Mutex<HashMap<AccountId, (std::time::Instant, Option<Node>)>>,
 }
 
 impl Default for ChainReads {
     fn default() -> Self {
-        Self { releases: BlockMemo::new(), nodes: BlockMemo::new() }
+        Self { releases: BlockMemo::new(), nodes: Mutex::default() }
     }
 }
 
@@ -152,14 +163,28 @@ impl ChainReads {
             .await
     }
 
-    /// The node record of `account` at `block`.
+    /// The node record of `account`, as read at `block` or at most [`NODE_RECORD_TTL`]
+    /// before.
     pub async fn node(
         &self,
         chain: &ChainClient,
         block: Block,
         account: AccountId,
     ) -> Result<Option<Node>, ChainError> {
-        self.nodes.get(block, account, || chain.node_at(&account, block.1)).await
+        let known = {
+            let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+            nodes.get(&account).filter(|(at, _)| at.elapsed() < NODE_RECORD_TTL).cloned()
+        };
+        if let Some((_, node)) = known {
+            return Ok(node);
+        }
+        let node = chain.node_at(&account, block.1).await?;
+        let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        if nodes.len() >= MAX_NODE_RECORDS {
+            nodes.clear();
+        }
+        nodes.insert(account, (std::time::Instant::now(), node.clone()));
+        Ok(node)
     }
 }
 

@@ -113,6 +113,8 @@ pub struct KeyRelease {
 /// A key release in the outbox, as `/admin/releases` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRelease {
+    /// Its row.
+    pub id: i64,
     /// The release.
     pub release: KeyRelease,
     /// `pending`, `recorded` or `refused`.
@@ -598,19 +600,23 @@ impl Index {
         Ok(found.is_some())
     }
 
-    /// Releases still to record whose next attempt is due at `now`, oldest first,
-    /// leaving out `skip` (those being recorded already).
+    /// Releases still to record whose next attempt is due at `now` and that were written
+    /// before `written_before`, oldest first, leaving out `skip` (those being recorded
+    /// already).
     pub async fn due_releases(
         &self,
         now: Timestamp,
+        written_before: Timestamp,
         skip: &std::collections::HashSet<i64>,
         limit: usize,
     ) -> Result<Vec<PendingRelease>, IndexError> {
         let rows = sqlx::query(
             "SELECT id, share_id, recipient, released_at, receipt_paid_at FROM key_releases \
-             WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+             WHERE state = 'pending' AND next_attempt_at <= ? AND written_at <= ? \
+             ORDER BY id LIMIT ?",
         )
         .bind(to_i64(now))
+        .bind(to_i64(written_before))
         .bind(i64::try_from(skip.len() + limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
@@ -722,26 +728,33 @@ impl Index {
         Ok(count.max(0) as u64)
     }
 
-    /// Marks every refused record as acknowledged at `now` (ms); how many were not yet.
-    pub async fn acknowledge_refusals(&self, now: Timestamp) -> Result<u64, IndexError> {
+    /// Marks the refused records up to row `up_to_id` as acknowledged at `now` (ms); how
+    /// many were not yet.
+    pub async fn acknowledge_refusals(
+        &self,
+        up_to_id: i64,
+        now: Timestamp,
+    ) -> Result<u64, IndexError> {
         let updated = sqlx::query(
             "UPDATE key_releases SET acknowledged_at = ? \
-             WHERE state = 'refused' AND acknowledged_at IS NULL",
+             WHERE state = 'refused' AND acknowledged_at IS NULL AND id <= ?",
         )
         .bind(to_i64(now))
+        .bind(up_to_id)
         .execute(&self.pool)
         .await?;
         Ok(updated.rows_affected())
     }
 
-    /// Up to `limit` releases in `state` (`pending` or `refused`), oldest first.
+    /// Up to `limit` releases in `state` (`pending` or `refused`), oldest first, with
+    /// their row ids.
     pub async fn releases_in_state(
         &self,
         state: &str,
         limit: u32,
     ) -> Result<Vec<OutboxRelease>, IndexError> {
         let rows = sqlx::query(
-            "SELECT share_id, recipient, released_at, receipt_paid_at, state, attempts, \
+            "SELECT id, share_id, recipient, released_at, receipt_paid_at, state, attempts, \
              last_error, written_at, updated_at FROM key_releases WHERE state = ? \
              ORDER BY id LIMIT ?",
         )
@@ -753,6 +766,7 @@ impl Index {
             .map(|row| {
                 let receipt_paid_at: Option<i64> = row.try_get("receipt_paid_at")?;
                 Ok(OutboxRelease {
+                    id: row.try_get("id")?,
                     release: KeyRelease {
                         share_id: parse(row, "share_id")?,
                         recipient: parse(row, "recipient")?,
@@ -977,7 +991,8 @@ mod tests {
         assert!(!index.receipt_released(ShareId([1; 16]), &me, 4_000).await.unwrap());
 
         let none = std::collections::HashSet::new();
-        let due = index.due_releases(10, &none, 10).await.unwrap();
+        let due = index.due_releases(10, 10, &none, 10).await.unwrap();
+        assert!(index.due_releases(10, 9, &none, 10).await.unwrap().is_empty(), "held");
         assert_eq!(due.len(), 4);
         assert_eq!(due[2].release, release(2, Some(4_000)));
         let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
@@ -985,7 +1000,7 @@ mod tests {
         assert_eq!(index.pending_releases().await.unwrap(), 4);
         // Rows being recorded are left out, and the limit holds.
         let skip = std::collections::HashSet::from([ids[0], ids[1]]);
-        let rest = index.due_releases(10, &skip, 1).await.unwrap();
+        let rest = index.due_releases(10, 10, &skip, 1).await.unwrap();
         assert_eq!(rest.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[2]]);
 
         index.mark_releases_recorded(&ids[..2], "0xabc", 7, 20).await.unwrap();
@@ -993,8 +1008,8 @@ mod tests {
         index.mark_releases_failed(&ids[3..], "contract refused", None, 20).await.unwrap();
         assert_eq!(index.count_releases().await.unwrap(), (1, 2, 1));
         // A retry is due when its time comes; a refused one never again.
-        assert!(index.due_releases(29, &none, 10).await.unwrap().is_empty());
-        assert_eq!(index.due_releases(30, &none, 10).await.unwrap().len(), 1);
+        assert!(index.due_releases(29, 29, &none, 10).await.unwrap().is_empty());
+        assert_eq!(index.due_releases(30, 30, &none, 10).await.unwrap().len(), 1);
         // A recorded receipt still counts as used, even once recorded.
         assert!(index.insert_release(&release(2, Some(4_000)), 40).await.unwrap().is_none());
         assert_eq!(index.prune_recorded_releases(21).await.unwrap(), 2);
@@ -1002,7 +1017,8 @@ mod tests {
         // A refused record waits for an operator; a refused paid release outlives its
         // listing even then: its receipt stays used here.
         assert_eq!(index.unacknowledged_refusals().await.unwrap(), 1);
-        assert_eq!(index.acknowledge_refusals(45).await.unwrap(), 1);
+        assert_eq!(index.acknowledge_refusals(later - 1, 45).await.unwrap(), 0, "not looked at");
+        assert_eq!(index.acknowledge_refusals(later, 45).await.unwrap(), 1);
         assert_eq!(index.unacknowledged_refusals().await.unwrap(), 0);
         assert_eq!(index.prune_refused_releases(1_000).await.unwrap(), 0);
         assert!(index.insert_release(&release(2, Some(4_500)), 50).await.unwrap().is_none());

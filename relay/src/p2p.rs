@@ -118,68 +118,48 @@ async fn serve_envelope(
     }
     state.limiters().releases(share_id, &caller)?;
 
-    // Decide, prepare, write the release down; and if a newer block was seen meanwhile
-    // (the owner's revocation, say), take it back unsent and decide again on that one.
-    let mut round = 0;
-    let (reader, stored_len, stored_header, header_bytes) = loop {
-        round += 1;
-        let (block, view, receipt_paid_at) = release_decision(&state, share_id, caller).await?;
-        let recipient = view.asker.as_ref().ok_or_else(|| {
-            ApiError::AccessDenied("the recipient is not a registered node".into())
-        })?;
-        // Prepare everything that can fail before the release is written down, so a
-        // written release is one that is sent.
-        let (mut reader, stored_len) = state.store().download(share_id).await?;
-        let stored_header = Header::read(&mut reader).await.map_err(internal)?;
-        let header_bytes = if custodial {
-            let data_key = {
-                let keyring = state.node().keyring.read().await;
-                stored_header.open_custody(&keyring).map_err(internal)?
-            };
-            let mut header = stored_header.for_recipient(&recipient.encryption_key);
-            if header.stanzas().is_empty() {
-                // The recipient rotated its key since the share: wrap to the current one.
-                header
-                    .add_recipient(recipient.key_version, &recipient.encryption_key, &data_key)
-                    .map_err(|_| {
-                        ApiError::AccessDenied("the recipient's key is not usable".into())
-                    })?;
-            }
-            header.seal(&data_key)
-        } else {
-            // End-to-end: this node cannot open the envelope and passes its header on as
-            // it was uploaded (recipient stanzas only).
-            stored_header.bytes_as_read().ok_or_else(|| internal("a read header has its MAC"))?
+    let (block, view, receipt_paid_at) = release_decision(&state, share_id, caller).await?;
+    let recipient = view
+        .asker
+        .as_ref()
+        .ok_or_else(|| ApiError::AccessDenied("the recipient is not a registered node".into()))?;
+    // Prepare everything that can fail before the release is written down, so a written
+    // release is one that is sent.
+    let (mut reader, stored_len) = state.store().download(share_id).await?;
+    let stored_header = Header::read(&mut reader).await.map_err(internal)?;
+    let header_bytes = if custodial {
+        let data_key = {
+            let keyring = state.node().keyring.read().await;
+            stored_header.open_custody(&keyring).map_err(internal)?
         };
-        let release = KeyRelease {
-            share_id,
-            recipient: caller,
-            released_at: view.access.now,
-            receipt_paid_at,
-        };
-        let connection = state.chain().clone();
-        let still_newest = move || connection.newest_known() == Some(block);
-        match state
-            .releases()
-            .release(state.index(), state.metrics(), release, still_newest)
-            .await?
-        {
-            Written::Released => {
-                tracing::info!(
-                    %share_id, recipient = %caller, paid = receipt_paid_at.is_some(), "released"
-                );
-                break (reader, stored_len, stored_header, header_bytes);
-            }
-            Written::ReceiptUsed => return Err(denied(DenyReason::ReceiptUsedUp)),
-            Written::Stale if round < MAX_DECISIONS => continue,
-            Written::Stale => {
-                return Err(ApiError::Unavailable {
-                    dependency: "the chain",
-                    cause: "blocks arrive faster than this relay can decide on them".into(),
-                })
-            }
+        let mut header = stored_header.for_recipient(&recipient.encryption_key);
+        if header.stanzas().is_empty() {
+            // The recipient rotated its key since the share: wrap to the current one.
+            header
+                .add_recipient(recipient.key_version, &recipient.encryption_key, &data_key)
+                .map_err(|_| ApiError::AccessDenied("the recipient's key is not usable".into()))?;
         }
+        header.seal(&data_key)
+    } else {
+        // End-to-end: this node cannot open the envelope and passes its header on as it
+        // was uploaded (recipient stanzas only).
+        stored_header.bytes_as_read().ok_or_else(|| internal("a read header has its MAC"))?
     };
+    let release =
+        KeyRelease { share_id, recipient: caller, released_at: view.access.now, receipt_paid_at };
+    // Written down first; then, if a newer block was seen since the decision (the
+    // owner's revocation, say), decided again on it, and taken back unless it still
+    // allows the release.
+    let confirm = {
+        let state = state.clone();
+        move || async move { still_allowed(&state, share_id, caller, block, receipt_paid_at).await }
+    };
+    match state.releases().release(state.index(), state.metrics(), release, confirm).await? {
+        Written::Released => {
+            tracing::info!(%share_id, recipient = %caller, paid = receipt_paid_at.is_some(), "released");
+        }
+        Written::ReceiptUsed => return Err(denied(DenyReason::ReceiptUsedUp)),
+    }
 
     let length = stored_len - stored_header.encoded_len() as u64 + header_bytes.len() as u64;
     let body = std::io::Cursor::new(header_bytes).chain(reader);
@@ -194,9 +174,9 @@ async fn serve_envelope(
     Ok(response)
 }
 
-/// Decisions a request may take when new blocks keep arriving between deciding and
-/// writing the release down.
-const MAX_DECISIONS: usize = 4;
+/// Blocks a written release is decided again on, at most, before it leaves: blocks
+/// that keep arriving faster than they can be read make it a 503.
+const MAX_RECHECKS: usize = 8;
 
 /// How long a release on a payment waits for the payment's block to be finalized.
 const PAYMENT_FINALITY_WAIT: Duration = Duration::from_secs(5);
@@ -297,6 +277,47 @@ async fn release_decision(
         }
         return Ok((block, view, receipt_paid_at));
     }
+}
+
+/// Whether a release decided on block `decided` may still leave: decided again on each
+/// newer block this relay has seen since, until the newest, and allowed by each with the
+/// same paid receipt (if any). The refusal otherwise.
+async fn still_allowed(
+    state: &AppState,
+    share_id: ShareId,
+    caller: AccountId,
+    decided: Block,
+    paid_at: Option<Timestamp>,
+) -> Result<(), ApiError> {
+    let mut checked = decided;
+    for _ in 0..MAX_RECHECKS {
+        let newest = state.chain().newest_known().ok_or_else(|| ApiError::Unavailable {
+            dependency: "the chain",
+            cause: "the connection to the chain node was lost".into(),
+        })?;
+        if newest == checked {
+            return Ok(());
+        }
+        let chain = state.chain().client().await?;
+        let view = bounded(async {
+            state
+                .reads()
+                .release_view(&chain, newest, share_id, caller)
+                .await
+                .map_err(chain_unavailable)
+        })
+        .await?;
+        if check_decision(&view.access, share_id, &caller)? != paid_at {
+            return Err(ApiError::Conflict(
+                "the payment this release was decided on changed meanwhile; ask again".into(),
+            ));
+        }
+        checked = newest;
+    }
+    Err(ApiError::Unavailable {
+        dependency: "the chain",
+        cause: "blocks arrive faster than this relay can decide on them".into(),
+    })
 }
 
 /// Waits (up to [`PAYMENT_FINALITY_WAIT`]) until `caller`'s receipt paid at `paid_at`

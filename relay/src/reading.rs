@@ -389,10 +389,15 @@ async fn stream_plaintext(opened: Opened, data_hash: DataHash) -> Result<Respons
         }
         Decrypted::Streaming
     });
+    let mut decryption = decryption;
+    // The first piece sent means streaming; the sender dropped without it (the task is
+    // ending) means the task's own answer decides.
     let decrypted = tokio::select! {
         biased;
-        finished = decryption => finished.map_err(|e| internal(format!("decryption task: {e}")))?,
-        _ = streaming => Decrypted::Streaming,
+        finished = &mut decryption => {
+            finished.map_err(|e| internal(format!("decryption task: {e}")))?
+        }
+        Ok(()) = streaming => Decrypted::Streaming,
     };
     let mut response = match decrypted {
         Decrypted::Streaming => {

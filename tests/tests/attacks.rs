@@ -355,7 +355,8 @@ async fn an_owner_that_cannot_pay_fees_stops_releasing_until_it_can() {
         assert!(drained.elapsed() < Duration::from_secs(15), "still releasing without funds");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(left <= 3, "{left} keys left after the funds did");
+    // What leaves before the first record fails: about half a second of releases.
+    assert!(left <= 5, "{left} keys left after the funds did");
     let message = refusal["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("key release"), "{refusal}");
     let (_, report) = net.a.request("GET", "/admin/releases", None).await;
@@ -477,7 +478,9 @@ async fn a_refused_record_pauses_releases_until_acknowledged() {
     assert_eq!(refused.status, 503, "{}", refused.json());
     assert_eq!(refused.json()["error"]["code"], "releases_paused");
 
-    let (status, body) = net.a.request("POST", "/admin/releases/acknowledge", None).await;
+    let looked_at = json!({ "up_to_id": report["items"][0]["id"] });
+    let (status, body) =
+        net.a.request("POST", "/admin/releases/acknowledge", Some(&looked_at)).await;
     assert_eq!((status, body["acknowledged"].as_u64()), (200, Some(1)), "{body}");
     let released = ask_envelope(net.a.address, &net.node_b.signer, free, None).await;
     assert_eq!(released.status, 200, "{}", released.json());

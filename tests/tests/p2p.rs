@@ -64,17 +64,23 @@ async fn recipient_reads_through_p2p_pays_and_loses_access_on_revocation() {
     assert_eq!(net.releases().await, 3);
 
     // The release and the revocation are on chain, in A's proof for the data once its
-    // indexer has read their (finalized) blocks.
+    // indexer has read their (finalized) blocks. The release's record may land after
+    // the revocation; it carries the time the release was decided at, before it.
     let mut proof = Value::Null;
     for _ in 0..40 {
         proof = net.a.request("GET", &format!("/verify_data/{hash}"), None).await.1;
-        let kinds: Vec<_> = proof["records"]
+        let mut records: Vec<(String, String)> = proof["records"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|record| record["share_id"] == share_id.to_string().as_str())
-            .map(|record| record["action"]["kind"].as_str().unwrap().to_owned())
+            .map(|record| {
+                let at = record["timestamp"].as_str().unwrap().to_owned();
+                (at, record["action"]["kind"].as_str().unwrap().to_owned())
+            })
             .collect();
+        records.sort();
+        let kinds: Vec<&str> = records.iter().map(|(_, kind)| kind.as_str()).collect();
         if kinds == ["created", "key_released", "revoked"] {
             return;
         }

@@ -58,6 +58,8 @@ pub struct OutboxCounts {
 /// One release in the outbox.
 #[derive(Debug, serde::Serialize)]
 pub struct OutboxItem {
+    /// Its row (what `POST /admin/releases/acknowledge` names with `up_to_id`).
+    pub id: i64,
     /// The share.
     pub share_id: ShareId,
     /// The node that got the key.
@@ -98,6 +100,7 @@ async fn outbox(
         .await?
         .into_iter()
         .map(|row| OutboxItem {
+            id: row.id,
             share_id: row.release.share_id,
             recipient: datamgmt_client::chain::node_id_of(
                 &datamgmt_client::chain::from_abi_account(&row.release.recipient),
@@ -124,11 +127,22 @@ async fn outbox(
     }))
 }
 
+/// `POST /admin/releases/acknowledge`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeRequest {
+    /// The last refused record looked at (`id` in `GET /admin/releases?state=refused`):
+    /// it and those before it are acknowledged, not any refused since.
+    pub up_to_id: i64,
+}
+
 /// The answer to an acknowledgement.
 #[derive(Debug, serde::Serialize)]
 pub struct Acknowledged {
     /// Refused records acknowledged now.
     pub acknowledged: u64,
+    /// Refused records still unacknowledged (releases stay paused while there are any).
+    pub unacknowledged: u64,
 }
 
 /// `POST /admin/releases/acknowledge`: an operator has looked at the refused records
@@ -138,10 +152,13 @@ pub struct Acknowledged {
 async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,
+    AppJson(request): AppJson<AcknowledgeRequest>,
 ) -> Result<AppJson<Acknowledged>, ApiError> {
     caller.require(Role::Admin)?;
-    let acknowledged = state.index().acknowledge_refusals(now_ms()).await?;
-    state.releases().inputs().unacknowledged_refusals = 0;
-    tracing::warn!(acknowledged, "refused release records acknowledged; releases go on");
-    Ok(AppJson(Acknowledged { acknowledged }))
+    let index = state.index();
+    let acknowledged = index.acknowledge_refusals(request.up_to_id, now_ms()).await?;
+    let unacknowledged = index.unacknowledged_refusals().await?;
+    state.releases().acknowledged(unacknowledged);
+    tracing::warn!(acknowledged, unacknowledged, "refused release records acknowledged");
+    Ok(AppJson(Acknowledged { acknowledged, unacknowledged }))
 }

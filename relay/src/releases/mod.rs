@@ -34,8 +34,11 @@
 //! this node's records again, an empty `record_releases` call is sent instead (a
 //! contract call of the same kind, so it needs the fees a record does).
 //!
-//! A release is also taken back, unsent, when a newer block was seen between its
-//! decision and its write ([`ReleaseRecorder::release`]): the caller decides again.
+//! A release is written down before it is confirmed: if a block newer than the one it
+//! was decided on has been seen meanwhile and no longer allows it, it is taken back,
+//! unsent ([`ReleaseRecorder::release`]). The recorder leaves alone a row that is not
+//! confirmed yet (and, to cover the moment between its write and its being marked so,
+//! any row younger than [`record::HOLD`]), so one taken back is never recorded.
 
 pub mod admin;
 mod record;
@@ -74,6 +77,8 @@ pub struct ReleaseRecorder {
     wake: Arc<Notify>,
     /// Rows a transaction is carrying now.
     in_flight: Arc<Mutex<HashSet<i64>>>,
+    /// Rows written whose release is not confirmed yet (it may still be taken back).
+    unconfirmed: Arc<Mutex<HashSet<i64>>>,
     /// What the gate decides on.
     gate: Arc<Mutex<GateInputs>>,
     /// Attempts to record, numbered as they start: only a record sent after a failure
@@ -93,6 +98,9 @@ struct GateInputs {
     failing: Option<(u64, String)>,
     /// Records the contract refused that no operator has acknowledged.
     unacknowledged_refusals: u64,
+    /// Changes whenever this process changes the refusals (a refusal marked, an
+    /// acknowledgement): a watchdog read from before such a change is not applied.
+    refusals_changed: u64,
 }
 
 /// Why key releases stop, as `/admin/releases` and the 503s say.
@@ -111,12 +119,10 @@ pub struct GateStatus {
 /// What became of a release written to the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
-    /// Written; send it.
+    /// Written and confirmed; send it.
     Released,
     /// Its paid receipt bought a release already: nothing written, nothing to send.
     ReceiptUsed,
-    /// A newer block was seen meanwhile: taken back unsent; decide again.
-    Stale,
 }
 
 impl ReleaseRecorder {
@@ -131,6 +137,18 @@ impl ReleaseRecorder {
 
     fn in_flight(&self) -> MutexGuard<'_, HashSet<i64>> {
         self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn unconfirmed(&self) -> MutexGuard<'_, HashSet<i64>> {
+        self.unconfirmed.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The rows the recorder must leave alone now: those being recorded and those whose
+    /// release may still be taken back.
+    fn busy_rows(&self) -> HashSet<i64> {
+        let mut busy = self.in_flight().clone();
+        busy.extend(self.unconfirmed().iter().copied());
+        busy
     }
 
     /// Whether releases may go on at `now` (ms), and if not, why.
@@ -198,21 +216,25 @@ impl ReleaseRecorder {
         }
     }
 
-    /// Writes `release` down as pending its chain record, then asks `still_newest`
-    /// whether the block it was decided on is still the newest this relay has seen: if
-    /// not, the row is taken back and nothing may be sent ([`Written::Stale`]: decide
-    /// again). Only then is it counted and may it be sent. A 503 while releases are
-    /// paused.
+    /// Writes `release` down as pending its chain record, then has `confirm` say whether
+    /// it may still leave (the caller decides again if a newer block was seen since the
+    /// decision). If it may not, the row is taken back and `confirm`'s refusal is the
+    /// answer; if it may, the release is counted and may be sent. A 503 while releases
+    /// are paused.
     ///
     /// This runs to the end even if the request is dropped meanwhile (the asker hung
     /// up), so the outbox, the pending count and the metric always agree.
-    pub async fn release(
+    pub async fn release<C, F>(
         &self,
         index: &crate::index::Index,
         metrics: &crate::metrics::Metrics,
         release: KeyRelease,
-        still_newest: impl FnOnce() -> bool + Send + 'static,
-    ) -> Result<Written, ApiError> {
+        confirm: C,
+    ) -> Result<Written, ApiError>
+    where
+        C: FnOnce() -> F + Send + 'static,
+        F: std::future::Future<Output = Result<(), ApiError>> + Send + 'static,
+    {
         self.gate()?;
         let (recorder, index, metrics) = (self.clone(), index.clone(), metrics.clone());
         let write = tokio::spawn(async move {
@@ -220,10 +242,15 @@ impl ReleaseRecorder {
             let Some(id) = index.insert_release(&release, now).await? else {
                 return Ok(Written::ReceiptUsed);
             };
-            if !still_newest() {
-                index.cancel_release(id).await?;
-                return Ok(Written::Stale);
+            recorder.unconfirmed().insert(id);
+            let confirmed = confirm().await;
+            if let Err(refusal) = confirmed {
+                let cancelled = index.cancel_release(id).await;
+                recorder.unconfirmed().remove(&id);
+                cancelled?;
+                return Err(refusal);
             }
+            recorder.unconfirmed().remove(&id);
             {
                 let mut inputs = recorder.inputs();
                 inputs.pending += 1;
@@ -231,9 +258,9 @@ impl ReleaseRecorder {
             }
             metrics.record_key_release();
             recorder.wake.notify_one();
-            Ok::<_, IndexError>(Written::Released)
+            Ok::<_, ApiError>(Written::Released)
         });
-        Ok(write.await.map_err(|e| ApiError::Internal(format!("release write: {e}")))??)
+        write.await.map_err(|e| ApiError::Internal(format!("release write: {e}")))?
     }
 
     /// The number of an attempt to record that starts now.
@@ -268,7 +295,17 @@ impl ReleaseRecorder {
         if inputs.pending == 0 {
             inputs.oldest_pending_at = None;
         }
-        inputs.unacknowledged_refusals += refused;
+        if refused > 0 {
+            inputs.unacknowledged_refusals += refused;
+            inputs.refusals_changed += 1;
+        }
+    }
+
+    /// An operator acknowledged the refusals; how many are still unacknowledged.
+    pub(crate) fn acknowledged(&self, left: u64) {
+        let mut inputs = self.inputs();
+        inputs.unacknowledged_refusals = left;
+        inputs.refusals_changed += 1;
     }
 }
 
@@ -280,6 +317,7 @@ async fn watch(state: AppState) {
     loop {
         let recorder = state.releases();
         let index = state.index();
+        let refusals_before = recorder.inputs().refusals_changed;
         let read = async {
             let pending = index.pending_releases().await?;
             let oldest = index.oldest_pending_release().await?;
@@ -291,7 +329,9 @@ async fn watch(state: AppState) {
                 let mut inputs = recorder.inputs();
                 inputs.pending = pending as usize;
                 inputs.oldest_pending_at = oldest;
-                inputs.unacknowledged_refusals = refused;
+                if inputs.refusals_changed == refusals_before {
+                    inputs.unacknowledged_refusals = refused;
+                }
                 inputs.loaded = true;
             }
             Err(error) => tracing::error!(%error, "cannot read the release outbox"),
@@ -362,13 +402,15 @@ mod tests {
             released_at: 1_000,
             receipt_paid_at: paid_at,
         };
-        let stale = recorder.release(&index, &metrics, release(Some(900)), || false).await;
-        assert_eq!(stale.unwrap(), Written::Stale);
+        let refuse = || async { Err(ApiError::AccessDenied("revoked meanwhile".into())) };
+        let allow = || async { Ok(()) };
+        let refused = recorder.release(&index, &metrics, release(Some(900)), refuse).await;
+        assert!(matches!(refused, Err(ApiError::AccessDenied(_))), "{refused:?}");
         assert_eq!(index.pending_releases().await.unwrap(), 0, "nothing left to record");
         // The receipt was not spent by the release taken back.
-        let sent = recorder.release(&index, &metrics, release(Some(900)), || true).await;
+        let sent = recorder.release(&index, &metrics, release(Some(900)), allow).await;
         assert_eq!(sent.unwrap(), Written::Released);
-        let again = recorder.release(&index, &metrics, release(Some(900)), || true).await;
+        let again = recorder.release(&index, &metrics, release(Some(900)), allow).await;
         assert_eq!(again.unwrap(), Written::ReceiptUsed);
         assert_eq!(recorder.status(0).pending, 1);
         assert!(metrics.render().contains("datamgmt_key_releases_total 1"));

@@ -31,8 +31,19 @@ const BATCHES_IN_FLIGHT: usize = 3;
 /// record is refused: more records than keys, never fewer.
 pub(super) const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How often the outbox is looked at without being woken (for retries).
-const POLL: Duration = Duration::from_secs(1);
+/// How long a written release stays out of the recorder's sight at least: it is marked
+/// unconfirmed just after its write, and this covers the moment in between.
+pub(super) const HOLD: Duration = Duration::from_millis(250);
+
+/// How often the outbox is looked at without being woken (for retries, and for rows
+/// whose [`HOLD`] has passed).
+const POLL: Duration = Duration::from_millis(250);
+
+/// Least time between two record transactions, unless a full batch waits: on a chain
+/// that makes a block per transaction each record is a block, and each block makes
+/// every release wait for reads at it; gathering a second of releases into one
+/// transaction keeps blocks (and fees) few. Far below `max_record_lag_secs`.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// Wait before recording a release again whose transaction landed without it (ms).
 const RETRY_SOON_MS: u64 = 1_000;
@@ -44,6 +55,7 @@ const KEEP_RECORDED_MS: u64 = 60 * 60 * 1000;
 pub(super) async fn run(state: AppState) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     let mut last_prune = 0;
+    let mut last_batch = tokio::time::Instant::now() - RECORD_EVERY;
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let recorder = state.releases().clone();
@@ -52,8 +64,9 @@ pub(super) async fn run(state: AppState) {
             last_prune = now;
             prune(&state, now).await;
         }
-        let skip = recorder.in_flight().clone();
-        let due = match state.index().due_releases(now, &skip, MAX_BATCH).await {
+        let skip = recorder.busy_rows();
+        let written_before = now.saturating_sub(HOLD.as_millis() as u64);
+        let due = match state.index().due_releases(now, written_before, &skip, MAX_BATCH).await {
             Ok(due) => due,
             Err(error) => {
                 tracing::error!(%error, "cannot read the release outbox");
@@ -65,6 +78,13 @@ pub(super) async fn run(state: AppState) {
             let _ = tokio::time::timeout(POLL, recorder.wake.notified()).await;
             continue;
         }
+        let since_last = last_batch.elapsed();
+        if due.len() < MAX_BATCH && since_last < RECORD_EVERY {
+            drop(slot);
+            tokio::time::sleep(RECORD_EVERY - since_last).await;
+            continue;
+        }
+        last_batch = tokio::time::Instant::now();
         let carrying = Carrying::new(&recorder, &due);
         let state = state.clone();
         tokio::spawn(async move {
@@ -177,9 +197,12 @@ async fn record_batch(state: &AppState, batch: Vec<PendingRelease>) {
             .collect(),
     };
     if let Err(error) = store_outcomes(state, attempt, &batch, outcomes).await {
-        // The rows stay pending and are recorded again; a paid one the contract then
-        // refuses as used up is marked refused, with this in the log to explain it.
+        // The rows stay pending and would be recorded again at once: releases pause,
+        // and the rows stay in flight a while before they are looked at again.
         tracing::error!(%error, "cannot mark releases in the outbox");
+        let failure = format!("the release outbox cannot be written: {error}");
+        state.releases().attempted(attempt, Some(failure));
+        tokio::time::sleep(Duration::from_millis(RETRY_AFTER_MS)).await;
     }
 }
 
