@@ -571,13 +571,15 @@ impl Index {
         Ok(deleted.rows_affected() == 1)
     }
 
-    /// How many releases wait for their chain record.
-    pub async fn pending_releases(&self) -> Result<u64, IndexError> {
-        let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM key_releases WHERE state = 'pending'")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(count.max(0) as u64)
+    /// How many releases wait for their chain record, and when the oldest of them was
+    /// written (ms).
+    pub async fn pending_releases(&self) -> Result<(u64, Option<Timestamp>), IndexError> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(written_at) FROM key_releases WHERE state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((count.max(0) as u64, oldest.map(|at| at.max(0) as u64)))
     }
 
     /// Whether a release used the paid receipt of `recipient` for `share_id` paid at
@@ -707,15 +709,6 @@ impl Index {
             }
         }
         Ok(counts)
-    }
-
-    /// When the oldest release still waiting for its record was written (ms), if one is.
-    pub async fn oldest_pending_release(&self) -> Result<Option<Timestamp>, IndexError> {
-        let oldest: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(written_at) FROM key_releases WHERE state = 'pending'")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(oldest.map(|at| at.max(0) as u64))
     }
 
     /// How many refused records no operator has acknowledged yet.
@@ -997,7 +990,7 @@ mod tests {
         assert_eq!(due[2].release, release(2, Some(4_000)));
         let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
         assert_eq!(ids[3], later, "the id of the row written");
-        assert_eq!(index.pending_releases().await.unwrap(), 4);
+        assert_eq!(index.pending_releases().await.unwrap(), (4, Some(10)));
         // Rows being recorded are left out, and the limit holds.
         let skip = std::collections::HashSet::from([ids[0], ids[1]]);
         let rest = index.due_releases(10, 10, &skip, 1).await.unwrap();

@@ -174,10 +174,6 @@ async fn serve_envelope(
     Ok(response)
 }
 
-/// Blocks a written release is decided again on, at most, before it leaves: blocks
-/// that keep arriving faster than they can be read make it a 503.
-const MAX_RECHECKS: usize = 8;
-
 /// How long a release on a payment waits for the payment's block to be finalized.
 const PAYMENT_FINALITY_WAIT: Duration = Duration::from_secs(5);
 
@@ -221,23 +217,7 @@ async fn release_decision(
     let (mut refreshed, mut produced) = (false, false);
     loop {
         let chain = &chain;
-        let decided = bounded(chain_reads::at_newest(
-            || state.chain().newest(chain),
-            |block| async move {
-                state
-                    .reads()
-                    .release_view(chain, block, share_id, caller)
-                    .await
-                    .map_err(chain_unavailable)
-            },
-        ))
-        .await?;
-        let Some((block, view)) = decided else {
-            return Err(ApiError::Unavailable {
-                dependency: "the chain",
-                cause: "blocks arrive faster than this relay can read them".into(),
-            });
-        };
+        let (block, view) = view_at_newest(state, chain, share_id, caller).await?;
         let age_ms = now_ms().saturating_sub(view.access.now);
         if age_ms > max_age_ms {
             if produced {
@@ -279,9 +259,34 @@ async fn release_decision(
     }
 }
 
-/// Whether a release decided on block `decided` may still leave: decided again on each
-/// newer block this relay has seen since, until the newest, and allowed by each with the
-/// same paid receipt (if any). The refusal otherwise.
+/// What a release of `share_id` to `caller` is decided on, read at the newest block
+/// this relay has seen (and again while newer ones arrive: [`chain_reads::at_newest`]),
+/// with that block.
+async fn view_at_newest(
+    state: &AppState,
+    chain: &ChainClient,
+    share_id: ShareId,
+    caller: AccountId,
+) -> Result<(Block, Arc<ReleaseView>), ApiError> {
+    let read = chain_reads::at_newest(
+        || state.chain().newest(chain),
+        |block| async move {
+            state
+                .reads()
+                .release_view(chain, block, share_id, caller)
+                .await
+                .map_err(chain_unavailable)
+        },
+    );
+    bounded(read).await?.ok_or_else(|| ApiError::Unavailable {
+        dependency: "the chain",
+        cause: "blocks arrive faster than this relay can read them".into(),
+    })
+}
+
+/// Whether a release decided on block `decided` may still leave: if a newer block has
+/// been seen since, decided again on the newest, which must allow it with the same paid
+/// receipt (if any). The refusal otherwise.
 async fn still_allowed(
     state: &AppState,
     share_id: ShareId,
@@ -289,35 +294,17 @@ async fn still_allowed(
     decided: Block,
     paid_at: Option<Timestamp>,
 ) -> Result<(), ApiError> {
-    let mut checked = decided;
-    for _ in 0..MAX_RECHECKS {
-        let newest = state.chain().newest_known().ok_or_else(|| ApiError::Unavailable {
-            dependency: "the chain",
-            cause: "the connection to the chain node was lost".into(),
-        })?;
-        if newest == checked {
-            return Ok(());
-        }
-        let chain = state.chain().client().await?;
-        let view = bounded(async {
-            state
-                .reads()
-                .release_view(&chain, newest, share_id, caller)
-                .await
-                .map_err(chain_unavailable)
-        })
-        .await?;
-        if check_decision(&view.access, share_id, &caller)? != paid_at {
-            return Err(ApiError::Conflict(
-                "the payment this release was decided on changed meanwhile; ask again".into(),
-            ));
-        }
-        checked = newest;
+    if state.chain().newest_known() == Some(decided) {
+        return Ok(());
     }
-    Err(ApiError::Unavailable {
-        dependency: "the chain",
-        cause: "blocks arrive faster than this relay can decide on them".into(),
-    })
+    let chain = state.chain().client().await?;
+    let (_, view) = view_at_newest(state, &chain, share_id, caller).await?;
+    if check_decision(&view.access, share_id, &caller)? != paid_at {
+        return Err(ApiError::Conflict(
+            "the payment this release was decided on changed meanwhile; ask again".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Waits (up to [`PAYMENT_FINALITY_WAIT`]) until `caller`'s receipt paid at `paid_at`

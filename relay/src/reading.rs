@@ -98,8 +98,9 @@ struct Candidate {
     share_id: ShareId,
     owner: AccountId,
     shared_at: Timestamp,
-    /// This node's own share (opened with its custody stanza).
-    own: bool,
+    /// For this node's own share (opened with its custody stanza), its plaintext length
+    /// from the index; `None` for a share made to this node.
+    own_plaintext_len: Option<u64>,
 }
 
 /// An envelope ready to decrypt, and what the answer says about it.
@@ -181,7 +182,7 @@ async fn candidates(
                 share_id: row.share_id,
                 owner: own,
                 shared_at: row.created_at,
-                own: true,
+                own_plaintext_len: Some(row.plaintext_len),
             }),
             None if !mine.is_empty() => {
                 return Err(ApiError::Conflict(
@@ -200,7 +201,7 @@ async fn candidates(
             share_id: e.event.share_id,
             owner: e.event.owner,
             shared_at: e.event.at,
-            own: false,
+            own_plaintext_len: None,
         }
     }));
     Ok(candidates)
@@ -214,10 +215,9 @@ async fn read(
     streaming: bool,
 ) -> Result<Response, ApiError> {
     let json_limit = (!streaming).then_some(MAX_JSON_DATA);
-    let opened = if candidate.own {
-        open_own(state, candidate, json_limit).await?
-    } else {
-        open_received(state, candidate, json_limit).await?
+    let opened = match candidate.own_plaintext_len {
+        Some(plaintext_len) => open_own(state, candidate, plaintext_len, json_limit).await?,
+        None => open_received(state, candidate, json_limit).await?,
     };
     if streaming {
         stream_plaintext(opened, data_hash).await
@@ -230,27 +230,23 @@ async fn read(
 async fn open_own(
     state: &AppState,
     candidate: &Candidate,
+    plaintext_len: u64,
     limit: Option<u64>,
 ) -> Result<Opened, ApiError> {
-    let row = state
-        .index()
-        .get(candidate.share_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("share {} is gone", candidate.share_id)))?;
-    if let Some(limit) = limit.filter(|limit| row.plaintext_len > *limit) {
-        return Err(too_large_for_json(row.plaintext_len, limit));
+    if let Some(limit) = limit.filter(|limit| plaintext_len > *limit) {
+        return Err(too_large_for_json(plaintext_len, limit));
     }
-    let (mut reader, _) = state.store().download(row.share_id).await?;
+    let (mut reader, _) = state.store().download(candidate.share_id).await?;
     let header = Header::read(&mut reader).await.map_err(internal)?;
     let data_key = {
         let keyring = state.node().keyring.read().await;
         header.open_custody(&keyring).map_err(internal)?
     };
     Ok(Opened {
-        share_id: row.share_id,
-        owner: row.owner,
-        shared_at: row.created_at,
-        plaintext_len: Some(row.plaintext_len),
+        share_id: candidate.share_id,
+        owner: candidate.owner,
+        shared_at: candidate.shared_at,
+        plaintext_len: Some(plaintext_len),
         header,
         data_key,
         chunks: Box::new(reader),

@@ -251,8 +251,17 @@ impl<S> WriteStallTimeout<S> {
         Self { inner, limit, stalled: None }
     }
 
-    /// `Pending` stays pending until the limit; then a timeout error.
-    fn on_pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+    /// A write's outcome, with the stall timer: progress resets it, `Pending` stays
+    /// pending until the limit and is then a timeout error.
+    fn timed<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if written.is_ready() {
+            self.stalled = None;
+            return written;
+        }
         let limit = self.limit;
         let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
         match stalled.as_mut().poll(cx) {
@@ -281,13 +290,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStallTimeout<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Pending => self.on_pending(cx),
-            ready => {
-                self.stalled = None;
-                ready
-            }
-        }
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.timed(cx, written)
     }
 
     fn poll_write_vectored(
@@ -295,13 +299,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteStallTimeout<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => self.on_pending(cx),
-            ready => {
-                self.stalled = None;
-                ready
-            }
-        }
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.timed(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {

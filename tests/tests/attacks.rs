@@ -197,6 +197,13 @@ impl Faults {
         (body["share_id"].as_str().unwrap().parse().unwrap(), hash_of(data.as_bytes()))
     }
 
+    /// B pays `price` for `share_id` straight on the contract, as a dApp would: in a
+    /// block, not yet final.
+    async fn pay(&self, share_id: ShareId, price: u128) {
+        let payment = messages::pay_for_access(share_id, price);
+        self.devnet.chain.submit(&self.b.signer, &payment, Confirmation::InBlock).await.unwrap();
+    }
+
     /// B asks A for the envelope, giving up after 20 s; the status and how long it took.
     async fn ask(&self, share_id: ShareId) -> (u16, Duration, Value) {
         let started = Instant::now();
@@ -390,12 +397,7 @@ async fn an_owner_that_cannot_pay_fees_stops_releasing_until_it_can() {
 async fn a_payment_buys_a_key_only_once_it_is_final() {
     let faults = Faults::start(12).await;
     let (share_id, _) = faults.share("priced", json!({"require_payment": true, "price": 7})).await;
-    faults
-        .devnet
-        .chain
-        .submit(&faults.b.signer, &messages::pay_for_access(share_id, 7), Confirmation::InBlock)
-        .await
-        .unwrap();
+    faults.pay(share_id, 7).await;
     let paid = Instant::now();
     let (status, _, body) = faults.ask(share_id).await;
     assert_eq!(status, 409, "a payment not final yet: {body}");
@@ -413,12 +415,7 @@ async fn a_revocation_while_a_payment_settles_stops_the_release() {
     let faults = Faults::start(3).await;
     let terms = json!({"require_payment": true, "price": 7});
     let (share_id, _) = faults.share("paid, then revoked", terms).await;
-    faults
-        .devnet
-        .chain
-        .submit(&faults.b.signer, &messages::pay_for_access(share_id, 7), Confirmation::InBlock)
-        .await
-        .unwrap();
+    faults.pay(share_id, 7).await;
     // B asks at once: A waits for the payment to be final...
     let asking = tokio::spawn({
         let (address, signer) = (faults.a.address, faults.b.signer.clone());

@@ -319,8 +319,7 @@ async fn watch(state: AppState) {
         let index = state.index();
         let refusals_before = recorder.inputs().refusals_changed;
         let read = async {
-            let pending = index.pending_releases().await?;
-            let oldest = index.oldest_pending_release().await?;
+            let (pending, oldest) = index.pending_releases().await?;
             let refused = index.unacknowledged_refusals().await?;
             Ok::<_, IndexError>((pending, oldest, refused))
         };
@@ -406,7 +405,7 @@ mod tests {
         let allow = || async { Ok(()) };
         let refused = recorder.release(&index, &metrics, release(Some(900)), refuse).await;
         assert!(matches!(refused, Err(ApiError::AccessDenied(_))), "{refused:?}");
-        assert_eq!(index.pending_releases().await.unwrap(), 0, "nothing left to record");
+        assert_eq!(index.pending_releases().await.unwrap(), (0, None), "nothing to record");
         // The receipt was not spent by the release taken back.
         let sent = recorder.release(&index, &metrics, release(Some(900)), allow).await;
         assert_eq!(sent.unwrap(), Written::Released);
