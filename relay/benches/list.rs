@@ -4,15 +4,9 @@
 
 use axum::{body::Body, http::Request};
 use datamgmt_abi::{AccountId, DataHash, ShareId};
-use datamgmt_client::chain::NodeSigner;
-use datamgmt_client::keyring::Keyring;
-use datamgmt_relay::{
-    auth::{ApiTokens, Role, TokenConfig},
-    index::{ChainRecord, Index, ShareRow},
-    state::{AppState, ChainConnection, NodeIdentity},
-    storage::{EnvelopeStore, StorageConfig},
-};
-use std::{sync::Arc, time::Instant};
+use datamgmt_relay::index::{ChainRecord, Index, ShareRow};
+use datamgmt_relay::testing::TestRelay;
+use std::time::Instant;
 use tower::ServiceExt;
 
 const SHARES: u32 = 100_000;
@@ -53,29 +47,7 @@ async fn main() {
     }
     println!("indexed {SHARES} shares in {:.1} s", began.elapsed().as_secs_f64());
 
-    let keyring = Keyring::generate(&"bench".into());
-    let node = NodeIdentity {
-        signer: NodeSigner::from_suri("//Alice").unwrap(),
-        keyring: Arc::new(tokio::sync::RwLock::new(keyring)),
-        keyring_path: dir.path().join("keyring.json"),
-        public_url: "http://127.0.0.1:8080".into(),
-    };
-    let tokens = ApiTokens::new(&[TokenConfig {
-        name: "bench".into(),
-        sha256: ApiTokens::hash_token("bench-token"),
-        role: Role::User,
-    }])
-    .unwrap();
-    let store =
-        EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
-    let state = AppState::new(
-        Default::default(),
-        tokens,
-        store,
-        index,
-        node,
-        ChainConnection::unavailable("bench"),
-    );
+    let state = TestRelay::new(dir.path()).index(index).state().await;
     let app = datamgmt_relay::app(state);
     let recipient = datamgmt_client::chain::node_id_of(&datamgmt_client::chain::from_abi_account(
         &AccountId([3; 32]),
@@ -91,7 +63,7 @@ async fn main() {
         let mut samples = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
             let request = Request::get(&path)
-                .header("authorization", "Bearer bench-token")
+                .header("authorization", "Bearer user-token")
                 .body(Body::empty())
                 .unwrap();
             let began = Instant::now();

@@ -4,6 +4,7 @@
 //! URI comes from the environment variable the file names.
 
 use crate::auth::TokenConfig;
+pub use crate::peers::PeerPolicy;
 use crate::storage::StorageConfig;
 use datamgmt_client::chain::{AccountId32, DeployState};
 use datamgmt_client::keys::Passphrase;
@@ -130,40 +131,6 @@ impl Default for ReleasePolicy {
             max_record_lag_secs: 15,
             per_share_recipient_per_minute: 120,
             keep_refused_days: 30,
-        }
-    }
-}
-
-/// The other nodes: which endpoints this relay will call (a node registers its endpoint
-/// on chain, so any node can name any URL), how long it waits, and how often a node may
-/// call this one.
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PeerPolicy {
-    /// Call endpoints on loopback addresses (a development network on one machine).
-    pub allow_loopback: bool,
-    /// Call endpoints on private, link-local, shared or other non-public addresses.
-    pub allow_private: bool,
-    /// Seconds to connect.
-    pub connect_timeout_secs: u64,
-    /// Seconds from sending a request to the answer's status and headers.
-    pub response_timeout_secs: u64,
-    /// Seconds an answer's body may stay silent.
-    pub read_timeout_secs: u64,
-    /// Signed node-to-node requests per second from one account (0: no limit); twice
-    /// as many may come in a burst.
-    pub requests_per_second: u32,
-}
-
-impl Default for PeerPolicy {
-    fn default() -> Self {
-        Self {
-            allow_loopback: false,
-            allow_private: false,
-            connect_timeout_secs: 5,
-            response_timeout_secs: 30,
-            read_timeout_secs: 30,
-            requests_per_second: 100,
         }
     }
 }

@@ -4,66 +4,57 @@
 //!
 //! # Layout
 //!
+//! - [`api`]: the REST API, one module per resource (`shares`, `data`, `listing`,
+//!   `verify`, `p2p`, `keys`, `releases`, `health`), with its extractors, parameter
+//!   parsing and paging;
+//! - [`share`]: making a share (upload → envelope → index → chain), the pending-share
+//!   outbox, and revocation, expiry and payment afterwards;
+//! - [`read`]: reading data back, own or received, checked against its hash before the
+//!   answer completes;
+//! - [`release`]: key releases: the owner's decision at the newest block, the gate that
+//!   fails closed, the outbox recorder, and the recipient's fetch;
+//! - [`chain`]: the chain connection and best-block following, the per-block reads, and
+//!   the indexer of finalized events;
+//! - [`index`]: the SQLite index, one module per table;
+//! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
+//!   service), written so that nothing is visible until complete;
+//! - [`peers`]: calling other nodes' registered endpoints, which anyone can choose;
+//! - [`node`]: who this relay is: its account, keyring and registered endpoint;
+//! - [`state`]: what handlers share, and the tracker of background tasks;
 //! - [`config`]: the TOML configuration and its environment overrides;
-//! - [`state`]: what handlers share, including the chain connection made in the
-//!   background;
 //! - [`auth`]: bearer tokens (stored hashed) with roles;
 //! - [`error`]: the API's error type and JSON error shape;
-//! - [`health`]: `/healthz` and `/readyz`;
-//! - [`index`]: the SQLite index of shares and their on-chain state (the outbox);
-//! - [`keys`]: administrators rotate keys and re-wrap envelopes onto the newest one;
-//! - [`node`]: the relay's keyring and its registration in the contract;
-//! - [`shares`]: `POST /share_data`;
-//! - [`reading`]: `GET /data/{hash}`, for the owner (custody stanza) or the recipient
-//!   (fetched from the owner over P2P);
-//! - [`p2p`]: signed node-to-node requests: the owner's relay releases an envelope as
-//!   the contract allows;
-//! - [`chain_reads`]: the chain reads a release is decided on, once per block and only
-//!   at the newest block seen;
-//! - [`peers`]: calling other nodes' registered endpoints, which anyone can choose;
 //! - [`rate`]: how often one caller may do one thing;
-//! - [`releases`]: key releases recorded on chain, several to a transaction, and the
-//!   gate that stops releases while records do not keep up;
 //! - [`server`]: connections, timeouts, load shedding and request head limits;
-//! - [`listing`]: `GET /data/list`, paged, from the index;
-//! - [`paging`]: page sizes and page tokens of the listings;
-//! - [`lifecycle`]: an owner revokes a share or changes its expiry;
-//! - [`indexer`]: copies the contract's share events from finalized blocks into the index;
-//! - [`verify`]: `GET /verify_data/{hash}`, the on-chain proof, from the index;
 //! - [`metrics`]: Prometheus metrics at `/metrics`;
-//! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
-//!   service), written so that nothing is visible until complete.
+//! - [`time`]: the clock, in the contract's unit;
+//! - `testing` (feature `testing`): a relay in process for tests and benches.
 //!
-//! `/openapi.json` serves [`OPENAPI`], the hand-written description of every route.
-//!
-//! [`app`] builds the router and [`run`] serves it until a shutdown signal, so tests can
-//! drive the router in process or bind `127.0.0.1:0`.
+//! [`app`] builds the router, [`start`] starts the background tasks, [`run`] serves
+//! until a shutdown signal and [`stop`] ends the tasks, so tests can drive the router
+//! in process or bind `127.0.0.1:0`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod auth;
-pub mod chain_reads;
+pub mod chain;
 pub mod config;
 pub mod error;
-pub mod health;
 pub mod index;
-pub mod indexer;
-pub mod keys;
-pub mod lifecycle;
-pub mod listing;
 pub mod metrics;
 pub mod node;
-pub mod p2p;
-pub mod paging;
 pub mod peers;
 pub mod rate;
-pub mod reading;
-pub mod releases;
+pub mod read;
+pub mod release;
 pub mod server;
-pub mod shares;
+pub mod share;
 pub mod state;
 pub mod storage;
-pub mod verify;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod time;
 
 use axum::{http::Request, Router};
 use state::AppState;
@@ -85,7 +76,7 @@ pub fn app(state: AppState) -> Router {
         // A 503 while a dependency is down is expected, not an error of this relay; the
         // cause is logged where it is known.
         .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN));
-    let json_limit = error::JsonBodyLimit(state.limits().max_json_body);
+    let json_limit = api::extract::JsonBodyLimit(state.limits().max_json_body);
     let server_limits = state.settings().server;
     let metrics = state.metrics().clone();
     let metrics_route = Router::new()
@@ -93,15 +84,14 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", axum::routing::get(openapi))
         .with_state(metrics.clone());
     Router::new()
-        .merge(health::router())
-        .merge(shares::router())
-        .merge(reading::router())
-        .merge(p2p::router())
-        .merge(listing::router())
-        .merge(lifecycle::router())
-        .merge(keys::router())
-        .merge(releases::router())
-        .merge(verify::router())
+        .merge(api::health::router())
+        .merge(api::shares::router())
+        .merge(api::data::router())
+        .merge(api::p2p::router())
+        .merge(api::listing::router())
+        .merge(api::keys::router())
+        .merge(api::releases::router())
+        .merge(api::verify::router())
         .with_state(state)
         .merge(metrics_route)
         .fallback(server::no_route)
@@ -134,4 +124,81 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let limits = state.settings().server;
     server::serve(listener, app(state), limits, shutdown).await
+}
+
+/// Where the relay's chain is: the node's RPC URL and the contract's address.
+#[derive(Clone, Debug)]
+pub struct ChainEndpoint {
+    /// `ws://` or `wss://` URL of a chain node.
+    pub url: String,
+    /// The `access` contract.
+    pub contract: datamgmt_client::chain::AccountId32,
+}
+
+/// How often pending shares are retried.
+const OUTBOX_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How often the indexer looks for newly finalized blocks.
+const INDEXER_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Which of the optional background tasks run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Workers {
+    /// The pending-share outbox, retrying chain calls that failed.
+    pub share_outbox: bool,
+    /// The indexer, copying this node's events from finalized blocks.
+    pub indexer: bool,
+}
+
+impl Workers {
+    /// Every task: what a relay runs.
+    pub const ALL: Self = Self { share_outbox: true, indexer: true };
+    /// Neither: for tests that drive the outbox and the indexer themselves.
+    pub const NONE: Self = Self { share_outbox: false, indexer: false };
+}
+
+/// Starts every background task of the relay over `state`, on [`AppState::tasks`]:
+/// the connection to `chain` (none: the relay stays without one, as in router tests),
+/// the index's group writer, the release recorder and its watch, and the pending-share
+/// outbox and the indexer as `workers` says. Each ends when [`stop`] cancels it.
+pub fn start(state: &AppState, chain: Option<ChainEndpoint>, workers: Workers) {
+    let tasks = state.tasks();
+    let stopping = state.stopping().clone();
+    let until_stopped = |work: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>| {
+        let stopping = stopping.clone();
+        async move {
+            tokio::select! {
+                () = stopping.cancelled() => {}
+                () = work => {}
+            }
+        }
+    };
+    if let Some(ChainEndpoint { url, contract }) = chain {
+        let connection = state.chain().clone();
+        let node = state.node().clone();
+        tasks.spawn(until_stopped(Box::pin(async move {
+            connection.maintain(url, contract, node).await
+        })));
+    }
+    let index = state.index().clone();
+    let index_stopping = stopping.clone();
+    tasks.spawn(async move { index.write_groups(index_stopping).await });
+    tasks.spawn(until_stopped(Box::pin(release::recorder::watch(state.clone()))));
+    tasks.spawn(until_stopped(Box::pin(release::recorder::run(state.clone()))));
+    if workers.share_outbox {
+        tasks.spawn(until_stopped(Box::pin(share::outbox::run(state.clone(), OUTBOX_INTERVAL))));
+    }
+    if workers.indexer {
+        tasks.spawn(until_stopped(Box::pin(chain::indexer::run(state.clone(), INDEXER_INTERVAL))));
+    }
+}
+
+/// Ends the relay's background tasks: cancels them and waits until every one of them
+/// (and everything requests handed off) has ended. Record batches already sent to the
+/// chain are waited for; pending releases and shares stay in the index for the next
+/// start.
+pub async fn stop(state: &AppState) {
+    state.stopping().cancel();
+    state.tasks().close();
+    state.tasks().wait().await;
 }

@@ -6,18 +6,13 @@ use datamgmt_relay::{
     auth::ApiTokens,
     config::RelayConfig,
     index::Index,
-    node,
-    state::{AppState, ChainConnection, NodeIdentity},
+    node::{self, NodeIdentity},
+    state::AppState,
     storage::EnvelopeStore,
+    ChainEndpoint, Workers,
 };
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 use tracing_subscriber::EnvFilter;
-
-/// How often pending shares are retried.
-const OUTBOX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// How often the indexer looks for newly finalized blocks.
-const INDEXER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A DataMgmt Node relay.
 #[derive(Parser)]
@@ -57,13 +52,14 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         keyring_path: config.keyring.path.clone(),
         public_url: config.public_url.clone(),
     };
-    let chain = ChainConnection::connect_in_background(url, contract, identity.clone());
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, storage = ?store, "relay listening");
-    let state = AppState::new(config.settings(), tokens, store, index, identity, chain);
-    datamgmt_relay::shares::spawn_outbox_worker(state.clone(), OUTBOX_INTERVAL);
-    datamgmt_relay::indexer::spawn(state.clone(), INDEXER_INTERVAL);
-    datamgmt_relay::run(listener, state, shutdown_signal()).await?;
+    let state = AppState::new(config.settings(), tokens, store, index, identity);
+    datamgmt_relay::start(&state, Some(ChainEndpoint { url, contract }), Workers::ALL);
+    let served = datamgmt_relay::run(listener, state.clone(), shutdown_signal()).await;
+    tracing::info!("requests finished; stopping background tasks");
+    datamgmt_relay::stop(&state).await;
+    served?;
     tracing::info!("relay stopped");
     Ok(())
 }

@@ -5,8 +5,9 @@
 //! bounded, and buckets that have filled up again (their callers went quiet) are the
 //! first to go when it is full.
 
-use crate::config::{PeerPolicy, ReleasePolicy};
+use crate::config::ReleasePolicy;
 use crate::error::ApiError;
+use crate::peers::PeerPolicy;
 use datamgmt_abi::{AccountId, ShareId};
 use std::collections::HashMap;
 use std::hash::Hash;

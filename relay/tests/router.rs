@@ -7,45 +7,23 @@ use axum::{
     routing::get,
     Router,
 };
+use datamgmt_relay::testing::TestRelay;
 use datamgmt_relay::{
-    auth::{ApiTokens, Caller, Role, TokenConfig},
+    auth::{Caller, Role},
     error::ApiError,
     index::Index,
-    state::{AppState, ChainConnection, NodeIdentity},
-    storage::{EnvelopeStore, StorageConfig},
+    state::AppState,
 };
 use serde_json::Value;
 use tower::ServiceExt;
 
 fn state(dir: &tempfile::TempDir) -> AppState {
-    let keyring = datamgmt_client::keyring::Keyring::generate(&"router tests".into());
-    let node = NodeIdentity {
-        signer: datamgmt_client::chain::NodeSigner::from_suri("//Alice").unwrap(),
-        keyring: std::sync::Arc::new(tokio::sync::RwLock::new(keyring)),
-        keyring_path: dir.path().join("keyring.json"),
-        public_url: "http://127.0.0.1:8080".into(),
-    };
-    let index = tokio::task::block_in_place(|| {
-        tokio::runtime::Handle::current().block_on(Index::open("sqlite::memory:"))
+    tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async {
+            let index = Index::open("sqlite::memory:").await.unwrap();
+            TestRelay::new(dir.path()).index(index).state().await
+        })
     })
-    .unwrap();
-    let tokens = ApiTokens::new(&[
-        TokenConfig {
-            name: "app".into(),
-            sha256: ApiTokens::hash_token("user-token"),
-            role: Role::User,
-        },
-        TokenConfig {
-            name: "ops".into(),
-            sha256: ApiTokens::hash_token("admin-token"),
-            role: Role::Admin,
-        },
-    ])
-    .unwrap();
-    let store =
-        EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
-    let chain = ChainConnection::unavailable("no chain in this test");
-    AppState::new(Default::default(), tokens, store, index, node, chain)
 }
 
 async fn call(app: Router, request: Request<Body>) -> (StatusCode, Option<String>, Value) {
@@ -244,7 +222,10 @@ async fn share_data_is_503_with_retry_after_while_the_chain_is_down() {
     let json: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(json["error"]["code"], "unavailable");
     assert!(
-        !json["error"]["message"].as_str().unwrap().contains("no chain in this test"),
+        !json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no chain connection has been started"),
         "causes stay in the log"
     );
 }
@@ -617,7 +598,7 @@ async fn p2p_requests_need_a_fresh_unique_signature() {
     let dir = tempfile::tempdir().unwrap();
     let app = datamgmt_relay::app(state(&dir));
     let path = "/p2p/envelopes/share_0123456789abcdef0123456789abcdef";
-    let now = datamgmt_relay::shares::now_ms();
+    let now = datamgmt_relay::time::now_ms();
 
     // Unsigned, even with a valid bearer token.
     let (status, _, body) = call(app.clone(), get_request(path, ADMIN)).await;
@@ -715,4 +696,29 @@ async fn share_envelope_checks_its_request_before_the_chain() {
         assert_eq!(status, expected, "{query} {content_type}: {body}");
         assert!(body["error"]["code"].is_string(), "{body}");
     }
+}
+
+/// `start` puts every background task on the state's tracker, and `stop` ends them all
+/// (the chain connection too, while it is still trying to connect), promptly. Writes
+/// that need the index's group writer still commit afterwards, on their own.
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_ends_every_background_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let nowhere = datamgmt_relay::ChainEndpoint {
+        url: "ws://127.0.0.1:9".into(),
+        contract: datamgmt_client::chain::AccountId32([7; 32]),
+    };
+    datamgmt_relay::start(&state, Some(nowhere), datamgmt_relay::Workers::ALL);
+    assert_eq!(state.tasks().len(), 6, "chain, index writer, recorder, watch, outbox, indexer");
+    let account = datamgmt_abi::AccountId([9; 32]);
+    assert!(state.index().remember_nonce(&account, "before", 1, 0).await.unwrap());
+
+    let began = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(5), datamgmt_relay::stop(&state))
+        .await
+        .expect("every task ends within 5 s of stop");
+    assert!(state.tasks().is_empty() && state.tasks().is_closed());
+    println!("stopped in {} ms", began.elapsed().as_millis());
+    assert!(state.index().remember_nonce(&account, "after", 2, 0).await.unwrap());
 }

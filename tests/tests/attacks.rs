@@ -10,7 +10,7 @@ use datamgmt_abi::{DataHash, EncryptionKey, ShareId};
 use datamgmt_client::chain::{messages, node_id_of, ChainError, Confirmation, NodeSigner};
 use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
 use datamgmt_client::keys::DataKey;
-use datamgmt_relay::shares::now_ms;
+use datamgmt_relay::time::now_ms;
 use datamgmt_tests::{
     ask_envelope, http, http_json, Devnet, HttpResponse, Network, OwnChain, RelayProcess, TestNode,
 };

@@ -7,18 +7,12 @@
 
 use datamgmt_client::chain::{ChainClient, NodeSigner};
 use datamgmt_client::keyring::Keyring;
-use datamgmt_relay::{
-    auth::{ApiTokens, Role, TokenConfig},
-    index::Index,
-    node,
-    state::{AppState, ChainConnection, NodeIdentity},
-    storage::{EnvelopeStore, StorageConfig},
-};
+use datamgmt_relay::testing::{TestRelay, USER_TOKEN};
+use datamgmt_relay::{node, ChainEndpoint};
 use datamgmt_tests::{http_json, wait_for_status, OwnChain};
 use serde_json::json;
-use std::sync::Arc;
 
-const TOKEN: &str = "outage-test-token";
+const TOKEN: &str = USER_TOKEN;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_rides_out_a_chain_outage() {
@@ -34,31 +28,12 @@ async fn relay_rides_out_a_chain_outage() {
     node::ensure_registered(&chain, &recipient, &recipient_keys, "http://127.0.0.1:1")
         .await
         .unwrap();
-    let identity = NodeIdentity {
-        signer: NodeSigner::from_suri("//Bob").unwrap(),
-        keyring: Arc::new(tokio::sync::RwLock::new(Keyring::generate(&"relay".into()))),
-        keyring_path: dir.path().join("keyring.json"),
-        public_url: "http://127.0.0.1:2".into(),
-    };
-    let tokens = ApiTokens::new(&[TokenConfig {
-        name: "outage".into(),
-        sha256: ApiTokens::hash_token(TOKEN),
-        role: Role::User,
-    }])
-    .unwrap();
-    let store =
-        EnvelopeStore::open(&StorageConfig::Local { root: dir.path().join("store") }).unwrap();
-    let index =
-        Index::open(&format!("sqlite://{}", dir.path().join("index.db").display())).await.unwrap();
-    let connection =
-        ChainConnection::connect_in_background(url.clone(), contract, identity.clone());
-    let state = AppState::new(Default::default(), tokens, store, index, identity, connection);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(datamgmt_relay::run(listener, state, async {
-        let _ = stopped.await;
-    }));
+    let relay = TestRelay::new(dir.path())
+        .signer(NodeSigner::from_suri("//Bob").unwrap())
+        .public_url("http://127.0.0.1:2")
+        .serve(Some(ChainEndpoint { url: url.clone(), contract }))
+        .await;
+    let address = relay.address;
     wait_for_status(address, TOKEN, "/readyz", 200, 30).await;
     let share = json!({"data": "before", "recipient": recipient.account_id().to_string()});
     assert_eq!(http_json(address, TOKEN, "POST", "/share_data", Some(&share)).await.0, 200);
@@ -82,6 +57,5 @@ async fn relay_rides_out_a_chain_outage() {
     let (_, listed) = http_json(address, TOKEN, "GET", "/data/list", None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 2);
 
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    relay.shutdown().await;
 }

@@ -10,7 +10,7 @@ use datamgmt_client::envelope::{self, Header, StanzaKind};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_client::p2p::SignedHeaders;
 use datamgmt_relay::index::{Index, KeyRelease};
-use datamgmt_relay::shares::{now_ms, rfc3339};
+use datamgmt_relay::time::{now_ms, rfc3339};
 use datamgmt_tests::{
     ask_envelope, envelope_path, http, signed_header_lines, Network, TestNode, RELAY_PASSPHRASE,
 };

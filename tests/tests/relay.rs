@@ -6,31 +6,32 @@ use datamgmt_abi::{DataHash, ShareId};
 use datamgmt_client::chain::{messages, node_id_of, Confirmation, NodeSigner};
 use datamgmt_client::envelope::{self, Header, StanzaKind};
 use datamgmt_client::keyring::Keyring;
+use datamgmt_relay::testing::{ServedRelay, TestRelay, ADMIN_TOKEN, KEYRING_PASSPHRASE};
 use datamgmt_relay::{
-    auth::{ApiTokens, Role, TokenConfig},
+    chain::indexer,
     config::{Limits, Settings},
     index::{Index, ShareRow},
-    indexer,
-    node::{self, Registration},
-    shares,
-    state::{AppState, ChainConnection, NodeIdentity},
+    node::{self, NodeIdentity, Registration},
+    share::outbox,
+    state::AppState,
     storage::{EnvelopeStore, StorageConfig},
+    time, ChainEndpoint, Workers,
 };
 use datamgmt_tests::{http, http_json, wait_for_status, Devnet, TestNode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
-const TOKEN: &str = "relay-e2e-user-token";
+const TOKEN: &str = ADMIN_TOKEN;
 
-/// A relay running in this process on a loopback port, with its own store and index.
+/// A relay running in this process on a loopback port, with its own store and index;
+/// the tests drive its share outbox and indexer themselves.
 struct RunningRelay {
     address: SocketAddr,
     state: AppState,
     identity: NodeIdentity,
     store: EnvelopeStore,
-    stop: tokio::sync::oneshot::Sender<()>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    served: ServedRelay,
     _dir: tempfile::TempDir,
 }
 
@@ -54,38 +55,24 @@ impl RunningRelay {
         storage: Option<StorageConfig>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let identity = NodeIdentity {
-            signer: account.signer.clone(),
-            keyring: Arc::new(tokio::sync::RwLock::new(Keyring::generate(&"relay e2e".into()))),
-            keyring_path: dir.path().join("keyring.json"),
-            public_url: "http://127.0.0.1:18080".into(),
-        };
-        let chain = ChainConnection::connect_in_background(
-            devnet.state.url.clone(),
-            *devnet.chain.contract(),
-            identity.clone(),
-        );
-        let storage = storage.unwrap_or(StorageConfig::Local { root: dir.path().join("store") });
-        let store = EnvelopeStore::open(&storage).unwrap();
-        let index = Index::open(&format!("sqlite://{}", dir.path().join("index.db").display()))
-            .await
-            .unwrap();
-        let tokens = ApiTokens::new(&[TokenConfig {
-            name: "e2e".into(),
-            sha256: ApiTokens::hash_token(TOKEN),
-            role: Role::Admin,
-        }])
-        .unwrap();
-        let settings = Settings { limits, ..Settings::default() };
-        let state = AppState::new(settings, tokens, store.clone(), index, identity.clone(), chain);
-        let serving = state.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(datamgmt_relay::run(listener, serving, async {
-            let _ = stopped.await;
-        }));
-        Self { address, state, identity, store, stop, server, _dir: dir }
+        let mut relay = TestRelay::new(dir.path())
+            .signer(account.signer.clone())
+            .settings(Settings { limits, ..Settings::default() });
+        if let Some(storage) = storage {
+            relay = relay.storage(storage);
+        }
+        let chain =
+            ChainEndpoint { url: devnet.state.url.clone(), contract: *devnet.chain.contract() };
+        let served = relay.serve_with(Some(chain), Workers::NONE).await;
+        let state = served.state.clone();
+        Self {
+            address: served.address,
+            identity: state.node().clone(),
+            store: state.store().clone(),
+            state,
+            served,
+            _dir: dir,
+        }
     }
 
     /// Status and JSON body of a request (with the test token).
@@ -106,8 +93,7 @@ impl RunningRelay {
     }
 
     async fn stop(self) {
-        self.stop.send(()).unwrap();
-        self.server.await.unwrap().unwrap();
+        self.served.shutdown().await;
     }
 }
 
@@ -141,7 +127,7 @@ async fn relay_registers_itself_and_becomes_ready() {
     assert_eq!((record.key_version, record.encryption_key), (key_version + 1, new_key));
     assert_eq!(new_version, key_version + 1);
     assert_eq!(register().await.unwrap(), Registration::Unchanged, "registered");
-    let saved = Keyring::open(&identity.keyring_path, &"relay e2e".into()).unwrap();
+    let saved = Keyring::open(&identity.keyring_path, &KEYRING_PASSPHRASE.into()).unwrap();
     assert_eq!(saved.current_node_public_key(), (new_version, new_key), "saved");
     relay.stop().await;
 }
@@ -404,7 +390,7 @@ async fn pending_shares_are_retried_once_the_chain_answers() {
         key_version: 1,
         plaintext_len: 1,
         envelope_len: 1,
-        created_at: shares::now_ms(),
+        created_at: time::now_ms(),
         recorded: None,
         revoked_at: None,
         attempts: 1,
@@ -417,7 +403,7 @@ async fn pending_shares_are_retried_once_the_chain_answers() {
     let message = messages::share(landed.share_id, &recipient.id, landed.data_hash, 0, None, 1);
     devnet.chain.submit(&owner.signer, &message, Confirmation::InBlock).await.unwrap();
 
-    assert_eq!(shares::retry_pending(&relay.state).await.unwrap(), 1);
+    assert_eq!(outbox::retry_pending(&relay.state).await.unwrap(), 1);
     let recorded = relay.state.index().get(failed.share_id).await.unwrap().unwrap();
     let record = recorded.recorded.expect("recorded after the retry");
     assert!(record.tx_hash.starts_with("0x"));

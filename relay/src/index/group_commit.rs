@@ -6,10 +6,13 @@
 //! way go together in the next transaction, and each caller is answered once the commit
 //! holding its write is durable, so nothing is acknowledged before it is on disk.
 
-use super::{to_i64, IndexError, KeyRelease};
-use datamgmt_abi::{AccountId, Timestamp};
+use super::columns::{to_i64, IndexError};
+use datamgmt_abi::{AccountId, ShareId, Timestamp};
 use sqlx::SqlitePool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 /// Most writes in one transaction.
 const MAX_GROUP: usize = 256;
@@ -24,44 +27,96 @@ pub(super) enum Write {
         seen_at: Timestamp,
         forget_before: Option<Timestamp>,
     },
-    /// A key release, pending its chain record.
-    Release { release: KeyRelease, now: Timestamp },
+    /// A key release, pending its chain record (see `key_releases`).
+    Release {
+        share_id: ShareId,
+        recipient: AccountId,
+        released_at: Timestamp,
+        receipt_paid_at: Option<Timestamp>,
+        now: Timestamp,
+    },
 }
 
 type Waiting = (Write, oneshot::Sender<Result<Option<i64>, String>>);
 
-/// Hands writes to the committing task.
+/// Hands writes to the committing task, [`GroupCommit::run`]; while none runs (before
+/// the relay starts its tasks, after they stop, or in a test that starts none), each
+/// write is committed on its own.
 #[derive(Clone, Debug)]
 pub(super) struct GroupCommit {
+    pool: SqlitePool,
     queue: mpsc::UnboundedSender<Waiting>,
+    receiver: Arc<Mutex<Option<mpsc::UnboundedReceiver<Waiting>>>>,
+    running: Arc<AtomicBool>,
 }
 
 impl GroupCommit {
-    /// Starts the committing task on `pool`; it ends when every handle is dropped.
-    pub(super) fn start(pool: SqlitePool) -> Self {
-        let (queue, mut receiver) = mpsc::unbounded_channel::<Waiting>();
-        tokio::spawn(async move {
-            let mut group = Vec::with_capacity(MAX_GROUP);
-            while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
-                let outcome = commit(&pool, &group).await;
-                for (index, (_, done)) in group.drain(..).enumerate() {
-                    let answer = match &outcome {
-                        Ok(new_rows) => Ok(new_rows[index]),
-                        Err(error) => Err(error.clone()),
-                    };
-                    let _ = done.send(answer);
-                }
-            }
-        });
-        Self { queue }
+    /// Writes on `pool`; nothing commits in groups until [`run`](Self::run) does.
+    pub(super) fn new(pool: SqlitePool) -> Self {
+        let (queue, receiver) = mpsc::unbounded_channel::<Waiting>();
+        Self {
+            pool,
+            queue,
+            receiver: Arc::new(Mutex::new(Some(receiver))),
+            running: Default::default(),
+        }
     }
 
-    /// Writes `write` in the next group; returns once it is committed, with the new
-    /// row's id (`None`: nothing new was written).
+    /// Commits the queued writes in groups until `stopping` is cancelled, then commits
+    /// what is still queued and returns. Runs once: a second call returns at once.
+    pub(super) async fn run(self, stopping: CancellationToken) {
+        let taken = self.receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let Some(mut receiver) = taken else { return };
+        self.running.store(true, Ordering::SeqCst);
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        loop {
+            let received = tokio::select! {
+                biased;
+                received = receiver.recv_many(&mut group, MAX_GROUP) => received,
+                () = stopping.cancelled() => break,
+            };
+            if received == 0 {
+                return;
+            }
+            self.commit_group(&mut group).await;
+        }
+        // From here on writes commit on their own; those already queued go now.
+        self.running.store(false, Ordering::SeqCst);
+        receiver.close();
+        while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
+            self.commit_group(&mut group).await;
+        }
+    }
+
+    async fn commit_group(&self, group: &mut Vec<Waiting>) {
+        let outcome = commit(&self.pool, group).await;
+        for (index, (_, done)) in group.drain(..).enumerate() {
+            let answer = match &outcome {
+                Ok(new_rows) => Ok(new_rows[index]),
+                Err(error) => Err(error.clone()),
+            };
+            let _ = done.send(answer);
+        }
+    }
+
+    /// Writes `write` in the next group (or alone, while no group writer runs); returns
+    /// once it is committed, with the new row's id (`None`: nothing new was written).
     pub(super) async fn write(&self, write: Write) -> Result<Option<i64>, IndexError> {
         let (done, answer) = oneshot::channel();
+        let alone = if self.running.load(Ordering::SeqCst) {
+            match self.queue.send((write, done)) {
+                Ok(()) => None,
+                // The writer has just stopped.
+                Err(mpsc::error::SendError(waiting)) => Some(waiting),
+            }
+        } else {
+            Some((write, done))
+        };
+        if let Some(waiting) = alone {
+            let new_rows = commit(&self.pool, &[waiting]).await.map_err(IndexError::Write)?;
+            return Ok(new_rows[0]);
+        }
         let stopped = || IndexError::Write("the index writer stopped".to_owned());
-        self.queue.send((write, done)).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?.map_err(IndexError::Write)
     }
 }
@@ -90,16 +145,16 @@ async fn commit(pool: &SqlitePool, group: &[Waiting]) -> Result<Vec<Option<i64>>
                     .execute(&mut *transaction)
                     .await?
                 }
-                Write::Release { release, now } => {
+                Write::Release { share_id, recipient, released_at, receipt_paid_at, now } => {
                     sqlx::query(
                         "INSERT OR IGNORE INTO key_releases \
                          (share_id, recipient, released_at, receipt_paid_at, state, updated_at, \
                          written_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
                     )
-                    .bind(release.share_id.to_string())
-                    .bind(release.recipient.to_string())
-                    .bind(to_i64(release.released_at))
-                    .bind(release.receipt_paid_at.map(to_i64))
+                    .bind(share_id.to_string())
+                    .bind(recipient.to_string())
+                    .bind(to_i64(*released_at))
+                    .bind(receipt_paid_at.map(to_i64))
                     .bind(to_i64(*now))
                     .bind(to_i64(*now))
                     .execute(&mut *transaction)

@@ -76,7 +76,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
         }
     });
     let (chain, storage, index) = tokio::join!(chain, storage, index);
-    let releases = state.releases().status(crate::shares::now_ms());
+    let releases = state.releases().status(crate::time::now_ms());
     let ready = chain.is_ok() && storage.is_ok() && index.is_ok();
     let body = Readiness {
         status: if ready { "ready" } else { "unavailable" },

@@ -1,38 +1,13 @@
-//! `GET /data/{hash}`: the data back, decrypted, and only if it hashes to what was
-//! asked for.
-//!
-//! The node that shared the data opens the custody stanza of its own envelope. A
-//! recipient node finds the shares made to it in its index of chain events and asks
-//! each owner's relay in turn ([`crate::p2p::fetch`]), which releases the envelope only
-//! as the contract allows, and opens its own stanza with its X25519 key.
-//!
-//! Any registered node can share *some* envelope with this node under *any* data hash
-//! (the hash is the sharer's word), so what comes back is checked: the plaintext's
-//! SHA-256 must be the hash asked for, or the answer never completes.
-//!
-//! - The candidates are this node's own share first, then the shares made to it, the
-//!   oldest first (an impostor shares a hash only once it is public, after the genuine
-//!   share); `?sender=node_…` names the one to read. A candidate that fails in any way
-//!   (refused, unreachable, too large, or data that does not match) is skipped for the
-//!   next, and if none succeeds the answer says what each sender said.
-//! - JSON answers are assembled whole (at most [`MAX_JSON_DATA`]) and only then checked
-//!   and sent.
-//! - Streamed answers hold back their last piece until the whole plaintext has been
-//!   checked: data that does not match ends the response short of its length (or
-//!   without the final chunk of a chunked body), which every HTTP client reports as
-//!   an error. Data small enough to fit in the held-back piece is checked before the
-//!   response starts, so it can still move on to the next candidate.
+//! Answering with plaintext that is checked before it completes: whole in JSON, or
+//! streamed with its last piece held back until the hash is known.
 
-use crate::auth::{Caller, Role};
-use crate::error::{ApiError, AppJson, AppQuery};
-use crate::shares::{internal, parse_data_hash, rfc3339, wants_octet_stream, PARALLELISM};
-use crate::state::AppState;
+use crate::error::{internal, ApiError};
+use crate::share::create::PARALLELISM;
+use crate::time::rfc3339;
+
 use axum::{
-    extract::{Path, State},
-    http::{header, HeaderMap, HeaderValue},
+    http::{header, HeaderValue},
     response::{IntoResponse, Response},
-    routing::get,
-    Router,
 };
 use bytes::Bytes;
 use datamgmt_abi::{AccountId, DataHash, NodeId, ShareId, Timestamp};
@@ -45,36 +20,6 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::PollSender;
-
-/// Largest object `GET /data/{hash}` returns inside JSON (larger ones stream with
-/// `Accept: application/octet-stream`).
-pub const MAX_JSON_DATA: u64 = 16 << 20;
-/// Plaintext bytes per piece of a streamed answer; the last piece is held back until
-/// the whole plaintext is checked.
-const PIECE: usize = 256 << 10;
-/// Pieces buffered between decryption and a streamed response.
-const PIECES_AHEAD: usize = 2;
-/// Shares of one hash tried for one read, at most: anyone can share any hash with this
-/// node, so their number is the sharers' choice.
-const MAX_CANDIDATES: usize = 16;
-/// How long one candidate may take until its answer is decided (whole for JSON, the
-/// first piece for a stream): a slow sharer does not keep the others from being tried.
-const CANDIDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-/// Header naming the node whose share a streamed answer comes from.
-pub const SENDER_HEADER: &str = "x-dmn-sender";
-
-/// The reading route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/data/{hash}", get(get_data))
-}
-
-/// Query parameters of `GET /data/{hash}`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReadParams {
-    /// Read only the share this node (node id or SS58 account) made.
-    pub sender: Option<String>,
-}
 
 /// `GET /data/{hash}`: the data, for the node that shared it or the one it was shared
 /// with.
@@ -93,206 +38,33 @@ pub struct DataResponse {
     pub verified: bool,
 }
 
-/// A share the data may be read from.
-struct Candidate {
-    share_id: ShareId,
-    owner: AccountId,
-    shared_at: Timestamp,
-    /// For this node's own share (opened with its custody stanza), its plaintext length
-    /// from the index; `None` for a share made to this node.
-    own_plaintext_len: Option<u64>,
-}
+/// Largest object `GET /data/{hash}` returns inside JSON (larger ones stream with
+/// `Accept: application/octet-stream`).
+pub const MAX_JSON_DATA: u64 = 16 << 20;
+
+/// Plaintext bytes per piece of a streamed answer; the last piece is held back until
+/// the whole plaintext is checked.
+pub(crate) const PIECE: usize = 256 << 10;
+
+/// Pieces buffered between decryption and a streamed response.
+pub(crate) const PIECES_AHEAD: usize = 2;
+
+/// Header naming the node whose share a streamed answer comes from.
+pub const SENDER_HEADER: &str = "x-dmn-sender";
 
 /// An envelope ready to decrypt, and what the answer says about it.
-struct Opened {
-    share_id: ShareId,
-    owner: AccountId,
-    shared_at: Timestamp,
-    plaintext_len: Option<u64>,
-    header: Header,
-    data_key: DataKey,
-    chunks: Box<dyn AsyncRead + Send + Unpin>,
-}
-
-async fn get_data(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(hash): Path<String>,
-    AppQuery(params): AppQuery<ReadParams>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    caller.require(Role::User)?;
-    let data_hash = parse_data_hash(&hash)?;
-    let sender = params.sender.as_deref().map(parse_sender).transpose()?;
-    let streaming = wants_octet_stream(&headers, header::ACCEPT);
-    let candidates = candidates(&state, data_hash, sender).await?;
-    if candidates.is_empty() {
-        let from = sender.map(|node| format!(" from {node}")).unwrap_or_default();
-        return Err(ApiError::NotFound(format!("no data with hash {data_hash}{from} here")));
-    }
-    let mut failures = Vec::new();
-    for candidate in candidates.into_iter().take(MAX_CANDIDATES) {
-        let sender = node_id_of(&from_abi_account(&candidate.owner));
-        let reading = read(&state, &candidate, data_hash, streaming);
-        let outcome = tokio::time::timeout(CANDIDATE_TIMEOUT, reading).await.unwrap_or_else(|_| {
-            Err(ApiError::Unavailable {
-                dependency: "the sharing node",
-                cause: format!("no answer within {} s", CANDIDATE_TIMEOUT.as_secs()),
-            })
-        });
-        match outcome {
-            Ok(response) => return Ok(response),
-            Err(error) => {
-                tracing::info!(share_id = %candidate.share_id, %sender, %error, "share not read");
-                failures.push((sender, error));
-            }
-        }
-    }
-    Err(no_candidate_read(failures))
-}
-
-fn parse_sender(text: &str) -> Result<NodeId, ApiError> {
-    match crate::shares::parse_recipient(text) {
-        Ok(crate::shares::Recipient::Node(node)) => Ok(node),
-        Ok(crate::shares::Recipient::Account(account)) => {
-            Ok(node_id_of(&from_abi_account(&account)))
-        }
-        Err(_) => Err(ApiError::BadRequest(
-            "`sender` must be a node id (node_ and 12 hex characters) or an SS58 account".into(),
-        )),
-    }
-}
-
-/// This node's own share of the data (the newest it can open), then the shares made to
-/// it, oldest first; only `sender`'s when named.
-async fn candidates(
-    state: &AppState,
-    data_hash: DataHash,
-    sender: Option<NodeId>,
-) -> Result<Vec<Candidate>, ApiError> {
-    let own = state.node().account();
-    let from_sender =
-        |owner: &AccountId| sender.is_none_or(|node| node_id_of(&from_abi_account(owner)) == node);
-    let mut candidates = Vec::new();
-    if from_sender(&own) {
-        let rows = state.index().by_hash(data_hash).await?;
-        let mine: Vec<_> = rows.into_iter().filter(|row| row.owner == own).collect();
-        match mine.iter().find(|row| row.key_version != crate::shares::END_TO_END) {
-            Some(row) => candidates.push(Candidate {
-                share_id: row.share_id,
-                owner: own,
-                shared_at: row.created_at,
-                own_plaintext_len: Some(row.plaintext_len),
-            }),
-            None if !mine.is_empty() => {
-                return Err(ApiError::Conflict(
-                    "this share was encrypted end to end by its sharer: this relay stores it \
-                     but cannot open it, and the sharer keeps the plaintext"
-                        .into(),
-                ))
-            }
-            None => {}
-        }
-    }
-    let mut received = state.index().received(data_hash, &own).await?;
-    received.reverse();
-    candidates.extend(received.into_iter().filter(|e| from_sender(&e.event.owner)).map(|e| {
-        Candidate {
-            share_id: e.event.share_id,
-            owner: e.event.owner,
-            shared_at: e.event.at,
-            own_plaintext_len: None,
-        }
-    }));
-    Ok(candidates)
-}
-
-/// The answer from one candidate, checked against `data_hash`.
-async fn read(
-    state: &AppState,
-    candidate: &Candidate,
-    data_hash: DataHash,
-    streaming: bool,
-) -> Result<Response, ApiError> {
-    let json_limit = (!streaming).then_some(MAX_JSON_DATA);
-    let opened = match candidate.own_plaintext_len {
-        Some(plaintext_len) => open_own(state, candidate, plaintext_len, json_limit).await?,
-        None => open_received(state, candidate, json_limit).await?,
-    };
-    if streaming {
-        stream_plaintext(opened, data_hash).await
-    } else {
-        json_plaintext(opened, data_hash).await
-    }
-}
-
-/// The envelope of a share this node made, opened with its custody stanza.
-async fn open_own(
-    state: &AppState,
-    candidate: &Candidate,
-    plaintext_len: u64,
-    limit: Option<u64>,
-) -> Result<Opened, ApiError> {
-    if let Some(limit) = limit.filter(|limit| plaintext_len > *limit) {
-        return Err(too_large_for_json(plaintext_len, limit));
-    }
-    let (mut reader, _) = state.store().download(candidate.share_id).await?;
-    let header = Header::read(&mut reader).await.map_err(internal)?;
-    let data_key = {
-        let keyring = state.node().keyring.read().await;
-        header.open_custody(&keyring).map_err(internal)?
-    };
-    Ok(Opened {
-        share_id: candidate.share_id,
-        owner: candidate.owner,
-        shared_at: candidate.shared_at,
-        plaintext_len: Some(plaintext_len),
-        header,
-        data_key,
-        chunks: Box::new(reader),
-    })
-}
-
-/// The envelope of a share made to this node, fetched from its owner's relay and
-/// opened with this node's X25519 key. With `limit`, the owner refuses a larger share
-/// before it releases anything.
-async fn open_received(
-    state: &AppState,
-    candidate: &Candidate,
-    limit: Option<u64>,
-) -> Result<Opened, ApiError> {
-    let fetched = crate::p2p::fetch(state, &candidate.owner, candidate.share_id, limit).await?;
-    if let Some((len, limit)) = fetched.plaintext_len.zip(limit).filter(|(len, max)| len > max) {
-        return Err(too_large_for_json(len, limit));
-    }
-    let data_key = {
-        let keyring = state.node().keyring.read().await;
-        fetched.header.open_recipient(&keyring).map_err(|e| {
-            ApiError::BadGateway(format!(
-                "the sharing node sent an envelope this node cannot open: {e}"
-            ))
-        })?
-    };
-    Ok(Opened {
-        share_id: candidate.share_id,
-        owner: candidate.owner,
-        shared_at: candidate.shared_at,
-        plaintext_len: fetched.plaintext_len,
-        header: fetched.header,
-        data_key,
-        chunks: fetched.chunks,
-    })
-}
-
-fn too_large_for_json(len: u64, limit: u64) -> ApiError {
-    ApiError::DataTooLarge(format!(
-        "the data is {len} bytes; JSON answers carry at most {limit}: ask with \
-         `Accept: application/octet-stream` to stream it"
-    ))
+pub(crate) struct Opened {
+    pub(crate) share_id: ShareId,
+    pub(crate) owner: AccountId,
+    pub(crate) shared_at: Timestamp,
+    pub(crate) plaintext_len: Option<u64>,
+    pub(crate) header: Header,
+    pub(crate) data_key: DataKey,
+    pub(crate) chunks: Box<dyn AsyncRead + Send + Unpin>,
 }
 
 /// Why one candidate's data was not answered, from its decryption's error.
-fn decrypt_failure(sender: NodeId, error: EnvelopeError) -> ApiError {
+pub(crate) fn decrypt_failure(sender: NodeId, error: EnvelopeError) -> ApiError {
     match error {
         EnvelopeError::Io(error) if error.get_ref().is_some_and(|e| e.is::<TooMuchData>()) => {
             ApiError::DataTooLarge(format!(
@@ -310,12 +82,15 @@ fn decrypt_failure(sender: NodeId, error: EnvelopeError) -> ApiError {
     }
 }
 
-fn mismatch(sender: NodeId, data_hash: DataHash) -> ApiError {
+pub(crate) fn mismatch(sender: NodeId, data_hash: DataHash) -> ApiError {
     ApiError::BadGateway(format!("the data {sender} sent does not hash to {data_hash}"))
 }
 
 /// The plaintext inside the seed's JSON answer, once all of it checks out.
-async fn json_plaintext(opened: Opened, data_hash: DataHash) -> Result<Response, ApiError> {
+pub(crate) async fn json_plaintext(
+    opened: Opened,
+    data_hash: DataHash,
+) -> Result<Response, ApiError> {
     let sender = node_id_of(&from_abi_account(&opened.owner));
     // The length may be a peer's word: reserve little, grow as data arrives.
     let capacity = opened.plaintext_len.unwrap_or_default().min(1 << 20) as usize;
@@ -335,7 +110,7 @@ async fn json_plaintext(opened: Opened, data_hash: DataHash) -> Result<Response,
             (base64::engine::general_purpose::STANDARD.encode(bytes.into_bytes()), "base64")
         }
     };
-    Ok(AppJson(DataResponse {
+    Ok(axum::Json(DataResponse {
         data,
         encoding: encoding.to_owned(),
         sender,
@@ -355,7 +130,10 @@ enum Decrypted {
 
 /// The plaintext as a raw stream, decrypted chunk by chunk, its last piece held back
 /// until the whole is checked against `data_hash`.
-async fn stream_plaintext(opened: Opened, data_hash: DataHash) -> Result<Response, ApiError> {
+pub(crate) async fn stream_plaintext(
+    opened: Opened,
+    data_hash: DataHash,
+) -> Result<Response, ApiError> {
     let Opened { share_id, owner, plaintext_len, header, data_key, chunks, .. } = opened;
     let sender = node_id_of(&from_abi_account(&owner));
     let (pieces, body) = mpsc::channel::<Result<Bytes, std::io::Error>>(PIECES_AHEAD);
@@ -565,47 +343,6 @@ impl AsyncWrite for BoundedBuffer {
     }
 }
 
-/// The answer when no candidate could be read: the most useful of their errors (what
-/// the caller can act on first), with what every sender said.
-fn no_candidate_read(failures: Vec<(NodeId, ApiError)>) -> ApiError {
-    let rank = |error: &ApiError| match error {
-        ApiError::DataTooLarge(_) | ApiError::PayloadTooLarge => 0,
-        ApiError::AccessDenied(_) => 1,
-        ApiError::TooManyRequests { .. } => 2,
-        ApiError::Conflict(_) => 3,
-        ApiError::Unavailable { .. } => 4,
-        ApiError::BadGateway(_) => 5,
-        ApiError::NotFound(_) => 6,
-        _ => 7,
-    };
-    let summary = |failures: &[(NodeId, ApiError)]| {
-        failures
-            .iter()
-            .map(|(sender, error)| format!("{sender}: {error}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    if failures.len() == 1 {
-        return failures.into_iter().next().expect("one failure").1;
-    }
-    let detail = summary(&failures);
-    let (_, first) = failures
-        .into_iter()
-        .min_by_key(|(_, error)| rank(error))
-        .expect("at least one candidate was tried");
-    match first {
-        ApiError::DataTooLarge(message) => ApiError::DataTooLarge(format!("{message} ({detail})")),
-        ApiError::AccessDenied(_) => ApiError::AccessDenied(detail),
-        ApiError::Conflict(_) => ApiError::Conflict(detail),
-        ApiError::BadGateway(_) => ApiError::BadGateway(detail),
-        ApiError::NotFound(_) => ApiError::NotFound(detail),
-        ApiError::Unavailable { dependency, .. } => {
-            ApiError::Unavailable { dependency, cause: detail }
-        }
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -668,19 +405,5 @@ mod tests {
         buffer.write_all(b"12345678").await.unwrap();
         let error = buffer.write_all(b"9").await.unwrap_err();
         assert!(error.get_ref().unwrap().is::<TooMuchData>());
-    }
-
-    #[test]
-    fn the_most_useful_refusal_wins_and_names_every_sender() {
-        let a: NodeId = "node_aaaaaaaaaaaa".parse().unwrap();
-        let c: NodeId = "node_cccccccccccc".parse().unwrap();
-        let error = no_candidate_read(vec![
-            (c, ApiError::BadGateway("does not hash".into())),
-            (a, ApiError::AccessDenied("pay for access".into())),
-        ]);
-        assert!(matches!(error, ApiError::AccessDenied(_)), "{error:?}");
-        let text = error.to_string();
-        assert!(text.contains("node_aaaaaaaaaaaa: pay for access"), "{text}");
-        assert!(text.contains("node_cccccccccccc: does not hash"), "{text}");
     }
 }

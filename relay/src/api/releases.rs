@@ -2,11 +2,12 @@
 //! releases waiting for their chain record or refused by the contract; and the
 //! acknowledgement that lets releases go on after refusals an operator has looked at.
 
-use super::GateStatus;
+use crate::api::extract::{AppJson, AppQuery};
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, AppJson, AppQuery};
-use crate::shares::now_ms;
+use crate::error::ApiError;
+use crate::release::gate::GateStatus;
 use crate::state::AppState;
+use crate::time::now_ms;
 use axum::extract::State;
 use datamgmt_abi::ShareId;
 
@@ -105,12 +106,12 @@ async fn outbox(
             recipient: datamgmt_client::chain::node_id_of(
                 &datamgmt_client::chain::from_abi_account(&row.release.recipient),
             ),
-            released_at: crate::shares::rfc3339(row.release.released_at),
+            released_at: crate::time::rfc3339(row.release.released_at),
             paid: row.release.receipt_paid_at.is_some(),
             state: row.state,
             attempts: row.attempts,
             last_error: row.last_error,
-            written_at: crate::shares::rfc3339(row.written_at),
+            written_at: crate::time::rfc3339(row.written_at),
         })
         .collect();
     let chain = match state.chain().live() {

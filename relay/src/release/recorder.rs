@@ -2,11 +2,12 @@
 //! release recorded or refused on its own, and what became of each marked in the
 //! outbox.
 
-use super::{ReleaseRecorder, RETRY_AFTER_MS};
-use crate::error::ApiError;
+use crate::error::{chain_unavailable, ApiError};
 use crate::index::{IndexError, PendingRelease};
-use crate::shares::{chain_unavailable, now_ms};
+use crate::release::gate::{ReleaseRecorder, RETRY_AFTER_MS};
 use crate::state::AppState;
+use crate::time::now_ms;
+
 use datamgmt_abi::{
     events::{ContractEvent, ShareAction},
     AccountId, ShareId, Timestamp,
@@ -51,8 +52,45 @@ const RETRY_SOON_MS: u64 = 1_000;
 /// How long recorded releases stay in the outbox (ms); the chain has them.
 const KEEP_RECORDED_MS: u64 = 60 * 60 * 1000;
 
+/// How often the outbox is read for the gate.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Keeps the gate's inputs current from the outbox (the first pass opens the gate), and
+/// while recording fails with nothing left to retry, sends an empty record now and
+/// then to learn when the chain takes this node's records again.
+pub async fn watch(state: AppState) {
+    let mut last_probe = 0;
+    loop {
+        let recorder = state.releases();
+        let index = state.index();
+        let refusals_before = recorder.refusals_seen();
+        let read = async {
+            let (pending, oldest) = index.pending_releases().await?;
+            let refused = index.unacknowledged_refusals().await?;
+            Ok::<_, IndexError>((pending, oldest, refused))
+        };
+        match read.await {
+            Ok((pending, oldest, refused)) => {
+                recorder.outbox_read(pending as usize, oldest, refused, refusals_before)
+            }
+            Err(error) => tracing::error!(%error, "cannot read the release outbox"),
+        }
+        let now = now_ms();
+        let idle_failure = recorder.failing_while_idle();
+        if idle_failure && now.saturating_sub(last_probe) >= RETRY_AFTER_MS {
+            last_probe = now;
+            let attempt = recorder.next_attempt();
+            match probe(&state).await {
+                Ok(()) => recorder.attempted(attempt, None),
+                Err(error) => recorder.attempted(attempt, Some(error.to_string())),
+            }
+        }
+        tokio::time::sleep(WATCH_EVERY).await;
+    }
+}
+
 /// Records the outbox for as long as the process lives.
-pub(super) async fn run(state: AppState) {
+pub async fn run(state: AppState) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     let mut last_prune = 0;
     let mut last_batch = tokio::time::Instant::now() - RECORD_EVERY;

@@ -10,14 +10,14 @@
 //! The memo holds one block: the newest asked about. A read at an older block is made
 //! and answered but never kept, and nothing read at one block ever answers for
 //! another: a release decided on a memo entry is decided on exactly the block the
-//! caller named (the newest it had seen, see [`crate::p2p`]).
+//! caller named (the newest it had seen, see [`crate::release::decision`]).
 //!
 //! Other nodes' records (their endpoints, for the recipient's side) are kept for
 //! [`NODE_RECORD_TTL`] instead: nothing is decided on them (what comes back is opened
 //! with this node's key and checked against its hash), and an endpoint that moved just
 //! fails until the record is read again.
 
-use crate::state::Block;
+use crate::chain::connection::Block;
 use datamgmt_abi::{AccountId, Node, ShareId};
 use datamgmt_client::chain::{AccessView, ChainClient, ChainError, H256};
 use std::collections::HashMap;

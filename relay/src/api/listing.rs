@@ -1,12 +1,16 @@
 //! `GET /data/list`: the shares this node made, newest first, filtered by time, sender
 //! or recipient, in pages. Answered from the index, never by scanning the chain.
 
+use crate::api::extract::{AppJson, AppQuery};
+use crate::api::paging;
+use crate::api::params::{parse_recipient, parse_time};
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, AppJson, AppQuery};
+use crate::error::ApiError;
 use crate::index::{ShareQuery, ShareRow};
-use crate::paging;
-use crate::shares::{parse_recipient, parse_time, rfc3339, Recipient};
+use crate::share::create::Recipient;
 use crate::state::AppState;
+use crate::time::rfc3339;
+
 use axum::{extract::State, routing::get, Router};
 use datamgmt_abi::{DataHash, NodeId, ShareId};
 use datamgmt_client::chain::{from_abi_account, node_id_of};

@@ -6,11 +6,13 @@
 //! Other pairs' shares of the same data are theirs to show (anyone can read every
 //! event straight from the chain with `dmn audit`).
 
+use crate::api::extract::{AppJson, AppQuery};
+use crate::api::paging;
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, AppJson, AppQuery};
-use crate::paging;
-use crate::shares::rfc3339;
+use crate::error::ApiError;
 use crate::state::AppState;
+use crate::time::rfc3339;
+
 use axum::{
     extract::{Path, State},
     routing::get,
@@ -102,7 +104,7 @@ async fn verify(
     AppQuery(params): AppQuery<VerifyParams>,
 ) -> Result<AppJson<VerifyResponse>, ApiError> {
     caller.require(Role::User)?;
-    let data_hash = crate::shares::parse_data_hash(&hash)?;
+    let data_hash = crate::api::params::parse_data_hash(&hash)?;
     let limit = paging::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = params.page_token.as_deref().map(paging::decode_token).transpose()?;
     let index = state.index();

@@ -6,11 +6,13 @@
 //! use. Re-wrapping rewrites an envelope's header only; chunks are copied byte for byte
 //! and no plaintext exists at any point.
 
+use crate::api::extract::AppJson;
 use crate::auth::{Caller, Role};
-use crate::error::{ApiError, AppJson};
+use crate::error::ApiError;
 use crate::node;
 use crate::state::AppState;
 use crate::storage::StorageError;
+
 use axum::{
     extract::State,
     routing::{get, post},

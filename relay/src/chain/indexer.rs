@@ -64,12 +64,12 @@ pub async fn catch_up(
     Ok(finalized)
 }
 
-/// Runs [`catch_up`] every `interval` for as long as the process lives. An empty index
+/// Runs [`catch_up`] every `interval`. An empty index
 /// starts at the block where this node registered: nothing before it concerns the node
 /// (no share can name it before it is registered), so a new relay on a long chain
 /// starts in seconds, not in a walk through every block since genesis.
-pub fn spawn(state: AppState, interval: Duration) {
-    tokio::spawn(async move {
+pub async fn run(state: AppState, interval: Duration) {
+    {
         let mut first_block = None;
         loop {
             if let Ok(client) = state.chain().client().await {
@@ -92,5 +92,5 @@ pub fn spawn(state: AppState, interval: Duration) {
             }
             tokio::time::sleep(interval).await;
         }
-    });
+    }
 }

@@ -40,41 +40,31 @@
 //! confirmed yet (and, to cover the moment between its write and its being marked so,
 //! any row younger than [`record::HOLD`]), so one taken back is never recorded.
 
-pub mod admin;
-mod record;
-
 use crate::config::ReleasePolicy;
 use crate::error::ApiError;
-use crate::index::{IndexError, KeyRelease};
-use crate::shares::now_ms;
-use crate::state::AppState;
+use crate::index::KeyRelease;
+use crate::time::now_ms;
+
 use datamgmt_abi::Timestamp;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 use tokio::sync::Notify;
-
-pub use admin::router;
 
 /// Releases waiting for their record beyond which new ones are refused (503) until the
 /// chain catches up: a record must land within `RELEASE_RECORD_WINDOW_MS` of its
 /// release, and this is about a minute of records on the dev node.
 pub const MAX_PENDING: usize = 50_000;
 
-/// How often the watchdog reads the outbox's state (and, while recording fails with
-/// nothing pending, asks the chain whether it takes this node's records again).
-const WATCH_EVERY: Duration = Duration::from_secs(1);
-
 /// Wait before recording again after the chain did not take a record (ms).
-const RETRY_AFTER_MS: u64 = 5_000;
+pub(crate) const RETRY_AFTER_MS: u64 = 5_000;
 
 /// Writes releases to the outbox, wakes the recording task, and says whether releases
 /// may go on.
 #[derive(Clone, Default)]
 pub struct ReleaseRecorder {
-    policy: ReleasePolicy,
-    wake: Arc<Notify>,
+    pub(crate) policy: ReleasePolicy,
+    pub(crate) wake: Arc<Notify>,
     /// Rows a transaction is carrying now.
     in_flight: Arc<Mutex<HashSet<i64>>>,
     /// Rows written whose release is not confirmed yet (it may still be taken back).
@@ -135,7 +125,7 @@ impl ReleaseRecorder {
         self.gate.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn in_flight(&self) -> MutexGuard<'_, HashSet<i64>> {
+    pub(crate) fn in_flight(&self) -> MutexGuard<'_, HashSet<i64>> {
         self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -145,7 +135,7 @@ impl ReleaseRecorder {
 
     /// The rows the recorder must leave alone now: those being recorded and those whose
     /// release may still be taken back.
-    fn busy_rows(&self) -> HashSet<i64> {
+    pub(crate) fn busy_rows(&self) -> HashSet<i64> {
         let mut busy = self.in_flight().clone();
         busy.extend(self.unconfirmed().iter().copied());
         busy
@@ -264,14 +254,14 @@ impl ReleaseRecorder {
     }
 
     /// The number of an attempt to record that starts now.
-    fn next_attempt(&self) -> u64 {
+    pub(crate) fn next_attempt(&self) -> u64 {
         self.attempts.fetch_add(1, Ordering::SeqCst)
     }
 
     /// Notes how attempt `number` went: `Some(error)` when the chain did not take it,
     /// `None` when its record landed (which clears a failure only if the attempt
     /// started after it).
-    fn attempted(&self, number: u64, failure: Option<String>) {
+    pub(crate) fn attempted(&self, number: u64, failure: Option<String>) {
         let mut inputs = self.inputs();
         match (failure, inputs.failing.take()) {
             (Some(error), None) => {
@@ -289,7 +279,7 @@ impl ReleaseRecorder {
 
     /// `count` pending releases have their outcome (recorded or refused), `refused` of
     /// them refused.
-    fn settled(&self, count: usize, refused: u64) {
+    pub(crate) fn settled(&self, count: usize, refused: u64) {
         let mut inputs = self.inputs();
         inputs.pending = inputs.pending.saturating_sub(count);
         if inputs.pending == 0 {
@@ -301,61 +291,44 @@ impl ReleaseRecorder {
         }
     }
 
+    /// How many times refusals changed so far: read before the outbox is, and given
+    /// back to [`outbox_read`](Self::outbox_read), so a count read while they changed
+    /// is not taken for current.
+    pub(crate) fn refusals_seen(&self) -> u64 {
+        self.inputs().refusals_changed
+    }
+
+    /// What the outbox holds, as just read: `pending` rows, the oldest written at
+    /// `oldest`, and `refused` unacknowledged refusals (ignored if refusals changed
+    /// since `refusals_before`). The first call opens the gate.
+    pub(crate) fn outbox_read(
+        &self,
+        pending: usize,
+        oldest: Option<Timestamp>,
+        refused: u64,
+        refusals_before: u64,
+    ) {
+        let mut inputs = self.inputs();
+        inputs.pending = pending;
+        inputs.oldest_pending_at = oldest;
+        if inputs.refusals_changed == refusals_before {
+            inputs.unacknowledged_refusals = refused;
+        }
+        inputs.loaded = true;
+    }
+
+    /// Whether recording is failing with nothing pending to prove it works again.
+    pub(crate) fn failing_while_idle(&self) -> bool {
+        let inputs = self.inputs();
+        inputs.failing.is_some() && inputs.pending == 0
+    }
+
     /// An operator acknowledged the refusals; how many are still unacknowledged.
     pub(crate) fn acknowledged(&self, left: u64) {
         let mut inputs = self.inputs();
         inputs.unacknowledged_refusals = left;
         inputs.refusals_changed += 1;
     }
-}
-
-/// Keeps the gate's inputs current from the outbox (the first pass opens the gate), and
-/// while recording fails with nothing left to retry, sends an empty record now and
-/// then to learn when the chain takes this node's records again.
-async fn watch(state: AppState) {
-    let mut last_probe = 0;
-    loop {
-        let recorder = state.releases();
-        let index = state.index();
-        let refusals_before = recorder.inputs().refusals_changed;
-        let read = async {
-            let (pending, oldest) = index.pending_releases().await?;
-            let refused = index.unacknowledged_refusals().await?;
-            Ok::<_, IndexError>((pending, oldest, refused))
-        };
-        match read.await {
-            Ok((pending, oldest, refused)) => {
-                let mut inputs = recorder.inputs();
-                inputs.pending = pending as usize;
-                inputs.oldest_pending_at = oldest;
-                if inputs.refusals_changed == refusals_before {
-                    inputs.unacknowledged_refusals = refused;
-                }
-                inputs.loaded = true;
-            }
-            Err(error) => tracing::error!(%error, "cannot read the release outbox"),
-        }
-        let now = now_ms();
-        let idle_failure = {
-            let inputs = recorder.inputs();
-            inputs.failing.is_some() && inputs.pending == 0
-        };
-        if idle_failure && now.saturating_sub(last_probe) >= RETRY_AFTER_MS {
-            last_probe = now;
-            let attempt = recorder.next_attempt();
-            match record::probe(&state).await {
-                Ok(()) => recorder.attempted(attempt, None),
-                Err(error) => recorder.attempted(attempt, Some(error.to_string())),
-            }
-        }
-        tokio::time::sleep(WATCH_EVERY).await;
-    }
-}
-
-/// Starts recording the outbox, and watching it, for as long as the process lives.
-pub(crate) fn spawn(state: AppState) {
-    tokio::spawn(watch(state.clone()));
-    tokio::spawn(record::run(state));
 }
 
 #[cfg(test)]

@@ -1,0 +1,16 @@
+//! The REST API: one module per resource, each with its `router()`, and the extractors
+//! they share. Handlers parse and check what they are given, call the flows in
+//! [`crate::share`], [`crate::read`] and [`crate::release`], and answer in the API's
+//! shapes; the error shape is [`crate::error::ApiError`]'s.
+
+pub mod data;
+pub mod extract;
+pub mod health;
+pub mod keys;
+pub mod listing;
+pub mod p2p;
+pub mod paging;
+pub mod params;
+pub mod releases;
+pub mod shares;
+pub mod verify;

@@ -1,0 +1,168 @@
+//! The `share_events` table: the contract's share events that concern this node, copied from
+//! finalized blocks by the indexer, with the cursor of the last block done.
+
+use super::columns::{parse, to_i64, unsigned, IndexError};
+use super::database::Index;
+use datamgmt_abi::{
+    events::{ShareAction, ShareEvent},
+    AccountId, DataHash,
+};
+use sqlx::Row;
+
+/// A share event as indexed from a finalized block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedEvent {
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash (`0x…`).
+    pub block_hash: String,
+    /// Extrinsic index in the block.
+    pub extrinsic_index: u32,
+    /// Extrinsic hash (`0x…`).
+    pub extrinsic_hash: String,
+    /// Event index in the block.
+    pub event_index: u32,
+    /// The event.
+    pub event: ShareEvent,
+}
+
+impl Index {
+    /// Stores one finalized block's share events and moves the cursor past it, at once:
+    /// a crash leaves either both or neither.
+    pub async fn record_block(
+        &self,
+        block_number: u64,
+        events: &[IndexedEvent],
+    ) -> Result<(), IndexError> {
+        let mut tx = self.pool.begin().await?;
+        for indexed in events {
+            let event = &indexed.event;
+            let action = serde_json::to_string(&event.action)
+                .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO share_events (block_number, event_index, block_hash, \
+                 extrinsic_index, extrinsic_hash, share_id, owner, recipient, data_hash, at, \
+                 action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(to_i64(indexed.block_number))
+            .bind(i64::from(indexed.event_index))
+            .bind(&indexed.block_hash)
+            .bind(i64::from(indexed.extrinsic_index))
+            .bind(&indexed.extrinsic_hash)
+            .bind(event.share_id.to_string())
+            .bind(event.owner.to_string())
+            .bind(event.recipient.to_string())
+            .bind(event.data_hash.to_string())
+            .bind(to_i64(event.at))
+            .bind(action)
+            .execute(&mut *tx)
+            .await?;
+            // A revocation or expiry change made straight on the contract (by a dApp)
+            // reaches this node's own share here: the P2P route refuses on it at once.
+            match &event.action {
+                ShareAction::Revoked => {
+                    sqlx::query(
+                        "UPDATE shares SET revoked_at = COALESCE(revoked_at, ?) WHERE share_id = ?",
+                    )
+                    .bind(to_i64(event.at))
+                    .bind(event.share_id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                ShareAction::ExpiryChanged { new, .. } => {
+                    sqlx::query("UPDATE shares SET expires_at = ? WHERE share_id = ?")
+                        .bind(new.map(to_i64))
+                        .bind(event.share_id.to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                _ => {}
+            }
+            if matches!(event.action, ShareAction::Created { .. }) {
+                // A share whose chain call landed unseen is settled here.
+                sqlx::query(
+                    "UPDATE shares SET state = 'recorded', tx_hash = ?, block_number = ?, \
+                     block_hash = ?, last_error = NULL WHERE share_id = ? AND state = 'pending'",
+                )
+                .bind(&indexed.extrinsic_hash)
+                .bind(to_i64(indexed.block_number))
+                .bind(&indexed.block_hash)
+                .bind(event.share_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO indexer_cursor (id, last_block) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block",
+        )
+        .bind(to_i64(block_number))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The last block the indexer finished, if any.
+    pub async fn indexed_up_to(&self) -> Result<Option<u64>, IndexError> {
+        let row = sqlx::query("SELECT last_block FROM indexer_cursor WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let value: i64 = row.try_get("last_block")?;
+            Ok(value.max(0) as u64)
+        })
+        .transpose()
+    }
+
+    /// Indexed events about data with this hash in which `party` owns or receives the
+    /// share, in chain order, after `after` (block number, event index) if given, at
+    /// most `limit`.
+    pub async fn events_for(
+        &self,
+        data_hash: DataHash,
+        party: &AccountId,
+        after: Option<(u64, u32)>,
+        limit: u32,
+    ) -> Result<Vec<IndexedEvent>, IndexError> {
+        let (block, event) = after.map_or((-1, -1), |(b, e)| (to_i64(b), i64::from(e)));
+        let rows = sqlx::query(
+            "SELECT block_number, event_index, block_hash, extrinsic_index, extrinsic_hash, \
+             share_id, owner, recipient, data_hash, at, action FROM share_events \
+             WHERE data_hash = ? AND (owner = ? OR recipient = ?) \
+             AND (block_number > ? OR (block_number = ? AND event_index > ?)) \
+             ORDER BY block_number, event_index LIMIT ?",
+        )
+        .bind(data_hash.to_string())
+        .bind(party.to_string())
+        .bind(party.to_string())
+        .bind(block)
+        .bind(block)
+        .bind(event)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+}
+
+pub(super) fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IndexedEvent, IndexError> {
+    let number = |column: &str| unsigned(row, column);
+    let action: String = row.try_get("action")?;
+    Ok(IndexedEvent {
+        block_number: number("block_number")?,
+        block_hash: row.try_get("block_hash")?,
+        extrinsic_index: number("extrinsic_index")? as u32,
+        extrinsic_hash: row.try_get("extrinsic_hash")?,
+        event_index: number("event_index")? as u32,
+        event: ShareEvent {
+            share_id: parse(row, "share_id")?,
+            owner: parse(row, "owner")?,
+            recipient: parse(row, "recipient")?,
+            data_hash: parse(row, "data_hash")?,
+            at: number("at")?,
+            action: serde_json::from_str(&action)
+                .map_err(|_| IndexError::Corrupt(format!("action = {action:?}")))?,
+        },
+    })
+}

@@ -1,0 +1,24 @@
+//! The relay's index, in SQLite: the shares it made and where each stands on chain, the
+//! contract events that concern it, the nonces of node-to-node requests, and the key
+//! release outbox. One module per table; [`database`] opens it.
+//!
+//! Every share is written here before its chain call, as pending; that row is the
+//! outbox entry the retry worker works from, so a chain failure after the upload is
+//! retried and never silently lost. Schema changes are migrations in `migrations/`,
+//! applied at start-up.
+
+mod columns;
+pub mod database;
+pub mod events;
+mod group_commit;
+pub mod nonces;
+pub mod releases;
+pub mod shares;
+#[cfg(test)]
+mod tests;
+
+pub use columns::IndexError;
+pub use database::Index;
+pub use events::IndexedEvent;
+pub use releases::{KeyRelease, OutboxRelease, PendingRelease};
+pub use shares::{ChainRecord, ShareQuery, ShareRow};

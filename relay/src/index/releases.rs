@@ -1,0 +1,309 @@
+//! The `key_releases` table: the release outbox. Each release is written before its
+//! envelope leaves and marked when the chain records (or refuses) it.
+
+use super::columns::{id_list, parse, to_i64, unsigned, IndexError};
+use super::database::Index;
+use super::group_commit::Write;
+use datamgmt_abi::{AccountId, ShareId, Timestamp};
+use sqlx::Row;
+
+/// A key release to another node, as the outbox keeps it until the chain has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRelease {
+    /// The share.
+    pub share_id: ShareId,
+    /// The node that got the key.
+    pub recipient: AccountId,
+    /// Block time of the chain state the release was decided on (ms).
+    pub released_at: Timestamp,
+    /// For a priced share, the paid receipt it used (the receipt's `paid_at`).
+    pub receipt_paid_at: Option<Timestamp>,
+}
+
+/// A key release in the outbox, as `/admin/releases` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRelease {
+    /// Its row.
+    pub id: i64,
+    /// The release.
+    pub release: KeyRelease,
+    /// `pending`, `recorded` or `refused`.
+    pub state: String,
+    /// Attempts to record it so far.
+    pub attempts: u32,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// When it was written (ms, relay clock).
+    pub written_at: Timestamp,
+    /// When it last changed (ms, relay clock).
+    pub updated_at: Timestamp,
+}
+
+/// A key release waiting for its chain record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRelease {
+    /// Its row.
+    pub id: i64,
+    /// The release.
+    pub release: KeyRelease,
+}
+
+impl Index {
+    /// Writes a key release down before its envelope leaves, as pending its chain
+    /// record; its row id. A release that uses a paid receipt (`receipt_paid_at`) is
+    /// refused with `None` when another release already used the same receipt.
+    pub async fn insert_release(
+        &self,
+        release: &KeyRelease,
+        now: Timestamp,
+    ) -> Result<Option<i64>, IndexError> {
+        let write = Write::Release {
+            share_id: release.share_id,
+            recipient: release.recipient,
+            released_at: release.released_at,
+            receipt_paid_at: release.receipt_paid_at,
+            now,
+        };
+        self.hot_writes.write(write).await
+    }
+
+    /// Takes back a release written but not sent (row `id`, while still pending).
+    pub async fn cancel_release(&self, id: i64) -> Result<bool, IndexError> {
+        let deleted = sqlx::query("DELETE FROM key_releases WHERE id = ? AND state = 'pending'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    /// How many releases wait for their chain record, and when the oldest of them was
+    /// written (ms).
+    pub async fn pending_releases(&self) -> Result<(u64, Option<Timestamp>), IndexError> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(written_at) FROM key_releases WHERE state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((count.max(0) as u64, oldest.map(|at| at.max(0) as u64)))
+    }
+
+    /// Whether a release used the paid receipt of `recipient` for `share_id` paid at
+    /// `paid_at` (recorded on chain or not).
+    pub async fn receipt_released(
+        &self,
+        share_id: ShareId,
+        recipient: &AccountId,
+        paid_at: Timestamp,
+    ) -> Result<bool, IndexError> {
+        let found = sqlx::query(
+            "SELECT 1 FROM key_releases \
+             WHERE share_id = ? AND recipient = ? AND receipt_paid_at = ? LIMIT 1",
+        )
+        .bind(share_id.to_string())
+        .bind(recipient.to_string())
+        .bind(to_i64(paid_at))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Releases still to record whose next attempt is due at `now` and that were written
+    /// before `written_before`, oldest first, leaving out `skip` (those being recorded
+    /// already).
+    pub async fn due_releases(
+        &self,
+        now: Timestamp,
+        written_before: Timestamp,
+        skip: &std::collections::HashSet<i64>,
+        limit: usize,
+    ) -> Result<Vec<PendingRelease>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT id, share_id, recipient, released_at, receipt_paid_at FROM key_releases \
+             WHERE state = 'pending' AND next_attempt_at <= ? AND written_at <= ? \
+             ORDER BY id LIMIT ?",
+        )
+        .bind(to_i64(now))
+        .bind(to_i64(written_before))
+        .bind(i64::try_from(skip.len() + limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut due = Vec::with_capacity(limit);
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            if skip.contains(&id) {
+                continue;
+            }
+            let receipt_paid_at: Option<i64> = row.try_get("receipt_paid_at")?;
+            due.push(PendingRelease {
+                id,
+                release: KeyRelease {
+                    share_id: parse(row, "share_id")?,
+                    recipient: parse(row, "recipient")?,
+                    released_at: unsigned(row, "released_at")?,
+                    receipt_paid_at: receipt_paid_at.map(|v| v.max(0) as u64),
+                },
+            });
+            if due.len() == limit {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
+    /// Marks releases as recorded on chain by the transaction `tx_hash` in block
+    /// `block_number`.
+    pub async fn mark_releases_recorded(
+        &self,
+        ids: &[i64],
+        tx_hash: &str,
+        block_number: u64,
+        now: Timestamp,
+    ) -> Result<(), IndexError> {
+        sqlx::query(
+            "UPDATE key_releases SET state = 'recorded', tx_hash = ?, block_number = ?, \
+             attempts = attempts + 1, last_error = NULL, updated_at = ? \
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+        )
+        .bind(tx_hash)
+        .bind(to_i64(block_number))
+        .bind(to_i64(now))
+        .bind(id_list(ids)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Notes a failed attempt to record releases: tried again from `retry_at` (ms), or
+    /// never when `retry_at` is `None` (the contract refused them).
+    pub async fn mark_releases_failed(
+        &self,
+        ids: &[i64],
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), IndexError> {
+        sqlx::query(
+            "UPDATE key_releases SET state = CASE WHEN ? IS NULL THEN 'refused' ELSE state END, \
+             next_attempt_at = COALESCE(?, next_attempt_at), attempts = attempts + 1, \
+             last_error = ?, updated_at = ? \
+             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+        )
+        .bind(retry_at.map(to_i64))
+        .bind(retry_at.map(to_i64))
+        .bind(error)
+        .bind(to_i64(now))
+        .bind(id_list(ids)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Releases by state: `(pending, recorded, refused)`.
+    pub async fn count_releases(&self) -> Result<(u64, u64, u64), IndexError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM key_releases GROUP BY state")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = (0, 0, 0);
+        for row in &rows {
+            let state: String = row.try_get("state")?;
+            let n = unsigned(row, "n")?;
+            match state.as_str() {
+                "pending" => counts.0 = n,
+                "recorded" => counts.1 = n,
+                _ => counts.2 = n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// How many refused records no operator has acknowledged yet.
+    pub async fn unacknowledged_refusals(&self) -> Result<u64, IndexError> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM key_releases WHERE state = 'refused' AND acknowledged_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// Marks the refused records up to row `up_to_id` as acknowledged at `now` (ms); how
+    /// many were not yet.
+    pub async fn acknowledge_refusals(
+        &self,
+        up_to_id: i64,
+        now: Timestamp,
+    ) -> Result<u64, IndexError> {
+        let updated = sqlx::query(
+            "UPDATE key_releases SET acknowledged_at = ? \
+             WHERE state = 'refused' AND acknowledged_at IS NULL AND id <= ?",
+        )
+        .bind(to_i64(now))
+        .bind(up_to_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected())
+    }
+
+    /// Up to `limit` releases in `state` (`pending` or `refused`), oldest first, with
+    /// their row ids.
+    pub async fn releases_in_state(
+        &self,
+        state: &str,
+        limit: u32,
+    ) -> Result<Vec<OutboxRelease>, IndexError> {
+        let rows = sqlx::query(
+            "SELECT id, share_id, recipient, released_at, receipt_paid_at, state, attempts, \
+             last_error, written_at, updated_at FROM key_releases WHERE state = ? \
+             ORDER BY id LIMIT ?",
+        )
+        .bind(state)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let receipt_paid_at: Option<i64> = row.try_get("receipt_paid_at")?;
+                Ok(OutboxRelease {
+                    id: row.try_get("id")?,
+                    release: KeyRelease {
+                        share_id: parse(row, "share_id")?,
+                        recipient: parse(row, "recipient")?,
+                        released_at: unsigned(row, "released_at")?,
+                        receipt_paid_at: receipt_paid_at.map(|v| v.max(0) as u64),
+                    },
+                    state: row.try_get("state")?,
+                    attempts: u32::try_from(unsigned(row, "attempts")?).unwrap_or(u32::MAX),
+                    last_error: row.try_get("last_error")?,
+                    written_at: unsigned(row, "written_at")?,
+                    updated_at: unsigned(row, "updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets free releases the contract refused before `before` (ms), once they have
+    /// been acknowledged and listed long enough. A refused paid release is kept: its
+    /// receipt was never consumed on chain, and the row is what stops it buying a second
+    /// key.
+    pub async fn prune_refused_releases(&self, before: Timestamp) -> Result<u64, IndexError> {
+        let deleted = sqlx::query(
+            "DELETE FROM key_releases WHERE state = 'refused' AND receipt_paid_at IS NULL \
+             AND acknowledged_at IS NOT NULL AND updated_at < ?",
+        )
+        .bind(to_i64(before))
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// Forgets releases recorded before `before` (ms): the chain holds them, and its
+    /// state shows their receipts used.
+    pub async fn prune_recorded_releases(&self, before: Timestamp) -> Result<u64, IndexError> {
+        let deleted =
+            sqlx::query("DELETE FROM key_releases WHERE state = 'recorded' AND updated_at < ?")
+                .bind(to_i64(before))
+                .execute(&self.pool)
+                .await?;
+        Ok(deleted.rows_affected())
+    }
+}

@@ -1,0 +1,192 @@
+//! Tests of the index across its tables.
+
+use super::columns::node_of;
+use super::*;
+use datamgmt_abi::events::{ShareAction, ShareEvent};
+use datamgmt_abi::{AccountId, DataHash, ShareId};
+use sqlx::Row;
+
+fn row(id: u8) -> ShareRow {
+    ShareRow {
+        share_id: ShareId([id; 16]),
+        data_hash: DataHash([7; 32]),
+        owner: AccountId([1; 32]),
+        recipient: AccountId([2; 32]),
+        price: u128::MAX,
+        expires_at: Some(1_800_000_000_000),
+        key_version: 3,
+        plaintext_len: 10,
+        envelope_len: 200,
+        created_at: 1_700_000_000_000 + u64::from(id),
+        recorded: None,
+        revoked_at: None,
+        attempts: 0,
+        last_error: None,
+    }
+}
+
+#[tokio::test]
+async fn received_finds_the_shares_made_to_a_node_by_index() {
+    let index = Index::open("sqlite::memory:").await.unwrap();
+    let (me, other) = (AccountId([2; 32]), AccountId([3; 32]));
+    let event = |block: u64, share: u8, recipient: AccountId, action: ShareAction| IndexedEvent {
+        block_number: block,
+        block_hash: format!("0x{block:064x}"),
+        extrinsic_index: 1,
+        extrinsic_hash: format!("0x{:064x}", block + 1000),
+        event_index: 0,
+        event: ShareEvent {
+            share_id: ShareId([share; 16]),
+            owner: AccountId([1; 32]),
+            recipient,
+            data_hash: DataHash([7; 32]),
+            at: block * 1000,
+            action,
+        },
+    };
+    let created = ShareAction::Created { price: 0, expires_at: None, key_version: 1 };
+    let released = ShareAction::KeyReleased { paid: 0 };
+    index.record_block(1, &[event(1, 1, me, created.clone())]).await.unwrap();
+    index.record_block(2, &[event(2, 2, other, created.clone())]).await.unwrap();
+    index.record_block(3, &[event(3, 1, me, released)]).await.unwrap();
+    index.record_block(4, &[event(4, 3, me, created)]).await.unwrap();
+    let received = index.received(DataHash([7; 32]), &me).await.unwrap();
+    let shares: Vec<ShareId> = received.iter().map(|e| e.event.share_id).collect();
+    assert_eq!(shares, [ShareId([3; 16]), ShareId([1; 16])], "created for me, newest first");
+
+    // The lookup uses its partial index, however many releases the data has.
+    let plan: Vec<String> = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT share_id FROM share_events WHERE data_hash = ? \
+             AND recipient = ? AND json_extract(action, '$.kind') = 'created'",
+    )
+    .bind("x")
+    .bind("y")
+    .fetch_all(&index.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<String, _>("detail"))
+    .collect();
+    assert!(plan.iter().any(|step| step.contains("share_events_created")), "{plan:?}");
+}
+
+#[tokio::test]
+async fn release_outbox_keeps_one_release_per_receipt_until_recorded() {
+    let index = Index::open("sqlite::memory:").await.unwrap();
+    let release = |share: u8, paid_at: Option<u64>| KeyRelease {
+        share_id: ShareId([share; 16]),
+        recipient: AccountId([2; 32]),
+        released_at: 5_000,
+        receipt_paid_at: paid_at,
+    };
+    // Free releases repeat; a receipt buys one, a new receipt another.
+    assert!(index.insert_release(&release(1, None), 10).await.unwrap().is_some());
+    assert!(index.insert_release(&release(1, None), 10).await.unwrap().is_some());
+    assert!(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap().is_some());
+    assert!(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap().is_none());
+    let later = index.insert_release(&release(2, Some(4_500)), 10).await.unwrap().unwrap();
+    let me = AccountId([2; 32]);
+    assert!(index.receipt_released(ShareId([2; 16]), &me, 4_000).await.unwrap());
+    assert!(!index.receipt_released(ShareId([2; 16]), &me, 4_600).await.unwrap());
+    assert!(!index.receipt_released(ShareId([1; 16]), &me, 4_000).await.unwrap());
+
+    let none = std::collections::HashSet::new();
+    let due = index.due_releases(10, 10, &none, 10).await.unwrap();
+    assert!(index.due_releases(10, 9, &none, 10).await.unwrap().is_empty(), "held");
+    assert_eq!(due.len(), 4);
+    assert_eq!(due[2].release, release(2, Some(4_000)));
+    let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
+    assert_eq!(ids[3], later, "the id of the row written");
+    assert_eq!(index.pending_releases().await.unwrap(), (4, Some(10)));
+    // Rows being recorded are left out, and the limit holds.
+    let skip = std::collections::HashSet::from([ids[0], ids[1]]);
+    let rest = index.due_releases(10, 10, &skip, 1).await.unwrap();
+    assert_eq!(rest.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[2]]);
+
+    index.mark_releases_recorded(&ids[..2], "0xabc", 7, 20).await.unwrap();
+    index.mark_releases_failed(&ids[2..3], "chain down", Some(30), 20).await.unwrap();
+    index.mark_releases_failed(&ids[3..], "contract refused", None, 20).await.unwrap();
+    assert_eq!(index.count_releases().await.unwrap(), (1, 2, 1));
+    // A retry is due when its time comes; a refused one never again.
+    assert!(index.due_releases(29, 29, &none, 10).await.unwrap().is_empty());
+    assert_eq!(index.due_releases(30, 30, &none, 10).await.unwrap().len(), 1);
+    // A recorded receipt still counts as used, even once recorded.
+    assert!(index.insert_release(&release(2, Some(4_000)), 40).await.unwrap().is_none());
+    assert_eq!(index.prune_recorded_releases(21).await.unwrap(), 2);
+    assert_eq!(index.count_releases().await.unwrap(), (1, 0, 1));
+    // A refused record waits for an operator; a refused paid release outlives its
+    // listing even then: its receipt stays used here.
+    assert_eq!(index.unacknowledged_refusals().await.unwrap(), 1);
+    assert_eq!(index.acknowledge_refusals(later - 1, 45).await.unwrap(), 0, "not looked at");
+    assert_eq!(index.acknowledge_refusals(later, 45).await.unwrap(), 1);
+    assert_eq!(index.unacknowledged_refusals().await.unwrap(), 0);
+    assert_eq!(index.prune_refused_releases(1_000).await.unwrap(), 0);
+    assert!(index.insert_release(&release(2, Some(4_500)), 50).await.unwrap().is_none());
+    // A release written but not sent is taken back, once.
+    let unsent = index.insert_release(&release(1, None), 60).await.unwrap().unwrap();
+    assert!(index.cancel_release(unsent).await.unwrap());
+    assert!(!index.cancel_release(unsent).await.unwrap());
+    assert_eq!(index.count_releases().await.unwrap(), (1, 0, 1));
+}
+
+#[tokio::test]
+async fn pending_share_becomes_recorded() {
+    let index = Index::open("sqlite::memory:").await.unwrap();
+    index.insert_pending(&row(1)).await.unwrap();
+    index.insert_pending(&row(2)).await.unwrap();
+    assert_eq!(index.pending().await.unwrap().len(), 2);
+    index.mark_attempt_failed(ShareId([1; 16]), "chain down").await.unwrap();
+    let failed = index.get(ShareId([1; 16])).await.unwrap().unwrap();
+    assert_eq!((failed.attempts, failed.last_error.as_deref()), (1, Some("chain down")));
+    let record = ChainRecord { tx_hash: "0xab".into(), block_number: 9, block_hash: "0xcd".into() };
+    index.mark_recorded(ShareId([1; 16]), &record).await.unwrap();
+    let recorded = index.get(ShareId([1; 16])).await.unwrap().unwrap();
+    assert_eq!(recorded.recorded, Some(record));
+    assert_eq!(recorded.price, u128::MAX, "prices keep every digit");
+    assert_eq!(index.pending().await.unwrap(), vec![row(2)]);
+    assert_eq!(index.by_hash(DataHash([7; 32])).await.unwrap().len(), 2);
+    index.remove(ShareId([2; 16])).await.unwrap();
+    assert!(index.get(ShareId([2; 16])).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn listing_filters_and_pages() {
+    let index = Index::open("sqlite::memory:").await.unwrap();
+    for id in 1..=5 {
+        index.insert_pending(&row(id)).await.unwrap();
+    }
+    let mut query = ShareQuery { limit: 2, ..Default::default() };
+    let first = index.list(&query).await.unwrap();
+    assert_eq!(first.iter().map(|r| r.share_id.0[0]).collect::<Vec<_>>(), [5, 4]);
+    query.after = Some((first[1].created_at, first[1].share_id));
+    let second = index.list(&query).await.unwrap();
+    assert_eq!(second.iter().map(|r| r.share_id.0[0]).collect::<Vec<_>>(), [3, 2]);
+    let window = ShareQuery {
+        from: Some(row(2).created_at),
+        to: Some(row(4).created_at),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(index.list(&window).await.unwrap().len(), 2);
+    let sender = node_of(&AccountId([1; 32]));
+    let by_sender = ShareQuery { sender: Some(sender), limit: 10, ..Default::default() };
+    assert_eq!(index.list(&by_sender).await.unwrap().len(), 5);
+    let other = ShareQuery { recipient: Some(sender), limit: 10, ..Default::default() };
+    assert!(index.list(&other).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_share_id_is_stored_once() {
+    let index = Index::open("sqlite::memory:").await.unwrap();
+    index.insert_pending(&row(1)).await.unwrap();
+    assert!(index.insert_pending(&row(1)).await.is_err());
+}
+
+#[tokio::test]
+async fn reopening_keeps_rows_and_migrations_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("index.db").display());
+    Index::open(&url).await.unwrap().insert_pending(&row(4)).await.unwrap();
+    let reopened = Index::open(&url).await.unwrap();
+    assert_eq!(reopened.get(ShareId([4; 16])).await.unwrap(), Some(row(4)));
+}
