@@ -2,6 +2,42 @@
 //! recipient stanza's body
 //! is `key-id:[8] encapsulated-key:[32] ciphertext`, where `key-id` is a truncated
 //! SHA-256 of the recipient's public key.
+//!
+//! # Version policy
+//!
+//! - **Version 1 is frozen.** Its bytes are pinned by golden files in
+//!   `client/testdata/envelope-v1/`, read by `client/tests/envelope_v1.rs`: every `good_*`
+//!   envelope there must keep opening to its recorded plaintext, and every `fail_*` one
+//!   must keep failing with its recorded error, at the same stage, in every release. The
+//!   files are never regenerated or edited; when that test fails, the code changed the
+//!   format.
+//! - **Readers read every released version forever.** Stored objects and shares outlive
+//!   the software that wrote them, so support for reading a version is never dropped
+//!   (writers may stop *writing* an old version). Today only version 1 exists, and
+//!   [`Header::read`] refuses any other version byte.
+//! - **Any change to the bytes is a new version**: a new version byte, a new golden folder
+//!   (`envelope-v2/`) with its own generator, and readers that read both. That covers the
+//!   layout, any field's meaning, the domain labels, the primitives, the chunk prefix, the
+//!   final chunk's payload, a new stanza kind (version 1 refuses unknown kinds instead of
+//!   skipping them, so a new kind cannot be added inside version 1), and the limits
+//!   ([`MIN_CHUNK_SIZE`], [`MAX_CHUNK_SIZE`], at most 32 stanzas, stanza bodies of at most
+//!   1024 bytes): tightening one would refuse stored envelopes, loosening one would let a
+//!   writer make envelopes that released readers refuse.
+//! - **What may change without a version bump: nothing on the wire.** Free are the
+//!   writer's choices within what version 1 readers already accept (the chunk size it
+//!   picks, such as [`DEFAULT_CHUNK_SIZE`], within the limits; which stanzas it adds) and
+//!   everything that leaves the bytes and verdicts alone: parallelism, buffering, worker
+//!   threads, error messages. Which [`EnvelopeError`] variant an input produces is pinned
+//!   by the golden files; a finer variant may be added only if the tests can map it back
+//!   to the recorded class.
+//! - **Retired keys.** Retirement belongs to the keyring, not to the format: an envelope
+//!   whose custody stanza names a master key version below the keyring's minimum
+//!   decryption version is still a valid version 1 envelope, and a keyring that raised its
+//!   minimum refuses it with [`EnvelopeError::RetiredKey`] (when no other stanza opens),
+//!   even though the old key is still in the file. Retiring is one-way, and a retired
+//!   stanza cannot be re-wrapped either, so custody stanzas are moved to the current key
+//!   (`envelope::rewrap`) *before* the minimum is raised. Recipient stanzas (X25519 node
+//!   keys) have no retirement: every node key version in the keyring opens its stanzas.
 
 use super::EnvelopeError;
 use crate::keyring::{KeyError, Keyring};
