@@ -2,6 +2,9 @@
 //!
 //! # Layout
 //!
+//! - [`api`]: the relay's REST API: every request and response type, with the relay's
+//!   wire shape (and `utoipa` schemas with the `openapi` feature), and [`api::RelayClient`],
+//!   which calls it.
 //! - [`audit`]: compliance exports straight from the chain, and their re-verification.
 //! - [`chain`]: the connection to the chain and the `access` contract (subxt): signing,
 //!   dry-runs, calls, reads, and decoding the contract's events into `datamgmt_abi` types.
@@ -16,6 +19,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod audit;
 pub mod chain;
 pub mod envelope;

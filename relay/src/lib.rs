@@ -81,7 +81,7 @@ pub fn app(state: AppState) -> Router {
     let metrics = state.metrics().clone();
     let metrics_route = Router::new()
         .route("/metrics", axum::routing::get(metrics::serve))
-        .route("/openapi.json", axum::routing::get(openapi))
+        .route("/openapi.json", axum::routing::get(api::openapi::serve))
         .with_state(metrics.clone());
     Router::new()
         .merge(api::health::router())
@@ -106,13 +106,6 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(trace)
-}
-
-/// The OpenAPI description of these routes (checked against the router by the tests).
-pub const OPENAPI: &str = include_str!("../openapi.json");
-
-async fn openapi() -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// Serves the relay on `listener` until `shutdown` completes, then finishes the requests

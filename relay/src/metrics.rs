@@ -188,6 +188,17 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses(
+        (status = 200, content_type = "application/openmetrics-text", description = "Prometheus metrics (OpenMetrics text)"),
+        (status = 414, body = datamgmt_client::api::ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = datamgmt_client::api::ErrorBody, description = "`headers_too_large`"),
+    ),
+    security(())
+)]
 pub async fn serve(State(metrics): State<Metrics>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],

@@ -3,40 +3,32 @@
 
 use crate::state::AppState;
 use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
-use serde::Serialize;
+use datamgmt_client::api::ErrorBody;
+use datamgmt_client::api::{Health, Readiness};
 
 /// The health routes.
 pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
 }
 
-/// Liveness, and which node this is (public facts: both are on chain).
-#[derive(Serialize)]
-struct Health {
-    status: &'static str,
-    node_id: String,
-    account: String,
-}
-
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, body = Health, description = "The process answers"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+    ),
+    security(())
+)]
 async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let account = state.node().signer.account_id();
     Json(Health {
-        status: "ok",
+        status: "ok".to_owned(),
         node_id: datamgmt_client::chain::node_id_of(&account).to_string(),
         account: account.to_string(),
     })
-}
-
-/// Readiness and what each dependency said.
-#[derive(Serialize)]
-struct Readiness {
-    status: &'static str,
-    chain: String,
-    storage: String,
-    index: String,
-    /// Whether key releases go on (they do not make the relay unready: it still
-    /// shares, lists and serves its own data).
-    releases: String,
 }
 
 /// How long each dependency has to answer a readiness check.
@@ -51,6 +43,18 @@ async fn within(
         .unwrap_or_else(|_| Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, body = Readiness, description = "Ready: the chain, the store and the index answer"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = Readiness, description = "Not ready: which dependency does not answer"),
+    ),
+    security(())
+)]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let chain = within(async {
         let client = state.chain().client().await.map_err(|e| e.to_string())?;
@@ -79,7 +83,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
     let releases = state.releases().status(crate::time::now_ms());
     let ready = chain.is_ok() && storage.is_ok() && index.is_ok();
     let body = Readiness {
-        status: if ready { "ready" } else { "unavailable" },
+        status: if ready { "ready" } else { "unavailable" }.to_owned(),
         chain: chain.unwrap_or_else(|e| e),
         storage: storage.unwrap_or_else(|e| e),
         index: index.unwrap_or_else(|e| e),

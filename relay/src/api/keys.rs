@@ -12,6 +12,10 @@ use crate::error::ApiError;
 use crate::node;
 use crate::state::AppState;
 use crate::storage::StorageError;
+use datamgmt_client::api::ErrorBody;
+use datamgmt_client::api::{
+    KeyKind, KeyStatus, RewrapFailure, RewrapRequest, RewrapResponse, RotateRequest, RotateResponse,
+};
 
 use axum::{
     extract::State,
@@ -21,7 +25,6 @@ use axum::{
 use datamgmt_abi::{KeyVersion, ShareId};
 use datamgmt_client::envelope;
 use datamgmt_client::keyring::Keyring;
-use serde::{Deserialize, Serialize};
 
 /// Envelopes re-wrapped per index query.
 const REWRAP_BATCH: u32 = 100;
@@ -34,85 +37,20 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys/rewrap", post(rewrap))
 }
 
-/// Which key a rotation replaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyKind {
-    /// The master key that wraps the custody stanza of new envelopes.
-    Master,
-    /// The X25519 key other nodes wrap data keys to; registered on chain.
-    Node,
-}
-
-/// `GET /admin/keys`: where the keyring stands.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct KeyStatus {
-    /// The master key version new envelopes use.
-    pub master_version: KeyVersion,
-    /// Master key versions below this one no longer decrypt.
-    pub min_decrypt_version: KeyVersion,
-    /// The X25519 key version registered (or to be registered) on chain.
-    pub node_key_version: KeyVersion,
-    /// Stored envelopes whose custody stanza uses an older master key.
-    pub envelopes_on_older_master: u64,
-}
-
-/// `POST /admin/keys/rotate`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotateRequest {
-    /// `master` or `node`.
-    pub key: KeyKind,
-}
-
-/// The answer to a rotation.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RotateResponse {
-    /// The key rotated.
-    pub key: KeyKind,
-    /// Its version before.
-    pub previous_version: KeyVersion,
-    /// Its version now.
-    pub version: KeyVersion,
-    /// For a node key: `updated` once the chain has the new key (always `null` for
-    /// the master key, which never leaves the node).
-    pub chain: Option<String>,
-}
-
-/// `POST /admin/keys/rewrap`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RewrapRequest {
-    /// After re-wrapping, retire every older master key (only when no envelope still
-    /// needs one).
-    #[serde(default)]
-    pub retire_older: bool,
-}
-
-/// The answer to a re-wrap.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RewrapResponse {
-    /// The master key version envelopes were moved to.
-    pub master_version: KeyVersion,
-    /// Envelopes re-wrapped by this call.
-    pub rewrapped: u64,
-    /// Shares whose envelope is no longer stored (nothing to re-wrap).
-    pub missing: Vec<ShareId>,
-    /// Envelopes that could not be re-wrapped, with why.
-    pub failed: Vec<RewrapFailure>,
-    /// The lowest master key version that still decrypts, after this call.
-    pub min_decrypt_version: KeyVersion,
-}
-
-/// One envelope that could not be re-wrapped.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RewrapFailure {
-    /// The share.
-    pub share_id: ShareId,
-    /// Why.
-    pub error: String,
-}
-
+#[utoipa::path(
+    get,
+    path = "/admin/keys",
+    tag = "admin",
+    responses(
+        (status = 200, body = KeyStatus, description = "Key versions"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: the token's role may not do this"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,6 +73,24 @@ async fn status(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/keys/rotate",
+    tag = "admin",
+    request_body = RotateRequest,
+    responses(
+        (status = 200, body = RotateResponse, description = "A new key version"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: the token's role may not do this"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
@@ -179,6 +135,24 @@ async fn rotate(
     Ok(AppJson(RotateResponse { key: request.key, previous_version, version, chain }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/keys/rewrap",
+    tag = "admin",
+    request_body = RewrapRequest,
+    responses(
+        (status = 200, body = RewrapResponse, description = "Envelopes re-wrapped onto the newest master key"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: the token's role may not do this"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn rewrap(
     State(state): State<AppState>,
     caller: Caller,

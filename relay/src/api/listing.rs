@@ -10,11 +10,12 @@ use crate::index::{ShareQuery, ShareRow};
 use crate::share::create::Recipient;
 use crate::state::AppState;
 use crate::time::rfc3339;
+use datamgmt_client::api::ErrorBody;
+use datamgmt_client::api::{ListParams, ListResponse, ListedShare};
 
 use axum::{extract::State, routing::get, Router};
-use datamgmt_abi::{DataHash, NodeId, ShareId};
+use datamgmt_abi::NodeId;
 use datamgmt_client::chain::{from_abi_account, node_id_of};
-use serde::{Deserialize, Serialize};
 
 /// Page size when the request names none.
 const DEFAULT_LIMIT: u32 = 50;
@@ -26,98 +27,61 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/data/list", get(list))
 }
 
-/// Query parameters, all optional and all checked.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// Shared at or after (RFC 3339 or Unix seconds).
-    pub from: Option<String>,
-    /// Shared before (RFC 3339 or Unix seconds).
-    pub to: Option<String>,
-    /// Sender: node id or SS58 account.
-    pub sender: Option<String>,
-    /// Recipient: node id or SS58 account.
-    pub recipient: Option<String>,
-    /// Page size, 1 to 500 (default 50).
-    pub limit: Option<String>,
-    /// `next_page_token` of the previous page.
-    pub page_token: Option<String>,
-}
-
-/// One page of shares.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ListResponse {
-    /// The shares, newest first.
-    pub items: Vec<ListedShare>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-/// A share as listed.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ListedShare {
-    /// The share.
-    pub share_id: ShareId,
-    /// SHA-256 of the data.
-    pub data_hash: DataHash,
-    /// Sending node.
-    pub sender: NodeId,
-    /// Receiving node.
-    pub recipient: NodeId,
-    /// Price per access, decimal.
-    pub price: String,
-    /// Expiry (RFC 3339), if any.
-    pub expires_at: Option<String>,
-    /// When it was shared (RFC 3339).
-    pub shared_at: String,
-    /// Whether the chain has recorded it.
-    pub recorded: bool,
-    /// The recording extrinsic, once recorded.
-    pub tx_hash: Option<String>,
-    /// The recording block, once recorded.
-    pub block_number: Option<u64>,
-}
-
-impl ListParams {
-    fn query(&self) -> Result<ShareQuery, ApiError> {
-        let limit = paging::limit(self.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-        let node = |field: &str, text: &Option<String>| -> Result<Option<NodeId>, ApiError> {
-            match text.as_deref().map(parse_recipient).transpose() {
-                Ok(None) => Ok(None),
-                Ok(Some(Recipient::Node(id))) => Ok(Some(id)),
-                Ok(Some(Recipient::Account(account))) => {
-                    Ok(Some(node_id_of(&from_abi_account(&account))))
-                }
-                Err(_) => Err(ApiError::BadRequest(format!(
-                    "`{field}` must be a node id (node_ and 12 hex characters) or an SS58 account"
-                ))),
+/// The index query `params` ask for.
+fn share_query(params: &ListParams) -> Result<ShareQuery, ApiError> {
+    let limit = paging::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let node = |field: &str, text: &Option<String>| -> Result<Option<NodeId>, ApiError> {
+        match text.as_deref().map(parse_recipient).transpose() {
+            Ok(None) => Ok(None),
+            Ok(Some(Recipient::Node(id))) => Ok(Some(id)),
+            Ok(Some(Recipient::Account(account))) => {
+                Ok(Some(node_id_of(&from_abi_account(&account))))
             }
-        };
-        let from = self.from.as_deref().map(|t| parse_time("from", t)).transpose()?;
-        let to = self.to.as_deref().map(|t| parse_time("to", t)).transpose()?;
-        if let (Some(from), Some(to)) = (from, to) {
-            if from > to {
-                return Err(ApiError::BadRequest("`from` is after `to`".into()));
-            }
+            Err(_) => Err(ApiError::BadRequest(format!(
+                "`{field}` must be a node id (node_ and 12 hex characters) or an SS58 account"
+            ))),
         }
-        Ok(ShareQuery {
-            from,
-            to,
-            sender: node("sender", &self.sender)?,
-            recipient: node("recipient", &self.recipient)?,
-            after: self.page_token.as_deref().map(paging::decode_token).transpose()?,
-            limit,
-        })
+    };
+    let from = params.from.as_deref().map(|t| parse_time("from", t)).transpose()?;
+    let to = params.to.as_deref().map(|t| parse_time("to", t)).transpose()?;
+    if let (Some(from), Some(to)) = (from, to) {
+        if from > to {
+            return Err(ApiError::BadRequest("`from` is after `to`".into()));
+        }
     }
+    Ok(ShareQuery {
+        from,
+        to,
+        sender: node("sender", &params.sender)?,
+        recipient: node("recipient", &params.recipient)?,
+        after: params.page_token.as_deref().map(paging::decode_token).transpose()?,
+        limit,
+    })
 }
 
+#[utoipa::path(
+    get,
+    path = "/data/list",
+    tag = "data",
+    params(ListParams),
+    responses(
+        (status = 200, body = ListResponse, description = "A page of the shares this node made, newest first"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     AppQuery(params): AppQuery<ListParams>,
 ) -> Result<AppJson<ListResponse>, ApiError> {
     caller.require(Role::User)?;
-    let query = params.query()?;
+    let query = share_query(&params)?;
     let rows = state.index().list(&query).await?;
     let next_page_token = (rows.len() == query.limit as usize)
         .then(|| rows.last().map(|last| paging::encode_token(last.created_at, last.share_id)))
@@ -143,6 +107,7 @@ fn listed(row: &ShareRow) -> ListedShare {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datamgmt_abi::ShareId;
 
     #[test]
     fn page_tokens_name_a_row() {
@@ -157,16 +122,16 @@ mod tests {
     fn limits_are_bounded() {
         for limit in ["0", "501", "-1", "1e3", "99999999999"] {
             let params = ListParams { limit: Some(limit.into()), ..Default::default() };
-            assert!(params.query().is_err(), "{limit}");
+            assert!(share_query(&params).is_err(), "{limit}");
         }
         let params = ListParams { limit: Some("500".into()), ..Default::default() };
-        assert_eq!(params.query().unwrap().limit, 500);
+        assert_eq!(share_query(&params).unwrap().limit, 500);
         let backwards = ListParams {
             from: Some("2026-02-01T00:00:00Z".into()),
             to: Some("2026-01-01T00:00:00Z".into()),
             ..Default::default()
         };
-        assert!(backwards.query().unwrap_err().to_string().contains("after"));
-        assert_eq!(ListParams::default().query().unwrap().limit, DEFAULT_LIMIT);
+        assert!(share_query(&backwards).unwrap_err().to_string().contains("after"));
+        assert_eq!(share_query(&ListParams::default()).unwrap().limit, DEFAULT_LIMIT);
     }
 }

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod health;
 pub mod keys;
 pub mod listing;
+pub mod openapi;
 pub mod p2p;
 pub mod paging;
 pub mod params;

@@ -25,6 +25,8 @@ use crate::release::fetch::PLAINTEXT_LENGTH_HEADER;
 use crate::release::gate::Written;
 use crate::state::AppState;
 use crate::time::now_ms;
+use datamgmt_client::api::EnvelopeParams;
+use datamgmt_client::api::ErrorBody;
 
 use axum::{
     extract::{Path, State},
@@ -36,7 +38,6 @@ use axum::{
 use datamgmt_abi::DenyReason;
 use datamgmt_client::envelope::Header;
 use datamgmt_client::p2p::{P2pError, SignedHeaders, FRESHNESS_MS};
-use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
@@ -45,15 +46,26 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/p2p/envelopes/{share_id}", get(serve_envelope))
 }
 
-/// Query parameters of `GET /p2p/envelopes/{share_id}` (covered by the signature).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EnvelopeParams {
-    /// The most plaintext bytes the asker will take: a larger share is refused (413)
-    /// before anything is released, so a read refused for its size costs no payment.
-    pub max_bytes: Option<u64>,
-}
-
+#[utoipa::path(
+    get,
+    path = "/p2p/envelopes/{share_id}",
+    tag = "p2p",
+    params(("share_id" = String, Path, description = "`share_…`"), EnvelopeParams),
+    responses(
+        (status = 200, content((Vec<u8> = "application/octet-stream")), description = "The envelope with the caller's stanza alone"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`bad_signature`: the signature, its freshness or its nonce is refused"),
+        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`: too many of these from this caller (`Retry-After`)"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("p2p_signature" = []))
+)]
 async fn serve_envelope(
     State(state): State<AppState>,
     Path(share_id): Path<String>,

@@ -3,11 +3,11 @@
 
 use crate::error::{bad, ApiError};
 use crate::share::create::Recipient;
+use datamgmt_client::api::NumberOrText;
 
 use axum::http::{header, HeaderMap};
 use datamgmt_abi::{Balance, DataHash, NodeId, ShareId, Timestamp};
 use datamgmt_client::chain::{to_abi_account, AccountId32};
-use serde::Deserialize;
 
 pub(crate) fn parse_recipient(text: &str) -> Result<Recipient, ApiError> {
     if text.starts_with(NodeId::PREFIX) {
@@ -65,14 +65,4 @@ pub(crate) fn wants_octet_stream(headers: &HeaderMap, name: header::HeaderName) 
         .get(name)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("application/octet-stream"))
-}
-
-/// A JSON value given either as a number or as a string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum NumberOrText {
-    /// A JSON number.
-    Number(serde_json::Number),
-    /// A JSON string.
-    Text(String),
 }

@@ -5,11 +5,13 @@
 use crate::api::extract::{AppJson, AppQuery};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::release::gate::GateStatus;
 use crate::state::AppState;
 use crate::time::now_ms;
 use axum::extract::State;
-use datamgmt_abi::ShareId;
+use datamgmt_client::api::ErrorBody;
+use datamgmt_client::api::{
+    AcknowledgeRequest, Acknowledged, OutboxCounts, OutboxItem, OutboxParams, OutboxReport,
+};
 
 /// The routes.
 pub fn router() -> axum::Router<AppState> {
@@ -18,68 +20,22 @@ pub fn router() -> axum::Router<AppState> {
         .route("/admin/releases/acknowledge", axum::routing::post(acknowledge))
 }
 
-/// Query parameters of `GET /admin/releases`.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutboxParams {
-    /// `pending` (default) or `refused`.
-    pub state: Option<String>,
-    /// At most this many, 1 to 500 (default 100).
-    pub limit: Option<u32>,
-}
-
-/// The release outbox as an operator sees it.
-#[derive(Debug, serde::Serialize)]
-pub struct OutboxReport {
-    /// Whether releases go on, and why not.
-    #[serde(flatten)]
-    pub gate: GateStatus,
-    /// Whether the chain node answers (releases need it to).
-    pub chain: String,
-    /// The newest block this relay has seen: releases are decided on it.
-    pub newest_block: Option<u64>,
-    /// Releases by state: waiting, recorded (kept an hour), refused (kept
-    /// `keep_refused_days`).
-    pub counts: OutboxCounts,
-    /// The releases in the state asked for, oldest first.
-    pub items: Vec<OutboxItem>,
-}
-
-/// Releases by state.
-#[derive(Debug, serde::Serialize)]
-pub struct OutboxCounts {
-    /// Waiting for their record.
-    pub pending: u64,
-    /// Recorded on chain.
-    pub recorded: u64,
-    /// Refused by the contract: a key that left without its record.
-    pub refused: u64,
-}
-
-/// One release in the outbox.
-#[derive(Debug, serde::Serialize)]
-pub struct OutboxItem {
-    /// Its row (what `POST /admin/releases/acknowledge` names with `up_to_id`).
-    pub id: i64,
-    /// The share.
-    pub share_id: ShareId,
-    /// The node that got the key.
-    pub recipient: datamgmt_abi::NodeId,
-    /// Block time the release was decided at (RFC 3339).
-    pub released_at: String,
-    /// Whether it used a payment.
-    pub paid: bool,
-    /// `pending` or `refused`.
-    pub state: String,
-    /// Attempts to record it.
-    pub attempts: u32,
-    /// Why the last attempt failed.
-    pub last_error: Option<String>,
-    /// When the release was written down, just before its key was sent (RFC 3339,
-    /// relay clock).
-    pub written_at: String,
-}
-
+#[utoipa::path(
+    get,
+    path = "/admin/releases",
+    tag = "admin",
+    params(OutboxParams),
+    responses(
+        (status = 200, body = OutboxReport, description = "Whether releases go on, and the outbox"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: the token's role may not do this"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn outbox(
     State(state): State<AppState>,
     caller: Caller,
@@ -128,28 +84,27 @@ async fn outbox(
     }))
 }
 
-/// `POST /admin/releases/acknowledge`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AcknowledgeRequest {
-    /// The last refused record looked at (`id` in `GET /admin/releases?state=refused`):
-    /// it and those before it are acknowledged, not any refused since.
-    pub up_to_id: i64,
-}
-
-/// The answer to an acknowledgement.
-#[derive(Debug, serde::Serialize)]
-pub struct Acknowledged {
-    /// Refused records acknowledged now.
-    pub acknowledged: u64,
-    /// Refused records still unacknowledged (releases stay paused while there are any).
-    pub unacknowledged: u64,
-}
-
 /// `POST /admin/releases/acknowledge`: an operator has looked at the refused records
 /// (each a key that left without its record, listed with `?state=refused`); releases,
 /// paused since the first refusal, may go on. The rows stay listed until their
 /// retention ends (a paid one for good: it is what keeps its receipt used).
+#[utoipa::path(
+    post,
+    path = "/admin/releases/acknowledge",
+    tag = "admin",
+    request_body = AcknowledgeRequest,
+    responses(
+        (status = 200, body = Acknowledged, description = "Refusals acknowledged"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: the token's role may not do this"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn acknowledge(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,7 +5,7 @@
 use crate::api::extract::{AppJson, AppQuery, DRAIN_ON_REFUSAL};
 use crate::api::params::{
     parse_amount, parse_data_hash, parse_expiry, parse_recipient, parse_share_id,
-    wants_octet_stream, NumberOrText,
+    wants_octet_stream,
 };
 use crate::auth::{Caller, Role};
 use crate::error::{bad, ApiError};
@@ -16,6 +16,11 @@ use crate::share::lifecycle;
 use crate::share::upload::limited_body;
 use crate::state::AppState;
 use crate::time::now_ms;
+use datamgmt_client::api::ErrorBody;
+use datamgmt_client::api::{
+    ChangeResponse, Compliance, EncryptionInfo, ExpiryRequest, NumberOrText, ShareDataRequest,
+    ShareDataResponse, StreamShareParams,
+};
 
 use axum::extract::Path;
 use axum::routing::put;
@@ -25,8 +30,7 @@ use axum::{
     routing::post,
     Router,
 };
-use datamgmt_abi::{DataHash, KeyVersion, ShareId, Timestamp};
-use serde::{Deserialize, Serialize};
+use datamgmt_abi::{ShareId, Timestamp};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The sharing routes.
@@ -37,129 +41,64 @@ pub fn router() -> Router<AppState> {
         .merge(lifecycle_router())
 }
 
-/// `POST /share_data`, as the seed API defines it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShareDataRequest {
-    /// The data, as text.
-    pub data: String,
-    /// A node id (`node_…`) or an SS58 account.
-    pub recipient: String,
-    /// Must be true: the relay always encrypts.
-    #[serde(default = "default_true")]
-    pub encrypt: bool,
-    /// Whether the recipient pays per access.
-    #[serde(default)]
-    pub require_payment: bool,
-    /// Price per access in the chain's smallest unit (integer, or decimal string).
-    #[serde(default)]
-    pub price: Option<NumberOrText>,
-    /// RFC 3339 time or Unix seconds.
-    #[serde(default)]
-    pub expires_at: Option<NumberOrText>,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-impl ShareDataRequest {
-    /// Checks the request against the current time `now_ms`.
-    pub fn terms(&self, now_ms: Timestamp) -> Result<ShareTerms, ApiError> {
-        if !self.encrypt {
-            return Err(bad("`encrypt` must be true: this relay stores only encrypted data"));
-        }
-        let price = match &self.price {
-            None => 0,
-            Some(value) => parse_amount(value)?,
-        };
-        if self.require_payment && price == 0 {
-            return Err(bad("`require_payment` needs a `price` above 0"));
-        }
-        if !self.require_payment && price != 0 {
-            return Err(bad("a `price` needs `require_payment: true`"));
-        }
-        let expires_at = match &self.expires_at {
-            None => None,
-            Some(value) => Some(parse_expiry(value)?),
-        };
-        if expires_at.is_some_and(|at| at <= now_ms) {
-            return Err(bad("`expires_at` is in the past"));
-        }
-        Ok(ShareTerms { recipient: parse_recipient(&self.recipient)?, price, expires_at })
+/// The terms of `request`, checked against the current time `now_ms`.
+pub fn terms(request: &ShareDataRequest, now_ms: Timestamp) -> Result<ShareTerms, ApiError> {
+    if !request.encrypt {
+        return Err(bad("`encrypt` must be true: this relay stores only encrypted data"));
     }
-}
-
-/// The seed API's answer to a share.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ShareDataResponse {
-    /// Always `shared`.
-    pub status: String,
-    /// SHA-256 of the data.
-    pub data_hash: DataHash,
-    /// The share's id.
-    pub share_id: ShareId,
-    /// How the data is encrypted.
-    pub encryption: EncryptionInfo,
-    /// Where the share is recorded.
-    pub compliance: Compliance,
-}
-
-/// The encryption part of a share response.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct EncryptionInfo {
-    /// Always `fernet`.
-    pub algorithm: String,
-    /// Master key version of the custody stanza.
-    pub key_version: KeyVersion,
-}
-
-/// The on-chain part of a share response.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Compliance {
-    /// Extrinsic hash.
-    pub tx_hash: String,
-    /// Block number.
-    pub block_number: u64,
-    /// Block hash.
-    pub block_hash: String,
-    /// Whether the share is on chain (always true in a success response).
-    pub recorded: bool,
-}
-
-/// Query parameters of a share whose body is raw bytes (`Content-Type:
-/// application/octet-stream`): the JSON fields but `data`, which is the body; and, for
-/// `POST /share_envelope` only, the data hash the sharer computed.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamShareParams {
-    /// A node id (`node_…`) or an SS58 account.
-    pub recipient: String,
-    /// Whether the recipient pays per access.
-    #[serde(default)]
-    pub require_payment: bool,
-    /// Price per access in the chain's smallest unit.
-    pub price: Option<String>,
-    /// RFC 3339 time or Unix seconds.
-    pub expires_at: Option<String>,
-    /// `sha256:…` of the plaintext (end-to-end shares only).
-    pub data_hash: Option<String>,
-}
-
-impl StreamShareParams {
-    fn terms(self) -> Result<ShareTerms, ApiError> {
-        ShareDataRequest {
-            data: String::new(),
-            recipient: self.recipient,
-            encrypt: true,
-            require_payment: self.require_payment,
-            price: self.price.map(NumberOrText::Text),
-            expires_at: self.expires_at.map(NumberOrText::Text),
-        }
-        .terms(now_ms())
+    let price = match &request.price {
+        None => 0,
+        Some(value) => parse_amount(value)?,
+    };
+    if request.require_payment && price == 0 {
+        return Err(bad("`require_payment` needs a `price` above 0"));
     }
+    if !request.require_payment && price != 0 {
+        return Err(bad("a `price` needs `require_payment: true`"));
+    }
+    let expires_at = match &request.expires_at {
+        None => None,
+        Some(value) => Some(parse_expiry(value)?),
+    };
+    if expires_at.is_some_and(|at| at <= now_ms) {
+        return Err(bad("`expires_at` is in the past"));
+    }
+    Ok(ShareTerms { recipient: parse_recipient(&request.recipient)?, price, expires_at })
 }
 
+/// The terms of a raw-body share, from its query parameters.
+fn stream_terms(params: StreamShareParams) -> Result<ShareTerms, ApiError> {
+    let request = ShareDataRequest {
+        data: String::new(),
+        recipient: params.recipient,
+        encrypt: true,
+        require_payment: params.require_payment,
+        price: params.price.map(NumberOrText::Text),
+        expires_at: params.expires_at.map(NumberOrText::Text),
+    };
+    terms(&request, now_ms())
+}
+
+#[utoipa::path(
+    post,
+    path = "/share_data",
+    tag = "shares",
+    request_body(content((ShareDataRequest = "application/json"), (Vec<u8> = "application/octet-stream")), description = "JSON with the data as text, or the raw bytes with the terms as query parameters (see `StreamShareParams`)"),
+    params(StreamShareParams),
+    responses(
+        (status = 200, body = ShareDataResponse, description = "Shared: stored, indexed and recorded on chain"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn share_data(
     State(state): State<AppState>,
     caller: Caller,
@@ -168,8 +107,8 @@ async fn share_data(
     caller.require(Role::User)?;
     if !wants_octet_stream(request.headers(), header::CONTENT_TYPE) {
         let AppJson(request) = AppJson::<ShareDataRequest>::from_request(request, &state).await?;
-        let terms = request.terms(now_ms())?;
-        let made = create::share(&state, &terms, request.data.as_bytes()).await?;
+        let checked = terms(&request, now_ms())?;
+        let made = create::share(&state, &checked, request.data.as_bytes()).await?;
         return Ok(AppJson(shared(made)));
     }
     // Streaming: the body goes through encryption to storage without being held.
@@ -183,13 +122,33 @@ async fn share_data(
                 "`data_hash` is for POST /share_envelope; this relay hashes what it encrypts",
             ));
         }
-        create::share(&state, &params.terms()?, &mut body).await
+        create::share(&state, &stream_terms(params)?, &mut body).await
     }
     .await;
     Ok(AppJson(shared(drain_on_refusal(made, body).await?)))
 }
 
 /// `POST /share_envelope`: an envelope the sharer encrypted itself (end-to-end mode).
+#[utoipa::path(
+    post,
+    path = "/share_envelope",
+    tag = "shares",
+    request_body(content((Vec<u8> = "application/octet-stream")), description = "An envelope the sharer made (end-to-end mode)"),
+    params(StreamShareParams),
+    responses(
+        (status = 200, body = ShareDataResponse, description = "Shared: stored, indexed and recorded on chain"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn share_envelope_route(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,7 +166,7 @@ async fn share_envelope_route(
         let data_hash = parse_data_hash(&params.data_hash.take().ok_or_else(|| {
             bad("`data_hash` (the sharer's sha256: of the plaintext) is required")
         })?)?;
-        create::share_envelope(&state, &params.terms()?, data_hash, &mut body).await
+        create::share_envelope(&state, &stream_terms(params)?, data_hash, &mut body).await
     }
     .await;
     Ok(AppJson(shared(drain_on_refusal(made, body).await?)))
@@ -242,25 +201,24 @@ fn lifecycle_router() -> Router<AppState> {
         .route("/shares/{share_id}/pay", post(pay))
 }
 
-/// The answer to a lifecycle change.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ChangeResponse {
-    /// The share.
-    pub share_id: ShareId,
-    /// `revoked`, `expiry_changed` or `paid`.
-    pub status: String,
-    /// Where the change is recorded.
-    pub compliance: Compliance,
-}
-
-/// `PUT /shares/{share_id}/expiry`: the new expiry, or `null` for none.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExpiryRequest {
-    /// RFC 3339 time, Unix seconds, or null.
-    pub expires_at: Option<NumberOrText>,
-}
-
+#[utoipa::path(
+    post,
+    path = "/shares/{share_id}/revoke",
+    tag = "shares",
+    params(("share_id" = String, Path, description = "`share_…`")),
+    responses(
+        (status = 200, body = ChangeResponse, description = "Revoked on chain"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
@@ -272,6 +230,26 @@ async fn revoke(
     Ok(AppJson(changed(share_id, "revoked", record)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/shares/{share_id}/expiry",
+    tag = "shares",
+    request_body = ExpiryRequest,
+    params(("share_id" = String, Path, description = "`share_…`")),
+    responses(
+        (status = 200, body = ChangeResponse, description = "Expiry changed on chain"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn set_expiry(
     State(state): State<AppState>,
     caller: Caller,
@@ -286,6 +264,24 @@ async fn set_expiry(
 }
 
 /// The recipient pays the share's price for one access.
+#[utoipa::path(
+    post,
+    path = "/shares/{share_id}/pay",
+    tag = "shares",
+    params(("share_id" = String, Path, description = "`share_…`")),
+    responses(
+        (status = 200, body = ChangeResponse, description = "Paid, in a finalized block"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn pay(
     State(state): State<AppState>,
     caller: Caller,
@@ -333,13 +329,15 @@ mod tests {
 
     #[test]
     fn seed_request_parses() {
-        let terms = request(serde_json::json!({
-            "data": "Sensitive enterprise data...",
-            "recipient": "node_b2c3d4e5f6a1",
-            "encrypt": true,
-            "require_payment": false
-        }))
-        .terms(NOW)
+        let terms = terms(
+            &request(serde_json::json!({
+                "data": "Sensitive enterprise data...",
+                "recipient": "node_b2c3d4e5f6a1",
+                "encrypt": true,
+                "require_payment": false
+            })),
+            NOW,
+        )
         .unwrap();
         assert_eq!(terms.recipient, Recipient::Node("node_b2c3d4e5f6a1".parse().unwrap()));
         assert_eq!((terms.price, terms.expires_at), (0, None));
@@ -348,11 +346,13 @@ mod tests {
     #[test]
     fn prices_and_expiries_in_every_accepted_form() {
         let base = |price: serde_json::Value, expires: serde_json::Value| {
-            request(serde_json::json!({
-                "data": "x", "recipient": "node_b2c3d4e5f6a1",
-                "require_payment": true, "price": price, "expires_at": expires
-            }))
-            .terms(NOW)
+            terms(
+                &request(serde_json::json!({
+                    "data": "x", "recipient": "node_b2c3d4e5f6a1",
+                    "require_payment": true, "price": price, "expires_at": expires
+                })),
+                NOW,
+            )
         };
         let terms =
             base("340282366920938463463374607431768211455".into(), "2030-01-01T00:00:00Z".into())
@@ -410,7 +410,7 @@ mod tests {
             (serde_json::json!({"data": "x", "recipient": "../../etc/passwd"}), "SS58"),
         ];
         for (json, expected) in cases {
-            let error = request(json.clone()).terms(NOW).unwrap_err();
+            let error = terms(&request(json.clone()), NOW).unwrap_err();
             assert!(matches!(error, ApiError::BadRequest(_)), "{json}");
             assert!(error.to_string().contains(expected), "{json}: {error}");
         }

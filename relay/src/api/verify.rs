@@ -12,15 +12,16 @@ use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time::rfc3339;
+use datamgmt_client::api::ErrorBody;
+use datamgmt_client::api::{Party, ProofRecord, VerifyParams, VerifyResponse};
 
 use axum::{
     extract::{Path, State},
     routing::get,
     Router,
 };
-use datamgmt_abi::{events::ShareAction, AccountId, DataHash, NodeId, ShareId};
+use datamgmt_abi::{events::ShareAction, AccountId};
 use datamgmt_client::chain::{from_abi_account, node_id_of};
-use serde::{Deserialize, Serialize};
 
 /// The verification route.
 pub fn router() -> Router<AppState> {
@@ -32,71 +33,28 @@ const DEFAULT_LIMIT: u32 = 100;
 /// Largest page a request may ask for.
 const MAX_LIMIT: u32 = 500;
 
-/// Query parameters.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyParams {
-    /// Page size, 1 to 500 (default 100).
-    pub limit: Option<String>,
-    /// `next_page_token` of the previous page.
-    pub page_token: Option<String>,
-}
-
-/// The proof for one data hash.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct VerifyResponse {
-    /// The data hash asked about.
-    pub data_hash: DataHash,
-    /// Whether any share of it is recorded on chain.
-    pub recorded: bool,
-    /// The records, in chain order.
-    pub records: Vec<ProofRecord>,
-    /// The last finalized block the index has read.
-    pub indexed_up_to: Option<u64>,
-    /// Pass as `page_token` for the next page; absent on the last page.
-    pub next_page_token: Option<String>,
-}
-
-/// One on-chain record.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ProofRecord {
-    /// What happened (`kind`: created, revoked, expiry_changed, paid, key_released).
-    pub action: ShareAction,
-    /// The share.
-    pub share_id: ShareId,
-    /// The sending node.
-    pub sender: Party,
-    /// The receiving node.
-    pub recipient: Party,
-    /// Block number.
-    pub block_number: u64,
-    /// Block hash.
-    pub block_hash: String,
-    /// Extrinsic hash.
-    pub tx_hash: String,
-    /// Index of the event in its block (absent until indexed).
-    pub event_index: Option<u32>,
-    /// Time the event records (RFC 3339): its block's, or for a key release the block
-    /// time it was decided at; this relay's time for an unindexed record.
-    pub timestamp: String,
-    /// Whether the block is finalized.
-    pub finalized: bool,
-}
-
-/// A party by node id and account.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Party {
-    /// Node id.
-    pub node_id: NodeId,
-    /// SS58 account.
-    pub account: String,
-}
-
 fn party(account: &AccountId) -> Party {
     let account = from_abi_account(account);
     Party { node_id: node_id_of(&account), account: account.to_string() }
 }
 
+#[utoipa::path(
+    get,
+    path = "/verify_data/{hash}",
+    tag = "audit",
+    params(("hash" = String, Path, description = "`sha256:` and 64 hex"), VerifyParams),
+    responses(
+        (status = 200, body = VerifyResponse, description = "The on-chain records of this node's shares of the hash"),
+        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
+        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
+        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
+        (status = 404, body = ErrorBody, description = "`not_found`"),
+        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
+        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+    ),
+    security(("bearer" = []))
+)]
 async fn verify(
     State(state): State<AppState>,
     caller: Caller,

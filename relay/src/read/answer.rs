@@ -4,6 +4,7 @@
 use crate::error::{internal, ApiError};
 use crate::share::create::PARALLELISM;
 use crate::time::rfc3339;
+use datamgmt_client::api::DataResponse;
 
 use axum::{
     http::{header, HeaderValue},
@@ -14,29 +15,11 @@ use datamgmt_abi::{AccountId, DataHash, NodeId, ShareId, Timestamp};
 use datamgmt_client::chain::{from_abi_account, node_id_of};
 use datamgmt_client::envelope::{self, EnvelopeError, Header};
 use datamgmt_client::keys::DataKey;
-use serde::{Deserialize, Serialize};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::PollSender;
-
-/// `GET /data/{hash}`: the data, for the node that shared it or the one it was shared
-/// with.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct DataResponse {
-    /// The data (UTF-8 text, or base64 when `encoding` says so).
-    pub data: String,
-    /// `utf-8` or `base64`.
-    pub encoding: String,
-    /// The sharing node's id.
-    pub sender: NodeId,
-    /// When it was shared (RFC 3339).
-    pub timestamp: String,
-    /// Whether the decrypted data hashes to the requested hash (always true: data
-    /// that does not is never answered).
-    pub verified: bool,
-}
 
 /// Largest object `GET /data/{hash}` returns inside JSON (larger ones stream with
 /// `Accept: application/octet-stream`).

@@ -44,6 +44,7 @@ use crate::config::ReleasePolicy;
 use crate::error::ApiError;
 use crate::index::KeyRelease;
 use crate::time::now_ms;
+use datamgmt_client::api::GateStatus;
 
 use datamgmt_abi::Timestamp;
 use std::collections::HashSet;
@@ -91,19 +92,6 @@ struct GateInputs {
     /// Changes whenever this process changes the refusals (a refusal marked, an
     /// acknowledgement): a watchdog read from before such a change is not applied.
     refusals_changed: u64,
-}
-
-/// Why key releases stop, as `/admin/releases` and the 503s say.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct GateStatus {
-    /// Whether releases may go on.
-    pub releasing: bool,
-    /// Why not, when they may not.
-    pub reason: Option<String>,
-    /// Releases waiting for their record.
-    pub pending: usize,
-    /// Seconds the oldest of them has waited.
-    pub oldest_pending_secs: Option<u64>,
 }
 
 /// What became of a release written to the outbox.

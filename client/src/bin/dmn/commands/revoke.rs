@@ -1,0 +1,19 @@
+//! `dmn revoke`: the owner revokes a share.
+
+use crate::context::Context;
+use crate::output::{change_line, print};
+use crate::CliError;
+
+// `dmn revoke` (its help is the variant's in `main.rs`).
+#[derive(clap::Args)]
+pub struct Args {
+    /// `share_…`
+    share_id: String,
+}
+
+pub async fn run(context: &Context, args: Args) -> Result<(), CliError> {
+    // The id goes to the relay as given: it says what is wrong with it.
+    let answer = context.relay()?.revoke(&args.share_id).await?;
+    print(context.json, &answer, || change_line(&answer));
+    Ok(())
+}
