@@ -4,6 +4,7 @@
 
 use axum::{body::Body, http::Request};
 use datamgmt_abi::{AccountId, DataHash, ShareId};
+use datamgmt_client::api::ListResponse;
 use datamgmt_relay::index::{ChainRecord, Index, ShareRow};
 use datamgmt_relay::testing::TestRelay;
 use std::time::Instant;
@@ -54,11 +55,11 @@ async fn main() {
     ));
     // Shares are one second apart from 1,700,000,000 s: `to` here leaves only the oldest 50.
     let oldest = "/data/list?to=1700000050&limit=50".to_owned();
-    for (label, path) in [
-        ("first page, limit 50", "/data/list?limit=50".to_owned()),
-        ("recipient filter, limit 50", format!("/data/list?recipient={recipient}&limit=50")),
-        ("oldest page (to=…), limit 50", oldest),
-        ("first page, limit 500", "/data/list?limit=500".to_owned()),
+    for (label, path, expected) in [
+        ("first page, limit 50", "/data/list?limit=50".to_owned(), 50),
+        ("recipient filter, limit 50", format!("/data/list?recipient={recipient}&limit=50"), 50),
+        ("oldest page (to=…), limit 50", oldest, 50),
+        ("first page, limit 500", "/data/list?limit=500".to_owned(), 500),
     ] {
         let mut samples = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
@@ -70,7 +71,8 @@ async fn main() {
             let response = app.clone().oneshot(request).await.unwrap();
             let bytes = axum::body::to_bytes(response.into_body(), 1 << 24).await.unwrap();
             samples.push(began.elapsed().as_secs_f64() * 1e3);
-            assert!(bytes.len() > 100);
+            let page: ListResponse = serde_json::from_slice(&bytes).expect("a listing");
+            assert_eq!(page.items.len(), expected, "{label}");
         }
         samples.sort_by(f64::total_cmp);
         println!(

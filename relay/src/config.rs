@@ -8,9 +8,9 @@ pub use crate::peers::PeerPolicy;
 use crate::storage::StorageConfig;
 use datamgmt_client::chain::{AccountId32, DeployState};
 use datamgmt_client::keys::Passphrase;
+use secrecy::SecretString;
 use serde::Deserialize;
 use std::{net::SocketAddr, path::PathBuf};
-use zeroize::Zeroizing;
 
 /// Everything a relay needs to start.
 #[derive(Debug, Clone, Deserialize)]
@@ -300,8 +300,8 @@ impl RelayConfig {
     }
 
     /// The node account's secret URI, from the environment variable the file names.
-    pub fn account_suri(&self) -> Result<Zeroizing<String>, ConfigError> {
-        std::env::var(&self.chain.account_suri_env).map(Zeroizing::new).map_err(|_| {
+    pub fn account_suri(&self) -> Result<SecretString, ConfigError> {
+        std::env::var(&self.chain.account_suri_env).map(SecretString::from).map_err(|_| {
             ConfigError::Missing(format!(
                 "set {} to the node account's secret URI (e.g. //Alice on the devnet)",
                 self.chain.account_suri_env

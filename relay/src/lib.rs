@@ -16,6 +16,7 @@
 //! - [`chain`]: the chain connection and best-block following, the per-block reads, and
 //!   the indexer of finalized events;
 //! - [`index`]: the SQLite index, one module per table;
+//! - [`keys`]: rotating the node's keys and re-wrapping envelopes onto the newest;
 //! - [`storage`]: envelopes in object storage (local filesystem or any S3-compatible
 //!   service), written so that nothing is visible until complete;
 //! - [`peers`]: calling other nodes' registered endpoints, which anyone can choose;
@@ -42,6 +43,7 @@ pub mod chain;
 pub mod config;
 pub mod error;
 pub mod index;
+pub mod keys;
 pub mod metrics;
 pub mod node;
 pub mod peers;
@@ -60,6 +62,7 @@ use axum::{http::Request, Router};
 use state::AppState;
 use std::future::Future;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 /// The relay's router over `state`.
@@ -80,7 +83,7 @@ pub fn app(state: AppState) -> Router {
     let server_limits = state.settings().server;
     let metrics = state.metrics().clone();
     let metrics_route = Router::new()
-        .route("/metrics", axum::routing::get(metrics::serve))
+        .route("/metrics", axum::routing::get(api::metrics::serve))
         .route("/openapi.json", axum::routing::get(api::openapi::serve))
         .with_state(metrics.clone());
     Router::new()
@@ -157,39 +160,42 @@ impl Workers {
 pub fn start(state: &AppState, chain: Option<ChainEndpoint>, workers: Workers) {
     let tasks = state.tasks();
     let stopping = state.stopping().clone();
-    let until_stopped = |work: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>| {
-        let stopping = stopping.clone();
-        async move {
-            tokio::select! {
-                () = stopping.cancelled() => {}
-                () = work => {}
-            }
-        }
-    };
     if let Some(ChainEndpoint { url, contract }) = chain {
         let connection = state.chain().clone();
         let node = state.node().clone();
-        tasks.spawn(until_stopped(Box::pin(async move {
-            connection.maintain(url, contract, node).await
-        })));
+        tasks.spawn(connection.maintain(url, contract, node, stopping.clone()));
     }
-    let index = state.index().clone();
-    let index_stopping = stopping.clone();
-    tasks.spawn(async move { index.write_groups(index_stopping).await });
-    tasks.spawn(until_stopped(Box::pin(release::recorder::watch(state.clone()))));
-    tasks.spawn(until_stopped(Box::pin(release::recorder::run(state.clone()))));
+    tasks.spawn(state.index().write_groups(stopping.clone()));
+    tasks.spawn(until_stopped(stopping.clone(), release::recorder::watch(state.clone())));
+    tasks.spawn(until_stopped(stopping.clone(), release::recorder::run(state.clone())));
     if workers.share_outbox {
-        tasks.spawn(until_stopped(Box::pin(share::outbox::run(state.clone(), OUTBOX_INTERVAL))));
+        tasks.spawn(until_stopped(
+            stopping.clone(),
+            share::outbox::run(state.clone(), OUTBOX_INTERVAL),
+        ));
     }
     if workers.indexer {
-        tasks.spawn(until_stopped(Box::pin(chain::indexer::run(state.clone(), INDEXER_INTERVAL))));
+        tasks.spawn(until_stopped(
+            stopping.clone(),
+            chain::indexer::run(state.clone(), INDEXER_INTERVAL),
+        ));
+    }
+}
+
+/// `work`, until `stopping` is cancelled.
+async fn until_stopped(stopping: CancellationToken, work: impl Future<Output = ()>) {
+    tokio::select! {
+        () = stopping.cancelled() => {}
+        () = work => {}
     }
 }
 
 /// Ends the relay's background tasks: cancels them and waits until every one of them
-/// (and everything requests handed off) has ended. Record batches already sent to the
-/// chain are waited for; pending releases and shares stay in the index for the next
-/// start.
+/// (and everything requests handed off: release writes, record batches already sent to
+/// the chain) has ended. The chain connection is closed, so a request still in flight
+/// gets a 503 rather than a decision nobody records; pending releases and shares stay in
+/// the index for the next start. A state is started once: `start` after `stop` starts
+/// nothing that runs.
 pub async fn stop(state: &AppState) {
     state.stopping().cancel();
     state.tasks().close();

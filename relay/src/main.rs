@@ -11,6 +11,7 @@ use datamgmt_relay::{
     storage::EnvelopeStore,
     ChainEndpoint, Workers,
 };
+use secrecy::ExposeSecret;
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 use tracing_subscriber::EnvFilter;
 
@@ -40,7 +41,7 @@ async fn main() -> ExitCode {
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = RelayConfig::load(&args.config)?;
     let tokens = ApiTokens::new(&config.tokens)?;
-    let signer = NodeSigner::from_suri(&config.account_suri()?)?;
+    let signer = NodeSigner::from_suri(config.account_suri()?.expose_secret())?;
     let keyring =
         node::open_or_create_keyring(&config.keyring.path, &config.keyring_passphrase()?)?;
     let index = Index::open(&config.database.url).await?;

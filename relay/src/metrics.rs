@@ -5,9 +5,8 @@
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::header,
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -185,23 +184,4 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
     inner.requests.get_or_create(&RequestLabels { method, route: route.clone(), status }).inc();
     inner.latency.get_or_create(&RouteLabels { route }).observe(started.elapsed().as_secs_f64());
     response
-}
-
-/// `GET /metrics`.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "health",
-    responses(
-        (status = 200, content_type = "application/openmetrics-text", description = "Prometheus metrics (OpenMetrics text)"),
-        (status = 414, body = datamgmt_client::api::ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = datamgmt_client::api::ErrorBody, description = "`headers_too_large`"),
-    ),
-    security(())
-)]
-pub async fn serve(State(metrics): State<Metrics>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        metrics.render(),
-    )
 }

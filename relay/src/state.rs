@@ -43,7 +43,9 @@ struct Inner {
 
 impl AppState {
     /// State over these parts, with no chain connection yet and no task running:
-    /// [`crate::start`] connects to the chain and starts the background tasks.
+    /// [`crate::start`] connects to the chain and starts the background tasks. Until
+    /// then key releases stay paused (the gate opens once the recorder has read the
+    /// outbox).
     pub fn new(
         settings: Settings,
         tokens: ApiTokens,

@@ -21,6 +21,7 @@ use crate::node::NodeIdentity;
 use crate::state::AppState;
 use crate::storage::{EnvelopeStore, StorageConfig};
 use crate::{ChainEndpoint, Workers};
+use datamgmt_client::api::RelayClient;
 use datamgmt_client::chain::NodeSigner;
 use datamgmt_client::keyring::Keyring;
 use std::net::SocketAddr;
@@ -154,6 +155,11 @@ pub struct ServedRelay {
 }
 
 impl ServedRelay {
+    /// A typed client of this relay, with `token`.
+    pub fn client(&self, token: &str) -> RelayClient {
+        RelayClient::new(format!("http://{}", self.address), token)
+    }
+
     /// Stops serving (finishing requests in progress), then every background task.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());

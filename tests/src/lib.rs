@@ -301,6 +301,28 @@ pub async fn wait_for_status(
     panic!("{path} did not answer {status} within {seconds} s; last: {last}");
 }
 
+/// Polls `/readyz` through `api` until the relay is ready (or, with `ready` false, until
+/// it is not), for at most `seconds`; returns the last readiness.
+pub async fn until_readiness(
+    api: &datamgmt_client::api::RelayClient,
+    ready: bool,
+    seconds: u64,
+) -> datamgmt_client::api::Readiness {
+    let mut last = None;
+    for _ in 0..seconds * 4 {
+        match api.readyz().await {
+            Ok(readiness) if readiness.is_ready() == ready => return readiness,
+            Ok(readiness) => last = Some(format!("{readiness:?}")),
+            Err(error) => last = Some(error.to_string()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!(
+        "the relay was not {} within {seconds} s; last: {last:?}",
+        if ready { "ready" } else { "unready" }
+    );
+}
+
 /// The path of the node-to-node route for `share_id`.
 pub fn envelope_path(share_id: datamgmt_abi::ShareId) -> String {
     format!("/p2p/envelopes/{share_id}")

@@ -2,7 +2,9 @@
 //! and C with accounts of their own.
 
 use crate::{http, Devnet, RelayProcess, TestNode};
+use datamgmt_abi::DataHash;
 use datamgmt_abi::ShareId;
+use datamgmt_client::api::{DataResponse, ErrorCode, ReadParams, RelayError, VerifyParams};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -66,6 +68,37 @@ impl Network {
         }
         let log = std::fs::read_to_string(self.b.log()).unwrap_or_default();
         panic!("B's index never saw {hash}; B's log:\n{log}");
+    }
+
+    /// B reads `hash` through its typed client, once B's indexer has seen the share.
+    pub async fn b_gets(&self, hash: &str) -> Result<DataResponse, RelayError> {
+        let hash: DataHash = hash.parse().expect("a data hash");
+        let api = self.b.client();
+        for _ in 0..60 {
+            match api.get_data(&hash, &ReadParams::default()).await {
+                Err(error)
+                    if error.code() == Some(ErrorCode::NotFound)
+                        && error.to_string().contains("no data") =>
+                {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                answer => return answer,
+            }
+        }
+        let log = std::fs::read_to_string(self.b.log()).unwrap_or_default();
+        panic!("B's index never saw {hash}; B's log:\n{log}");
+    }
+
+    /// The records of `share_id` in A's proof for `hash`, as (kind, time), in the
+    /// proof's order.
+    pub async fn a_proof_of(&self, hash: &str, share_id: ShareId) -> Vec<(String, String)> {
+        let proof = self.a.client().verify(hash, &VerifyParams::default()).await.unwrap();
+        proof
+            .records
+            .iter()
+            .filter(|record| record.share_id == share_id)
+            .map(|record| (record.kind().to_owned(), record.timestamp.clone()))
+            .collect()
     }
 
     /// A's count of key releases.

@@ -5,6 +5,7 @@
 use crate::{wait_for_status, TestNode};
 use datamgmt_client::chain::DeployState;
 use datamgmt_relay::storage::StorageConfig;
+use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -94,7 +95,7 @@ impl RelayProcess {
                     q(&region),
                     q(&bucket),
                     q(&access_key_id),
-                    q(secret_access_key.as_str()),
+                    q(secret_access_key.expose_secret()),
                 );
             }
             _ => {
@@ -183,6 +184,11 @@ impl RelayProcess {
     /// Its keyring file.
     pub fn keyring_path(&self) -> PathBuf {
         self.dir.join("keyring.json")
+    }
+
+    /// A typed client of this relay, with its token.
+    pub fn client(&self) -> datamgmt_client::api::RelayClient {
+        datamgmt_client::api::RelayClient::new(format!("http://{}", self.address), &self.token)
     }
 
     /// Status and JSON body of a request with its token.

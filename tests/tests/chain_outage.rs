@@ -5,14 +5,13 @@
 //! restart), deploys the contract built by `scripts/deploy.sh` to it, and points a relay
 //! at it.
 
+use datamgmt_client::api::{ErrorCode, ListParams, ShareDataRequest};
 use datamgmt_client::chain::{ChainClient, NodeSigner};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_relay::testing::{TestRelay, USER_TOKEN};
 use datamgmt_relay::{node, ChainEndpoint};
-use datamgmt_tests::{http_json, wait_for_status, OwnChain};
-use serde_json::json;
-
-const TOKEN: &str = USER_TOKEN;
+use datamgmt_tests::{until_readiness, OwnChain};
+use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_rides_out_a_chain_outage() {
@@ -33,29 +32,29 @@ async fn relay_rides_out_a_chain_outage() {
         .public_url("http://127.0.0.1:2")
         .serve(Some(ChainEndpoint { url: url.clone(), contract }))
         .await;
-    let address = relay.address;
-    wait_for_status(address, TOKEN, "/readyz", 200, 30).await;
-    let share = json!({"data": "before", "recipient": recipient.account_id().to_string()});
-    assert_eq!(http_json(address, TOKEN, "POST", "/share_data", Some(&share)).await.0, 200);
+    let api = relay.client(USER_TOKEN);
+    let to = recipient.account_id().to_string();
+    until_readiness(&api, true, 30).await;
+    api.share_data(&ShareDataRequest::new("before", &to)).await.unwrap();
 
     // The node goes away: readiness and shares say 503, nothing is kept.
     chain_node.stop();
-    let readiness = wait_for_status(address, TOKEN, "/readyz", 503, 30).await;
-    assert_ne!(readiness["chain"].as_str().unwrap_or("ok").get(..2), Some("ok"), "{readiness}");
-    let during = json!({"data": "during", "recipient": recipient.account_id().to_string()});
-    let (status, body) = http_json(address, TOKEN, "POST", "/share_data", Some(&during)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("unavailable")), "{body}");
-    let (_, listed) = http_json(address, TOKEN, "GET", "/data/list", None).await;
-    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "only the share made before");
+    let readiness = until_readiness(&api, false, 30).await;
+    assert!(!readiness.chain.starts_with("ok"), "{readiness:?}");
+    let refused = api.share_data(&ShareDataRequest::new("during", &to)).await.unwrap_err();
+    assert_eq!(
+        (refused.status(), refused.code()),
+        (Some(StatusCode::SERVICE_UNAVAILABLE), Some(ErrorCode::Unavailable)),
+        "{refused}"
+    );
+    let listed = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1, "only the share made before");
 
     // It comes back with its state: the relay reconnects by itself and shares again.
     chain_node.restart().await;
-    wait_for_status(address, TOKEN, "/readyz", 200, 60).await;
-    let after = json!({"data": "after", "recipient": recipient.account_id().to_string()});
-    let (status, body) = http_json(address, TOKEN, "POST", "/share_data", Some(&after)).await;
-    assert_eq!(status, 200, "{body}");
-    let (_, listed) = http_json(address, TOKEN, "GET", "/data/list", None).await;
-    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    until_readiness(&api, true, 60).await;
+    api.share_data(&ShareDataRequest::new("after", &to)).await.unwrap();
+    assert_eq!(api.list(&ListParams::default()).await.unwrap().items.len(), 2);
 
     relay.shutdown().await;
 }

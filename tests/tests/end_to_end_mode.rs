@@ -5,11 +5,11 @@
 //! that opens the envelope; B's key does.
 
 use datamgmt_abi::ShareId;
+use datamgmt_client::api::{ErrorCode, ReadParams, ShareDataResponse};
 use datamgmt_client::envelope::{self, Header};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_relay::storage::EnvelopeStore;
 use datamgmt_tests::{garage_storage, workspace_binary, Network, RELAY_PASSPHRASE};
-use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -36,18 +36,17 @@ async fn relay_a_holds_nothing_that_opens_an_end_to_end_share() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let shared: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(shared["encryption"]["key_version"], 0, "no custody key: {shared}");
-    let share_id: ShareId = shared["share_id"].as_str().unwrap().parse().unwrap();
-    let hash = shared["data_hash"].as_str().unwrap().to_owned();
+    let shared: ShareDataResponse = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shared.encryption.key_version, 0, "no custody key: {shared:?}");
+    let share_id: ShareId = shared.share_id;
+    let hash = shared.data_hash.to_string();
 
     // B reads it through A; A itself cannot.
-    let (status, body) = net.b_reads(&hash).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"].as_str().unwrap().as_bytes(), plaintext.as_slice());
-    assert_eq!(body["verified"], true);
-    let (status, body) = net.a.request("GET", &format!("/data/{hash}"), None).await;
-    assert_eq!(status, 409, "{body}");
+    let read = net.b_gets(&hash).await.unwrap();
+    assert_eq!(read.data.as_bytes(), plaintext.as_slice());
+    assert!(read.verified);
+    let refused = net.a.client().get_data(&shared.data_hash, &ReadParams::default()).await;
+    assert_eq!(refused.unwrap_err().code(), Some(ErrorCode::Conflict));
 
     // A contrasting custodial share, which A can open: the same checks must see it.
     let (custodial_id, _) = net.share("custodial control", serde_json::json!({})).await;

@@ -4,6 +4,7 @@
 //! release is on chain, even one its relay stopped before recording.
 
 use datamgmt_abi::ShareId;
+use datamgmt_client::api::{ErrorCode, ListParams, ReadParams};
 use datamgmt_client::chain::NodeSigner;
 use datamgmt_client::chain::{messages, Confirmation};
 use datamgmt_client::envelope::{self, Header, StanzaKind};
@@ -14,7 +15,7 @@ use datamgmt_relay::time::{now_ms, rfc3339};
 use datamgmt_tests::{
     ask_envelope, envelope_path, http, signed_header_lines, Network, TestNode, RELAY_PASSPHRASE,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,70 +24,55 @@ async fn recipient_reads_through_p2p_pays_and_loses_access_on_revocation() {
 
     // Free share: B reads it, verified; C has nothing to read.
     let (_, hash) = net.share("shared with B over P2P", json!({})).await;
-    let (status, body) = net.b_reads(&hash).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"], "shared with B over P2P");
-    assert_eq!(body["verified"], true);
-    let (_, health) = net.a.request("GET", "/healthz", None).await;
-    assert_eq!(body["sender"], health["node_id"]);
-    let (status, body) = net.c.request("GET", &format!("/data/{hash}"), None).await;
-    assert_eq!(status, 404, "{body}");
+    let read = net.b_gets(&hash).await.unwrap();
+    assert_eq!(read.data, "shared with B over P2P");
+    assert!(read.verified);
+    assert_eq!(read.sender.to_string(), net.a.client().healthz().await.unwrap().node_id);
+    let unknown = net.c.client().get_data(&hash.parse().unwrap(), &ReadParams::default()).await;
+    assert_eq!(unknown.unwrap_err().code(), Some(ErrorCode::NotFound));
     assert_eq!(net.releases().await, 1);
 
     // Priced: refused until B pays, once per payment.
     let (share_id, hash) =
         net.share("priced", json!({"require_payment": true, "price": "5"})).await;
-    let (status, body) = net.b_reads(&hash).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("access_denied")), "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("pay for access"), "{body}");
+    let refused = net.b_gets(&hash).await.unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::AccessDenied), "{refused}");
+    assert!(refused.to_string().contains("pay for access"), "{refused}");
     let owner_before = net.devnet.free_balance(&net.node_a.account).await;
-    let (status, body) = net.b.request("POST", &format!("/shares/{share_id}/pay"), None).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("paid")), "{body}");
+    assert_eq!(net.b.client().pay(share_id).await.unwrap().status, "paid");
     assert_eq!(net.devnet.free_balance(&net.node_a.account).await, owner_before + 5);
-    let (status, body) = net.b.request("POST", &format!("/shares/{share_id}/pay"), None).await;
-    assert_eq!(status, 409, "paying twice before use: {body}");
-    let (status, body) = net.b_reads(&hash).await;
-    assert_eq!((status, body["data"].as_str()), (200, Some("priced")), "{body}");
-    let (status, body) = net.b_reads(&hash).await;
-    assert_eq!(status, 403, "the receipt is used: {body}");
+    let twice = net.b.client().pay(share_id).await.unwrap_err();
+    assert_eq!(twice.code(), Some(ErrorCode::Conflict), "paying twice before use: {twice}");
+    assert_eq!(net.b_gets(&hash).await.unwrap().data, "priced");
+    let used = net.b_gets(&hash).await.unwrap_err();
+    assert_eq!(used.code(), Some(ErrorCode::AccessDenied), "the receipt is used: {used}");
     // C may not pay for B's share.
-    let (status, _) = net.c.request("POST", &format!("/shares/{share_id}/pay"), None).await;
-    assert_eq!(status, 403);
+    let stranger = net.c.client().pay(share_id).await.unwrap_err();
+    assert_eq!(stranger.code(), Some(ErrorCode::AccessDenied), "{stranger}");
 
     // Revocation takes effect on the next request.
     let (share_id, hash) = net.share("to be revoked", json!({})).await;
-    assert_eq!(net.b_reads(&hash).await.0, 200);
-    let (status, _) = net.a.request("POST", &format!("/shares/{share_id}/revoke"), None).await;
-    assert_eq!(status, 200);
-    let (status, body) = net.b_reads(&hash).await;
-    assert_eq!(status, 403, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("revoked"), "{body}");
+    assert!(net.b_gets(&hash).await.is_ok());
+    assert_eq!(net.a.client().revoke(share_id).await.unwrap().status, "revoked");
+    let refused = net.b_gets(&hash).await.unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::AccessDenied), "{refused}");
+    assert!(refused.to_string().contains("revoked"), "{refused}");
     assert_eq!(net.releases().await, 3);
 
     // The release and the revocation are on chain, in A's proof for the data once its
     // indexer has read their (finalized) blocks. The release's record may land after
     // the revocation; it carries the time the release was decided at, before it.
-    let mut proof = Value::Null;
+    let mut records = Vec::new();
     for _ in 0..40 {
-        proof = net.a.request("GET", &format!("/verify_data/{hash}"), None).await.1;
-        let mut records: Vec<(String, String)> = proof["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|record| record["share_id"] == share_id.to_string().as_str())
-            .map(|record| {
-                let at = record["timestamp"].as_str().unwrap().to_owned();
-                (at, record["action"]["kind"].as_str().unwrap().to_owned())
-            })
-            .collect();
-        records.sort();
-        let kinds: Vec<&str> = records.iter().map(|(_, kind)| kind.as_str()).collect();
+        records = net.a_proof_of(&hash, share_id).await;
+        records.sort_by(|a, b| a.1.cmp(&b.1));
+        let kinds: Vec<&str> = records.iter().map(|(kind, _)| kind.as_str()).collect();
         if kinds == ["created", "key_released", "revoked"] {
             return;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    panic!("the proof never showed created, key_released, revoked: {proof}");
+    panic!("the proof never showed created, key_released, revoked: {records:?}");
 }
 
 /// A release that was sent but not yet recorded when the owner's relay stopped (what a
@@ -111,28 +97,19 @@ async fn a_sent_release_is_recorded_after_a_restart_and_a_revocation() {
         .unwrap();
 
     net.a.restart().await;
-    let mut proof = Value::Null;
+    let mut records = Vec::new();
     for _ in 0..60 {
-        proof = net.a.request("GET", &format!("/verify_data/{hash}"), None).await.1;
-        let records: Vec<(String, String)> = proof["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                let kind = r["action"]["kind"].as_str().unwrap().to_owned();
-                (kind, r["timestamp"].as_str().unwrap().to_owned())
-            })
-            .collect();
+        records = net.a_proof_of(&hash, share_id).await;
         if records.len() == 3 {
             let kinds: Vec<_> = records.iter().map(|(kind, _)| kind.as_str()).collect();
-            assert_eq!(kinds, ["created", "revoked", "key_released"], "{proof}");
+            assert_eq!(kinds, ["created", "revoked", "key_released"], "{records:?}");
             assert_eq!(records[2].1, rfc3339(released_at), "recorded at the release's time");
             return;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!(
-        "the release was never recorded: {proof}\n{}",
+        "the release was never recorded: {records:?}\n{}",
         std::fs::read_to_string(net.a.log()).unwrap_or_default()
     );
 }
@@ -352,21 +329,9 @@ fn statuses(answers: &[(u16, Vec<u8>)]) -> Vec<u16> {
 
 /// KeyReleased records of `share_id` in A's proof.
 async fn key_released_count(net: &Network, share_id: ShareId) -> usize {
-    let (_, list) = net.a.request("GET", "/data/list?limit=50", None).await;
-    let hash = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|item| item["share_id"] == share_id.to_string().as_str())
-        .map(|item| item["data_hash"].as_str().unwrap().to_owned())
-        .expect("listed");
-    let (_, proof) = net.a.request("GET", &format!("/verify_data/{hash}"), None).await;
-    proof["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| {
-            r["share_id"] == share_id.to_string().as_str() && r["action"]["kind"] == "key_released"
-        })
-        .count()
+    let params = ListParams { limit: Some("50".into()), ..ListParams::default() };
+    let list = net.a.client().list(&params).await.unwrap();
+    let item = list.items.iter().find(|item| item.share_id == share_id).expect("listed");
+    let records = net.a_proof_of(&item.data_hash.to_string(), share_id).await;
+    records.iter().filter(|(kind, _)| kind == "key_released").count()
 }

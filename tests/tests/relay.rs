@@ -3,6 +3,10 @@
 //! encrypted for the recipient, stored, recorded on chain, readable by its owner.
 
 use datamgmt_abi::{DataHash, ShareId};
+use datamgmt_client::api::{
+    ErrorCode, ExpiryRequest, ListParams, NumberOrText, ProofRecord, ReadParams, ShareDataRequest,
+    VerifyParams,
+};
 use datamgmt_client::chain::{messages, node_id_of, Confirmation, NodeSigner};
 use datamgmt_client::envelope::{self, Header, StanzaKind};
 use datamgmt_client::keyring::Keyring;
@@ -182,7 +186,7 @@ async fn storage_down_is_503_and_leaves_nothing_behind() {
         region: "garage".into(),
         bucket: "nowhere".into(),
         access_key_id: "GK0".into(),
-        secret_access_key: "secret".to_owned().into(),
+        secret_access_key: "secret".into(),
     };
     let relay = RunningRelay::launch(&devnet, &owner, Limits::default(), Some(dead_s3)).await;
     let mut readiness = Value::Null;
@@ -226,38 +230,34 @@ async fn share_data_stores_records_and_reads_back() {
     let data = "Sensitive enterprise data...";
     let data_hash = format!("sha256:{}", hex(&Sha256::digest(data.as_bytes())));
 
+    let api = relay.served.client(TOKEN);
+
     // By node id, as in the seed API.
     let recipient_node_id = node_id_of(&recipient.account).to_string();
-    let request = json!({
-        "data": data, "recipient": recipient_node_id, "encrypt": true, "require_payment": false
-    });
-    let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["status"], "shared");
-    assert_eq!(body["data_hash"], data_hash.as_str());
-    assert_eq!(body["encryption"]["algorithm"], "fernet");
-    assert_eq!(body["encryption"]["key_version"], 1);
-    assert_eq!(body["compliance"]["recorded"], true);
-    assert!(body["compliance"]["tx_hash"].as_str().unwrap().starts_with("0x"));
-    let share_id: ShareId = body["share_id"].as_str().unwrap().parse().unwrap();
+    let shared = api.share_data(&ShareDataRequest::new(data, &recipient_node_id)).await.unwrap();
+    assert_eq!(shared.status, "shared");
+    assert_eq!(shared.data_hash.to_string(), data_hash);
+    assert_eq!(
+        (shared.encryption.algorithm.as_str(), shared.encryption.key_version),
+        ("fernet", 1)
+    );
+    assert!(shared.compliance.recorded);
+    assert!(shared.compliance.tx_hash.starts_with("0x"));
+    let share_id = shared.share_id;
 
     // The chain has it, with the same hash and parties.
     let share = devnet.chain.share_record(share_id).await.unwrap().expect("on chain");
-    assert_eq!(share.data_hash.to_string(), data_hash);
+    assert_eq!(share.data_hash, shared.data_hash);
     assert_eq!((share.owner, share.recipient), (owner.id, recipient.id));
-    let block = body["compliance"]["block_number"].as_u64().unwrap();
-    let events = devnet.chain.events_in_block(block).await.unwrap();
-    assert!(events
-        .iter()
-        .any(|e| format!("{:?}", e.extrinsic_hash) == body["compliance"]["tx_hash"]));
+    let events = devnet.chain.events_in_block(shared.compliance.block_number).await.unwrap();
+    assert!(events.iter().any(|e| format!("{:?}", e.extrinsic_hash) == shared.compliance.tx_hash));
 
     // The owner reads it back, verified.
-    let (status, read) = relay.request("GET", &format!("/data/{data_hash}"), None).await;
-    assert_eq!(status, 200, "{read}");
-    assert_eq!(read["data"], data);
-    assert_eq!(read["verified"], true);
-    assert_eq!(read["sender"], node_id_of(&owner.account).to_string());
-    assert!(read["timestamp"].as_str().unwrap().ends_with('Z'));
+    let read = api.get_data(&shared.data_hash, &ReadParams::default()).await.unwrap();
+    assert_eq!(read.data, data);
+    assert!(read.verified);
+    assert_eq!(read.sender, node_id_of(&owner.account));
+    assert!(read.timestamp.ends_with('Z'));
 
     // The stored envelope opens with the recipient's key, and holds a custody stanza.
     let (mut reader, _) = relay.store.download(share_id).await.unwrap();
@@ -272,57 +272,64 @@ async fn share_data_stores_records_and_reads_back() {
     // By SS58 account, priced, with an expiry; data of its own, so the proof below has
     // no other shares of it.
     let priced = format!("priced {}", rand::random::<u64>());
-    let request = json!({
-        "data": priced, "recipient": recipient.account.to_string(),
-        "require_payment": true, "price": "2500000000", "expires_at": "2099-01-01T00:00:00Z"
-    });
-    let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
-    assert_eq!(status, 200, "{body}");
-    let share_id: ShareId = body["share_id"].as_str().unwrap().parse().unwrap();
+    let request = ShareDataRequest {
+        require_payment: true,
+        price: Some(NumberOrText::Text("2500000000".into())),
+        expires_at: Some(NumberOrText::Text("2099-01-01T00:00:00Z".into())),
+        ..ShareDataRequest::new(&priced, recipient.account.to_string())
+    };
+    let priced_shared = api.share_data(&request).await.unwrap();
+    let share_id = priced_shared.share_id;
     let share = devnet.chain.share_record(share_id).await.unwrap().unwrap();
     assert_eq!((share.price, share.expires_at), (2_500_000_000, Some(4_070_908_800_000)));
 
     // Both shares are listed, newest first, and the listing pages and filters.
-    let (status, page) = relay.request("GET", "/data/list?limit=1", None).await;
-    assert_eq!(status, 200, "{page}");
-    assert_eq!(page["items"][0]["share_id"], share_id.to_string());
-    assert_eq!(page["items"][0]["price"], "2500000000");
-    assert_eq!(page["items"][0]["recorded"], true);
-    let token = page["next_page_token"].as_str().expect("a second page").to_owned();
-    let (_, next) =
-        relay.request("GET", &format!("/data/list?limit=1&page_token={token}"), None).await;
-    assert_eq!(next["items"][0]["data_hash"], data_hash.as_str());
-    let filter = format!("/data/list?recipient={recipient_node_id}&sender={}", owner.account);
-    let (_, filtered) = relay.request("GET", &filter, None).await;
-    assert_eq!(filtered["items"].as_array().unwrap().len(), 2);
-    let (_, none) = relay.request("GET", "/data/list?to=2000-01-01T00:00:00Z", None).await;
-    assert_eq!(none["items"], json!([]));
+    let list = |params: ListParams| {
+        let api = &api;
+        async move { api.list(&params).await.unwrap() }
+    };
+    let page = list(ListParams { limit: Some("1".into()), ..ListParams::default() }).await;
+    assert_eq!(page.items[0].share_id, share_id);
+    assert_eq!(page.items[0].price, "2500000000");
+    assert!(page.items[0].recorded);
+    let token = page.next_page_token.expect("a second page");
+    let next = list(ListParams {
+        limit: Some("1".into()),
+        page_token: Some(token),
+        ..ListParams::default()
+    })
+    .await;
+    assert_eq!(next.items[0].data_hash.to_string(), data_hash);
+    let filtered = list(ListParams {
+        recipient: Some(recipient_node_id.clone()),
+        sender: Some(owner.account.to_string()),
+        ..ListParams::default()
+    })
+    .await;
+    assert_eq!(filtered.items.len(), 2);
+    let none =
+        list(ListParams { to: Some("2000-01-01T00:00:00Z".into()), ..ListParams::default() }).await;
+    assert!(none.items.is_empty());
 
     // The owner changes the expiry, then revokes; the chain says so.
-    let expiry = json!({"expires_at": "2098-01-01T00:00:00Z"});
-    let path = format!("/shares/{share_id}/expiry");
-    let (status, changed) = relay.request("PUT", &path, Some(&expiry)).await;
-    assert_eq!((status, changed["status"].as_str()), (200, Some("expiry_changed")), "{changed}");
+    let expiry =
+        ExpiryRequest { expires_at: Some(NumberOrText::Text("2098-01-01T00:00:00Z".into())) };
+    assert_eq!(api.set_expiry(share_id, &expiry).await.unwrap().status, "expiry_changed");
     let share = devnet.chain.share_record(share_id).await.unwrap().unwrap();
     assert_eq!(share.expires_at, Some(4_039_372_800_000));
-    let path = format!("/shares/{share_id}/revoke");
-    let (status, revoked) = relay.request("POST", &path, None).await;
-    assert_eq!((status, revoked["status"].as_str()), (200, Some("revoked")), "{revoked}");
+    assert_eq!(api.revoke(share_id).await.unwrap().status, "revoked");
     assert!(devnet.chain.share_record(share_id).await.unwrap().unwrap().revoked_at.is_some());
-    let (status, again) = relay.request("POST", &path, None).await;
-    assert_eq!((status, again["error"]["code"].as_str()), (409, Some("conflict")), "{again}");
-    let (status, _) = relay.request("POST", "/shares/share_00/revoke", None).await;
-    assert_eq!(status, 400);
-    let unknown = format!("/shares/{}/revoke", ShareId([0xee; 16]));
-    assert_eq!(relay.request("POST", &unknown, None).await.0, 404);
+    let again = api.revoke(share_id).await.unwrap_err();
+    assert_eq!(again.code(), Some(ErrorCode::Conflict), "{again}");
+    assert_eq!(api.revoke("share_00").await.unwrap_err().code(), Some(ErrorCode::BadRequest));
+    let unknown = api.revoke(ShareId([0xee; 16])).await.unwrap_err();
+    assert_eq!(unknown.code(), Some(ErrorCode::NotFound), "{unknown}");
 
     // The proof, once the blocks are finalized and indexed: the creation, the expiry
     // change and the revocation of the second share, in chain order.
     let priced_hash = format!("sha256:{}", hex(&Sha256::digest(priced.as_bytes())));
-    let (status, unindexed) =
-        relay.request("GET", &format!("/verify_data/{priced_hash}"), None).await;
-    assert_eq!(status, 200, "{unindexed}");
-    assert_eq!(unindexed["records"][0]["finalized"], false);
+    let unindexed = api.verify(&priced_hash, &VerifyParams::default()).await.unwrap();
+    assert!(!unindexed.records[0].finalized);
     let chain = relay.state.chain().client().await.unwrap();
     let (best, _) = chain.best_block().await.unwrap();
     while chain.finalized_block_number().await.unwrap() < best {
@@ -333,22 +340,17 @@ async fn share_data_stores_records_and_reads_back() {
     assert!(
         indexer::catch_up(&chain, relay.state.index(), &owner.id, since).await.unwrap() >= best
     );
-    let (status, proof) = relay.request("GET", &format!("/verify_data/{priced_hash}"), None).await;
-    assert_eq!(status, 200, "{proof}");
-    let records: Vec<&Value> = proof["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["share_id"] == share_id.to_string().as_str())
-        .collect();
-    let kinds: Vec<&str> = records.iter().map(|r| r["action"]["kind"].as_str().unwrap()).collect();
+    let proof = api.verify(&priced_hash, &VerifyParams::default()).await.unwrap();
+    let records: Vec<&ProofRecord> =
+        proof.records.iter().filter(|r| r.share_id == share_id).collect();
+    let kinds: Vec<&str> = records.iter().map(|r| r.kind()).collect();
     assert_eq!(kinds, ["created", "expiry_changed", "revoked"]);
     let created = records[0];
-    assert_eq!(created["tx_hash"], body["compliance"]["tx_hash"]);
-    assert_eq!(created["finalized"], true);
-    assert_eq!(created["sender"]["node_id"], node_id_of(&owner.account).to_string());
-    assert_eq!(created["recipient"]["account"], recipient.account.to_string());
-    assert!(created["event_index"].is_u64());
+    assert_eq!(created.tx_hash, priced_shared.compliance.tx_hash);
+    assert!(created.finalized);
+    assert_eq!(created.sender.node_id, node_id_of(&owner.account));
+    assert_eq!(created.recipient.account, recipient.account.to_string());
+    assert!(created.event_index.is_some());
 
     // A relay that was down catches up from its last block: a fresh index read from
     // the node's registration holds the same records.
@@ -362,13 +364,13 @@ async fn share_data_stores_records_and_reads_back() {
 
     // Nobody by that name: refused before anything is stored.
     let stranger = NodeSigner::from_suri("//Alice//nobody").unwrap();
-    let request = json!({"data": "x", "recipient": node_id_of(&stranger.account_id()).to_string()});
-    let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
-    assert_eq!(status, 400, "{body}");
-    let request = json!({"data": "x", "recipient": stranger.account_id().to_string()});
-    let (status, body) = relay.request("POST", "/share_data", Some(&request)).await;
-    assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("not a registered node"));
+    for recipient in
+        [node_id_of(&stranger.account_id()).to_string(), stranger.account_id().to_string()]
+    {
+        let refused = api.share_data(&ShareDataRequest::new("x", recipient)).await.unwrap_err();
+        assert_eq!(refused.code(), Some(ErrorCode::BadRequest), "{refused}");
+        assert!(refused.to_string().contains("registered node"), "{refused}");
+    }
     relay.stop().await;
 }
 

@@ -3,12 +3,15 @@
 
 use crate::api::extract::AppQuery;
 use crate::api::params::{parse_data_hash, parse_recipient, wants_octet_stream};
+use crate::api::responses::{
+    BadGateway, BadRequest, Conflict, Forbidden, HeadersTooLarge, NotFound, PayloadTooLarge,
+    RateLimited, Unauthorized, Unavailable, UriTooLong,
+};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::read::candidates::read_data;
 use crate::share::create::Recipient;
 use crate::state::AppState;
-use datamgmt_client::api::ErrorBody;
 use datamgmt_client::api::{DataResponse, ReadParams};
 
 use axum::{
@@ -33,17 +36,17 @@ pub fn router() -> Router<AppState> {
     params(("hash" = String, Path, description = "`sha256:` and 64 hex"), ReadParams),
     responses(
         (status = 200, content((DataResponse = "application/json"), (Vec<u8> = "application/octet-stream")), description = "The data, decrypted, and only if it hashes to the hash asked for (JSON, or raw bytes with `Accept: application/octet-stream`)"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
-        (status = 404, body = ErrorBody, description = "`not_found`"),
-        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
-        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 429, body = ErrorBody, description = "`rate_limited`: too many of these from this caller (`Retry-After`)"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 502, body = ErrorBody, description = "`bad_gateway`: the sharing node answered with nothing usable, or data that does not hash to what was asked"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        UriTooLong,
+        RateLimited,
+        HeadersTooLarge,
+        BadGateway,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]

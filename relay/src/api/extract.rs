@@ -3,16 +3,21 @@
 
 use crate::error::ApiError;
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Query, Request},
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        FromRequest, FromRequestParts, Query, Request,
+    },
     http::header,
-    http::request::Parts,
     response::{IntoResponse, Response},
     Json,
 };
 use serde::Serialize;
 
 /// `Json<T>` whose rejections (bad syntax, wrong types, missing fields, wrong content
-/// type, too large) come back in the API's error shape. A body over the limit
+/// type, too large) come back in the API's error shape. Written out rather than derived
+/// (`#[from_request(via(Json))]`, as [`AppQuery`] is) because of what `Json` does not
+/// do: take its limit from the router, refuse a body that is not an object, and drain
+/// an oversized body before answering. A body over the limit
 /// ([`JsonBodyLimit`], set by the router) is read to its end, up to
 /// [`DRAIN_ON_REFUSAL`] bytes, before the 413 goes out: a client still sending when the
 /// server answers and closes would see a broken connection instead of the answer.
@@ -91,16 +96,12 @@ impl<T: Serialize> IntoResponse for AppJson<T> {
 }
 
 /// `Query<T>` whose rejections come back in the API's error shape.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(Query), rejection(ApiError))]
 pub struct AppQuery<T>(pub T);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for AppQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| Self(value))
-            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
     }
 }

@@ -1,9 +1,9 @@
 //! `/healthz` (the process answers) and `/readyz` (the chain, the object store and the
 //! index answer too, so a load balancer can route around a relay that cannot serve).
 
+use crate::api::responses::{HeadersTooLarge, UriTooLong};
 use crate::state::AppState;
 use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
-use datamgmt_client::api::ErrorBody;
 use datamgmt_client::api::{Health, Readiness};
 
 /// The health routes.
@@ -17,8 +17,8 @@ pub fn router() -> Router<AppState> {
     tag = "health",
     responses(
         (status = 200, body = Health, description = "The process answers"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        UriTooLong,
+        HeadersTooLarge,
     ),
     security(())
 )]
@@ -49,8 +49,8 @@ async fn within(
     tag = "health",
     responses(
         (status = 200, body = Readiness, description = "Ready: the chain, the store and the index answer"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        UriTooLong,
+        HeadersTooLarge,
         (status = 503, body = Readiness, description = "Not ready: which dependency does not answer"),
     ),
     security(())

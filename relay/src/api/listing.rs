@@ -4,13 +4,15 @@
 use crate::api::extract::{AppJson, AppQuery};
 use crate::api::paging;
 use crate::api::params::{parse_recipient, parse_time};
+use crate::api::responses::{
+    BadRequest, Forbidden, HeadersTooLarge, Unauthorized, Unavailable, UriTooLong,
+};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::index::{ShareQuery, ShareRow};
 use crate::share::create::Recipient;
 use crate::state::AppState;
 use crate::time::rfc3339;
-use datamgmt_client::api::ErrorBody;
 use datamgmt_client::api::{ListParams, ListResponse, ListedShare};
 
 use axum::{extract::State, routing::get, Router};
@@ -66,12 +68,12 @@ fn share_query(params: &ListParams) -> Result<ShareQuery, ApiError> {
     params(ListParams),
     responses(
         (status = 200, body = ListResponse, description = "A page of the shares this node made, newest first"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        UriTooLong,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]

@@ -3,8 +3,9 @@
 //! [`datamgmt_client::api`]. `/openapi.json` serves it; `relay/openapi.json` is its
 //! snapshot in the repository, which a test keeps equal to what the code generates.
 
-use super::{data, health, keys, listing, p2p, releases, shares, verify};
-use datamgmt_client::api::*;
+use super::responses::{HeadersTooLarge, UriTooLong};
+use super::{data, health, keys, listing, metrics, p2p, releases, shares, verify};
+use datamgmt_client::api::{ErrorBody, ErrorCode, ErrorDetail};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -35,7 +36,7 @@ use utoipa::{Modify, OpenApi};
         releases::acknowledge,
         health::healthz,
         health::readyz,
-        crate::metrics::serve,
+        metrics::serve,
         serve,
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
@@ -85,8 +86,8 @@ pub fn document() -> String {
     tag = "health",
     responses(
         (status = 200, content_type = "application/json", description = "This description"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
+        UriTooLong,
+        HeadersTooLarge,
     ),
     security(())
 )]

@@ -18,6 +18,10 @@
 //! The chunks follow unchanged.
 
 use crate::api::extract::AppQuery;
+use crate::api::responses::{
+    BadRequest, BadSignature, Conflict, Forbidden, HeadersTooLarge, NotFound, PayloadTooLarge,
+    RateLimited, Unavailable, UriTooLong,
+};
 use crate::error::{internal, ApiError};
 use crate::index::KeyRelease;
 use crate::release::decision::{release_decision, still_allowed};
@@ -26,7 +30,6 @@ use crate::release::gate::Written;
 use crate::state::AppState;
 use crate::time::now_ms;
 use datamgmt_client::api::EnvelopeParams;
-use datamgmt_client::api::ErrorBody;
 
 use axum::{
     extract::{Path, State},
@@ -53,16 +56,16 @@ pub fn router() -> Router<AppState> {
     params(("share_id" = String, Path, description = "`share_…`"), EnvelopeParams),
     responses(
         (status = 200, content((Vec<u8> = "application/octet-stream")), description = "The envelope with the caller's stanza alone"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`bad_signature`: the signature, its freshness or its nonce is refused"),
-        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
-        (status = 404, body = ErrorBody, description = "`not_found`"),
-        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
-        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 429, body = ErrorBody, description = "`rate_limited`: too many of these from this caller (`Retry-After`)"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        BadSignature,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        UriTooLong,
+        RateLimited,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("p2p_signature" = []))
 )]
@@ -151,7 +154,11 @@ async fn serve_envelope(
         let state = state.clone();
         move || async move { still_allowed(&state, share_id, caller, block, receipt_paid_at).await }
     };
-    match state.releases().release(state.index(), state.metrics(), release, confirm).await? {
+    match state
+        .releases()
+        .release(state.tasks(), state.index(), state.metrics(), release, confirm)
+        .await?
+    {
         Written::Released => {
             tracing::info!(%share_id, recipient = %caller, paid = receipt_paid_at.is_some(), "released");
         }

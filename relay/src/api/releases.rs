@@ -3,12 +3,14 @@
 //! acknowledgement that lets releases go on after refusals an operator has looked at.
 
 use crate::api::extract::{AppJson, AppQuery};
+use crate::api::responses::{
+    AdminOnly, BadRequest, HeadersTooLarge, PayloadTooLarge, Unauthorized, Unavailable, UriTooLong,
+};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time::now_ms;
 use axum::extract::State;
-use datamgmt_client::api::ErrorBody;
 use datamgmt_client::api::{
     AcknowledgeRequest, Acknowledged, OutboxCounts, OutboxItem, OutboxParams, OutboxReport,
 };
@@ -27,12 +29,12 @@ pub fn router() -> axum::Router<AppState> {
     params(OutboxParams),
     responses(
         (status = 200, body = OutboxReport, description = "Whether releases go on, and the outbox"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden`: the token's role may not do this"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        AdminOnly,
+        UriTooLong,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -95,13 +97,13 @@ async fn outbox(
     request_body = AcknowledgeRequest,
     responses(
         (status = 200, body = Acknowledged, description = "Refusals acknowledged"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden`: the token's role may not do this"),
-        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        AdminOnly,
+        PayloadTooLarge,
+        UriTooLong,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]

@@ -7,6 +7,10 @@ use crate::api::params::{
     parse_amount, parse_data_hash, parse_expiry, parse_recipient, parse_share_id,
     wants_octet_stream,
 };
+use crate::api::responses::{
+    BadRequest, Conflict, Forbidden, HeadersTooLarge, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, UriTooLong,
+};
 use crate::auth::{Caller, Role};
 use crate::error::{bad, ApiError};
 use crate::index::ChainRecord;
@@ -16,7 +20,6 @@ use crate::share::lifecycle;
 use crate::share::upload::limited_body;
 use crate::state::AppState;
 use crate::time::now_ms;
-use datamgmt_client::api::ErrorBody;
 use datamgmt_client::api::{
     ChangeResponse, Compliance, EncryptionInfo, ExpiryRequest, NumberOrText, ShareDataRequest,
     ShareDataResponse, StreamShareParams,
@@ -87,15 +90,15 @@ fn stream_terms(params: StreamShareParams) -> Result<ShareTerms, ApiError> {
     params(StreamShareParams),
     responses(
         (status = 200, body = ShareDataResponse, description = "Shared: stored, indexed and recorded on chain"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
-        (status = 404, body = ErrorBody, description = "`not_found`"),
-        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
-        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        UriTooLong,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -137,15 +140,15 @@ async fn share_data(
     params(StreamShareParams),
     responses(
         (status = 200, body = ShareDataResponse, description = "Shared: stored, indexed and recorded on chain"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
-        (status = 404, body = ErrorBody, description = "`not_found`"),
-        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
-        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        UriTooLong,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -208,14 +211,14 @@ fn lifecycle_router() -> Router<AppState> {
     params(("share_id" = String, Path, description = "`share_…`")),
     responses(
         (status = 200, body = ChangeResponse, description = "Revoked on chain"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
-        (status = 404, body = ErrorBody, description = "`not_found`"),
-        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        UriTooLong,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -238,15 +241,15 @@ async fn revoke(
     params(("share_id" = String, Path, description = "`share_…`")),
     responses(
         (status = 200, body = ChangeResponse, description = "Expiry changed on chain"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
-        (status = 404, body = ErrorBody, description = "`not_found`"),
-        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
-        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body or the data is over the limit"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        UriTooLong,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]
@@ -271,14 +274,14 @@ async fn set_expiry(
     params(("share_id" = String, Path, description = "`share_…`")),
     responses(
         (status = 200, body = ChangeResponse, description = "Paid, in a finalized block"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
-        (status = 404, body = ErrorBody, description = "`not_found`"),
-        (status = 409, body = ErrorBody, description = "`conflict`: the state does not allow it (already revoked, payment not final…)"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        UriTooLong,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]

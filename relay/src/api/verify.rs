@@ -8,11 +8,13 @@
 
 use crate::api::extract::{AppJson, AppQuery};
 use crate::api::paging;
+use crate::api::responses::{
+    BadRequest, Forbidden, HeadersTooLarge, NotFound, Unauthorized, Unavailable, UriTooLong,
+};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::time::rfc3339;
-use datamgmt_client::api::ErrorBody;
 use datamgmt_client::api::{Party, ProofRecord, VerifyParams, VerifyResponse};
 
 use axum::{
@@ -45,13 +47,13 @@ fn party(account: &AccountId) -> Party {
     params(("hash" = String, Path, description = "`sha256:` and 64 hex"), VerifyParams),
     responses(
         (status = 200, body = VerifyResponse, description = "The on-chain records of this node's shares of the hash"),
-        (status = 400, body = ErrorBody, description = "`bad_request`: a malformed request or an invalid field"),
-        (status = 401, body = ErrorBody, description = "`unauthorized`: no valid bearer token"),
-        (status = 403, body = ErrorBody, description = "`forbidden` (the token's role) or `access_denied` (the contract refuses, with why)"),
-        (status = 404, body = ErrorBody, description = "`not_found`"),
-        (status = 414, body = ErrorBody, description = "`uri_too_long`"),
-        (status = 431, body = ErrorBody, description = "`headers_too_large`"),
-        (status = 503, body = ErrorBody, description = "`unavailable` (chain, storage, index or capacity; `Retry-After`) or `releases_paused`"),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        UriTooLong,
+        HeadersTooLarge,
+        Unavailable,
     ),
     security(("bearer" = []))
 )]

@@ -4,6 +4,7 @@
 use crate::error::{chain_unavailable, ApiError};
 use crate::node;
 use crate::node::NodeIdentity;
+use tokio_util::sync::CancellationToken;
 
 use datamgmt_client::chain::{AccountId32, ChainClient, NodeSigner, H256};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,43 +62,61 @@ const PRODUCE_TIMEOUT: Duration = Duration::from_secs(10);
 impl ChainConnection {
     /// Keeps trying to reach `url` and bring `node`'s registration up to date, until
     /// both succeed; then watches the connection and makes it again when it is lost.
-    /// Runs until dropped (see [`crate::start`]).
-    pub async fn maintain(self, url: String, contract: AccountId32, node: NodeIdentity) {
-        let background = self;
-        {
-            loop {
-                let attempt =
-                    tokio::time::timeout(CONNECT_TIMEOUT, Self::try_connect(&url, contract, &node))
-                        .await
-                        .unwrap_or_else(
-                            |_| Err("the chain node did not answer in time".to_owned()),
-                        );
-                match attempt {
-                    Ok(client) => {
-                        background.answered();
-                        *background.client.write().await = Some(client.clone());
-                        *background.last_error.write().await = None;
-                        // Watch the connection; when the node stops answering, requests
-                        // get 503s until a new connection is made.
-                        tokio::select! {
-                            () = background.heartbeat(&client) => {}
-                            () = background.follow_best(&client) => {}
+    /// Ends when `stopping` is cancelled, leaving the connection closed: requests that
+    /// still come get 503s, not answers from a block nobody follows any more.
+    pub async fn maintain(
+        self,
+        url: String,
+        contract: AccountId32,
+        node: NodeIdentity,
+        stopping: CancellationToken,
+    ) {
+        while !stopping.is_cancelled() {
+            let connect =
+                tokio::time::timeout(CONNECT_TIMEOUT, Self::try_connect(&url, contract, &node));
+            let attempt = tokio::select! {
+                () = stopping.cancelled() => break,
+                attempt = connect => {
+                    attempt.unwrap_or_else(|_| Err("the chain node did not answer in time".to_owned()))
+                }
+            };
+            match attempt {
+                Ok(client) => {
+                    self.answered();
+                    *self.client.write().await = Some(client.clone());
+                    *self.last_error.write().await = None;
+                    // Watch the connection; when the node stops answering, requests get
+                    // 503s until a new connection is made.
+                    tokio::select! {
+                        () = self.heartbeat(&client) => {
+                            tracing::warn!(url, "lost the chain; reconnecting");
                         }
-                        tracing::warn!(url, "lost the chain; reconnecting");
-                        background.following.store(false, Ordering::SeqCst);
-                        background.best.send_replace(None);
-                        *background.client.write().await = None;
-                        *background.last_error.write().await =
-                            Some("the connection to the chain node was lost".to_owned());
+                        () = self.follow_best(&client) => {
+                            tracing::warn!(url, "lost the chain; reconnecting");
+                        }
+                        () = stopping.cancelled() => {}
                     }
-                    Err(error) => {
-                        tracing::warn!(url, %error, "chain not ready; retrying");
-                        *background.last_error.write().await = Some(error);
-                        tokio::time::sleep(CHAIN_RETRY).await;
+                    self.disconnected("the connection to the chain node was lost").await;
+                }
+                Err(error) => {
+                    tracing::warn!(url, %error, "chain not ready; retrying");
+                    *self.last_error.write().await = Some(error);
+                    tokio::select! {
+                        () = stopping.cancelled() => {}
+                        () = tokio::time::sleep(CHAIN_RETRY) => {}
                     }
                 }
             }
         }
+        self.disconnected("the relay is stopping").await;
+    }
+
+    /// Forgets the connection: no client, no best block, `why` as the error.
+    async fn disconnected(&self, why: &str) {
+        self.following.store(false, Ordering::SeqCst);
+        self.best.send_replace(None);
+        *self.client.write().await = None;
+        *self.last_error.write().await = Some(why.to_owned());
     }
 
     /// Asks the node for its best block every [`HEARTBEAT_EVERY`]; returns when it does

@@ -40,8 +40,11 @@ impl Index {
     /// Commits the hot path's writes (nonces, releases) in groups until `stopping` is
     /// cancelled, then what is still queued; until it runs, and after, each such write
     /// commits alone.
-    pub async fn write_groups(&self, stopping: CancellationToken) {
-        self.hot_writes.clone().run(stopping).await
+    pub fn write_groups(
+        &self,
+        stopping: CancellationToken,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.hot_writes.clone().run(stopping)
     }
 
     /// Whether the database answers.

@@ -72,8 +72,8 @@ impl GroupCommit {
         loop {
             let received = tokio::select! {
                 biased;
-                received = receiver.recv_many(&mut group, MAX_GROUP) => received,
                 () = stopping.cancelled() => break,
+                received = receiver.recv_many(&mut group, MAX_GROUP) => received,
             };
             if received == 0 {
                 return;

@@ -6,7 +6,9 @@ use super::columns::{node_of, parse, to_i64, unsigned, IndexError};
 use super::database::Index;
 use super::events::{event_from_row, IndexedEvent};
 use datamgmt_abi::{AccountId, Balance, DataHash, KeyVersion, NodeId, ShareId, Timestamp};
+use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 /// Where a share was recorded on chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,13 +185,13 @@ impl Index {
             "SELECT {SHARE_COLUMNS} FROM shares WHERE key_version > 0 AND key_version < ? \
              AND share_id > ? ORDER BY share_id LIMIT ?"
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query_as(&sql)
             .bind(i64::from(version))
             .bind(after.map(|id| id.to_string()).unwrap_or_default())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(share_from_row).collect()
+        Ok(rows)
     }
 
     /// How many shares have a custody stanza older than master key `version`.
@@ -225,42 +227,28 @@ impl Index {
 
     /// A page of shares matching `query`, newest first.
     pub async fn list(&self, query: &ShareQuery) -> Result<Vec<ShareRow>, IndexError> {
-        let mut sql = format!("SELECT {SHARE_COLUMNS} FROM shares WHERE 1 = 1");
-        if query.from.is_some() {
-            sql.push_str(" AND created_at >= ?");
-        }
-        if query.to.is_some() {
-            sql.push_str(" AND created_at < ?");
-        }
-        if query.sender.is_some() {
-            sql.push_str(" AND owner_node = ?");
-        }
-        if query.recipient.is_some() {
-            sql.push_str(" AND recipient_node = ?");
-        }
-        if query.after.is_some() {
-            sql.push_str(" AND (created_at < ? OR (created_at = ? AND share_id < ?))");
-        }
-        sql.push_str(" ORDER BY created_at DESC, share_id DESC LIMIT ?");
-        let mut select = sqlx::query(&sql);
+        let mut sql =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {SHARE_COLUMNS} FROM shares WHERE 1 = 1"));
         if let Some(from) = query.from {
-            select = select.bind(to_i64(from));
+            sql.push(" AND created_at >= ").push_bind(to_i64(from));
         }
         if let Some(to) = query.to {
-            select = select.bind(to_i64(to));
+            sql.push(" AND created_at < ").push_bind(to_i64(to));
         }
         if let Some(sender) = query.sender {
-            select = select.bind(sender.to_string());
+            sql.push(" AND owner_node = ").push_bind(sender.to_string());
         }
         if let Some(recipient) = query.recipient {
-            select = select.bind(recipient.to_string());
+            sql.push(" AND recipient_node = ").push_bind(recipient.to_string());
         }
         if let Some((created_at, share_id)) = query.after {
-            select =
-                select.bind(to_i64(created_at)).bind(to_i64(created_at)).bind(share_id.to_string());
+            sql.push(" AND (created_at < ").push_bind(to_i64(created_at));
+            sql.push(" OR (created_at = ").push_bind(to_i64(created_at));
+            sql.push(" AND share_id < ").push_bind(share_id.to_string()).push("))");
         }
-        select = select.bind(i64::from(query.limit));
-        select.fetch_all(&self.pool).await?.iter().map(share_from_row).collect()
+        sql.push(" ORDER BY created_at DESC, share_id DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
+        Ok(sql.build_query_as::<ShareRow>().fetch_all(&self.pool).await?)
     }
 
     /// The shares of data with this hash made to `recipient` (their `created` events),
@@ -294,15 +282,23 @@ impl Index {
         bind: Option<String>,
     ) -> Result<Vec<ShareRow>, IndexError> {
         let sql = format!("SELECT {SHARE_COLUMNS} FROM shares {filter}");
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query_as(&sql);
         if let Some(value) = bind {
             query = query.bind(value);
         }
-        query.fetch_all(&self.pool).await?.iter().map(share_from_row).collect()
+        Ok(query.fetch_all(&self.pool).await?)
     }
 }
 
-pub(super) fn share_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ShareRow, IndexError> {
+/// A `shares` row read by the `SHARE_COLUMNS` select; a value that does not parse is
+/// a decoding error naming the column.
+impl<'r> FromRow<'r, SqliteRow> for ShareRow {
+    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+        share_from_row(row).map_err(|error| sqlx::Error::Decode(Box::new(error)))
+    }
+}
+
+fn share_from_row(row: &SqliteRow) -> Result<ShareRow, IndexError> {
     let state: String = row.try_get("state")?;
     let recorded = match state.as_str() {
         "recorded" => Some(ChainRecord {

@@ -3,7 +3,7 @@
 //!
 //! The P2P route decides a release on the chain state of one block, writes it to the
 //! index's `key_releases` outbox and sends the envelope; it does not wait for a block.
-//! [`record`] records the outbox on chain, the releases waiting when a transaction can
+//! [`super::recorder`] records the outbox on chain, the releases waiting when a transaction can
 //! go together in it (one `record_releases` call, each release recorded or refused on
 //! its own). The contract applies its rule at each release's own time, so a revocation
 //! or expiry that lands between sending and recording does not lose the record, and a
@@ -12,7 +12,7 @@
 //!
 //! A record the chain could not take (node down) is tried again; one the contract
 //! refuses is kept as `refused`, logged, counted and listed at `/admin/releases`
-//! ([`admin`]), never dropped silently. Rows survive a restart: the task picks up
+//! ([`crate::api::releases`]), never dropped silently. Rows survive a restart: the task picks up
 //! whatever is pending when it starts.
 //!
 //! # Failing closed
@@ -24,7 +24,7 @@
 //! - [`MAX_PENDING`] releases wait,
 //! - the last attempt to record failed for a reason other than the contract's refusal
 //!   (node unreachable, transaction not accepted: an account that cannot pay its fees,
-//!   no block within [`record::BATCH_TIMEOUT`]) and no record sent after it has landed,
+//!   no block within [`super::recorder::BATCH_TIMEOUT`]) and no record sent after it has landed,
 //! - the contract refused a record that an operator has not acknowledged yet (a key
 //!   left without its record: `POST /admin/releases/acknowledge` once looked at), or
 //! - a release has waited longer than `max_record_lag_secs` for its record.
@@ -38,13 +38,14 @@
 //! was decided on has been seen meanwhile and no longer allows it, it is taken back,
 //! unsent ([`ReleaseRecorder::release`]). The recorder leaves alone a row that is not
 //! confirmed yet (and, to cover the moment between its write and its being marked so,
-//! any row younger than [`record::HOLD`]), so one taken back is never recorded.
+//! any row younger than [`super::recorder::HOLD`]), so one taken back is never recorded.
 
 use crate::config::ReleasePolicy;
 use crate::error::ApiError;
 use crate::index::KeyRelease;
 use crate::time::now_ms;
 use datamgmt_client::api::GateStatus;
+use tokio_util::task::TaskTracker;
 
 use datamgmt_abi::Timestamp;
 use std::collections::HashSet;
@@ -200,10 +201,12 @@ impl ReleaseRecorder {
     /// answer; if it may, the release is counted and may be sent. A 503 while releases
     /// are paused.
     ///
-    /// This runs to the end even if the request is dropped meanwhile (the asker hung
-    /// up), so the outbox, the pending count and the metric always agree.
+    /// This runs to the end, on `tasks`, even if the request is dropped meanwhile (the
+    /// asker hung up), so the outbox, the pending count and the metric always agree, and
+    /// shutdown waits for it.
     pub async fn release<C, F>(
         &self,
+        tasks: &TaskTracker,
         index: &crate::index::Index,
         metrics: &crate::metrics::Metrics,
         release: KeyRelease,
@@ -215,7 +218,7 @@ impl ReleaseRecorder {
     {
         self.gate()?;
         let (recorder, index, metrics) = (self.clone(), index.clone(), metrics.clone());
-        let write = tokio::spawn(async move {
+        let write = tasks.spawn(async move {
             let now = now_ms();
             let Some(id) = index.insert_release(&release, now).await? else {
                 return Ok(Written::ReceiptUsed);
@@ -364,13 +367,19 @@ mod tests {
         };
         let refuse = || async { Err(ApiError::AccessDenied("revoked meanwhile".into())) };
         let allow = || async { Ok(()) };
-        let refused = recorder.release(&index, &metrics, release(Some(900)), refuse).await;
+        let refused = recorder
+            .release(&TaskTracker::new(), &index, &metrics, release(Some(900)), refuse)
+            .await;
         assert!(matches!(refused, Err(ApiError::AccessDenied(_))), "{refused:?}");
         assert_eq!(index.pending_releases().await.unwrap(), (0, None), "nothing to record");
         // The receipt was not spent by the release taken back.
-        let sent = recorder.release(&index, &metrics, release(Some(900)), allow).await;
+        let sent = recorder
+            .release(&TaskTracker::new(), &index, &metrics, release(Some(900)), allow)
+            .await;
         assert_eq!(sent.unwrap(), Written::Released);
-        let again = recorder.release(&index, &metrics, release(Some(900)), allow).await;
+        let again = recorder
+            .release(&TaskTracker::new(), &index, &metrics, release(Some(900)), allow)
+            .await;
         assert_eq!(again.unwrap(), Written::ReceiptUsed);
         assert_eq!(recorder.status(0).pending, 1);
         assert!(metrics.render().contains("datamgmt_key_releases_total 1"));

@@ -89,7 +89,7 @@ pub async fn watch(state: AppState) {
     }
 }
 
-/// Records the outbox for as long as the process lives.
+/// Records the outbox, until the relay stops.
 pub async fn run(state: AppState) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     let mut last_prune = 0;
@@ -124,9 +124,11 @@ pub async fn run(state: AppState) {
         }
         last_batch = tokio::time::Instant::now();
         let carrying = Carrying::new(&recorder, &due);
-        let state = state.clone();
-        tokio::spawn(async move {
-            record_batch(&state, due).await;
+        let batch_state = state.clone();
+        // On the tracker, not under the cancellation: a batch sent to the chain is seen
+        // through, and shutdown waits for it (at most BATCH_TIMEOUT).
+        state.tasks().spawn(async move {
+            record_batch(&batch_state, due).await;
             drop(carrying);
             drop(slot);
         });

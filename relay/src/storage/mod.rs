@@ -19,10 +19,10 @@ use object_store::{
     path::Path,
     BackoffConfig, ObjectStore, RetryConfig,
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::{fmt, pin::Pin, sync::Arc, task::Poll};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use zeroize::Zeroizing;
 
 /// Bytes buffered before an upload switches to multipart, and the size of each part.
 const PART_SIZE: usize = 8 << 20;
@@ -35,7 +35,7 @@ const S3_RETRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// Where envelopes are stored.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StorageConfig {
     /// A directory on the local filesystem.
@@ -54,24 +54,8 @@ pub enum StorageConfig {
         /// Access key id.
         access_key_id: String,
         /// Secret access key.
-        secret_access_key: Zeroizing<String>,
+        secret_access_key: SecretString,
     },
-}
-
-impl fmt::Debug for StorageConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Local { root } => f.debug_struct("Local").field("root", root).finish(),
-            Self::S3 { endpoint, region, bucket, access_key_id, .. } => f
-                .debug_struct("S3")
-                .field("endpoint", endpoint)
-                .field("region", region)
-                .field("bucket", bucket)
-                .field("access_key_id", access_key_id)
-                .field("secret_access_key", &"<redacted>")
-                .finish(),
-        }
-    }
 }
 
 /// What went wrong with object storage.
@@ -127,7 +111,7 @@ impl EnvelopeStore {
                     .with_region(region)
                     .with_bucket_name(bucket)
                     .with_access_key_id(access_key_id)
-                    .with_secret_access_key(secret_access_key.as_str())
+                    .with_secret_access_key(secret_access_key.expose_secret())
                     .with_allow_http(endpoint.starts_with("http://"))
                     .with_virtual_hosted_style_request(false)
                     .with_retry(RetryConfig {
@@ -316,11 +300,19 @@ mod tests {
             region: "garage".into(),
             bucket: "b".into(),
             access_key_id: "GK123".into(),
-            secret_access_key: Zeroizing::new("very-secret".into()),
+            secret_access_key: "very-secret".into(),
         };
         let printed = format!("{config:?}");
         assert!(printed.contains("GK123"));
         assert!(!printed.contains("very-secret"));
+    }
+
+    #[cfg(feature = "storage-suite")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_memory_store_passes_the_storage_suite() {
+        let store =
+            EnvelopeStore::new(Arc::new(object_store::memory::InMemory::new()), "memory".into());
+        suite::run_all(&store).await;
     }
 
     #[cfg(feature = "storage-suite")]
