@@ -97,6 +97,12 @@ build_cargo_contract() {
     cargo "+$TOOLCHAIN" install cargo-contract --version "$1" --locked
 }
 
+build_cargo_machete() {
+  log "building cargo-machete $1 from crates.io (about a minute on 2 cores)"
+  CARGO_TARGET_DIR="$CACHE_DIR/install-target-stable" \
+    cargo +stable install cargo-machete --version "$1" --locked
+}
+
 build_garage() {
   log "building garage $1 from crates.io (about 12 minutes on 2 cores)"
   CARGO_TARGET_DIR="$CACHE_DIR/install-target-stable" cargo install garage --version "$1" --locked
@@ -123,5 +129,6 @@ install_tool substrate-contracts-node "$(cfg tools.contracts_node)" build_node
 install_tool cargo-contract "$(cfg tools.cargo_contract)" build_cargo_contract
 install_tool garage "$(cfg s3.garage)" build_garage
 install_tool cargo-deny "$(cfg tools.cargo_deny)" build_cargo_deny
+install_tool cargo-machete "$(cfg tools.cargo_machete)" build_cargo_machete
 install_python_cryptography
 log "ready: $(substrate-contracts-node --version), $(cargo-contract --version), $(garage --version | head -1), $(cargo-deny --version)"

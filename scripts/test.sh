@@ -29,6 +29,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 contract_cargo clippy --all-targets --locked -- -D warnings
 shellcheck -x "$ROOT"/scripts/*.sh "$ROOT/.ci/run"
 cargo deny --locked check bans licenses sources
+cargo machete
 
 log "unit and in-process tests"
 cargo nextest run --workspace --exclude datamgmt-tests --locked

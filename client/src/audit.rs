@@ -190,6 +190,19 @@ fn differing_fields(a: &AuditRecord, b: &AuditRecord) -> Vec<String> {
     a.keys().filter(|field| a[*field] != b[*field]).cloned().collect()
 }
 
+/// Why row `row` (counting from the file's first line) could not be read.
+fn row_error(row: usize, error: &csv::Error) -> String {
+    let column = match error.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => err.field(),
+        csv::ErrorKind::UnequalLengths { len, .. } => return format!("row {row} has {len} fields"),
+        _ => None,
+    };
+    match column.and_then(|index| CSV_COLUMNS.get(index as usize)) {
+        Some(column) => format!("row {row}: bad {column}"),
+        None => format!("row {row}: {error}"),
+    }
+}
+
 /// The CSV columns, in order.
 const CSV_COLUMNS: [&str; 12] = [
     "block_number",
@@ -210,32 +223,22 @@ const CSV_MARK: &str = "# dmn audit export ";
 
 impl AuditExport {
     /// The export as CSV: a `#` line with the query and range (JSON), a header row,
-    /// then one row per record.
+    /// then one row per record (RFC 4180 quoting).
     pub fn to_csv(&self) -> String {
         let range = serde_json::json!({
             "query": self.query, "from_block": self.from_block, "to_block": self.to_block,
         });
-        let mut out = format!("{CSV_MARK}{range}\n{}\n", CSV_COLUMNS.join(","));
-        for r in &self.records {
-            let fields = [
-                r.block_number.to_string(),
-                r.block_hash.clone(),
-                r.extrinsic_index.to_string(),
-                r.extrinsic_hash.clone(),
-                r.event_index.to_string(),
-                r.at.to_string(),
-                r.kind.clone(),
-                r.share_id.clone(),
-                r.owner.to_string(),
-                r.recipient.to_string(),
-                r.data_hash.to_string(),
-                r.details.clone(),
-            ];
-            let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-            out.push_str(&row.join(","));
-            out.push('\n');
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(format!("{CSV_MARK}{range}\n").into_bytes());
+        if self.records.is_empty() {
+            writer.write_record(CSV_COLUMNS).expect("writing to memory");
         }
-        out
+        for record in &self.records {
+            writer.serialize(record).expect("writing to memory");
+        }
+        let bytes = writer.into_inner().expect("writing to memory");
+        String::from_utf8(bytes).expect("every field is text")
     }
 
     /// Reads an export written by [`to_csv`](Self::to_csv) or as JSON.
@@ -244,40 +247,21 @@ impl AuditExport {
         if text.trim_start().starts_with('{') {
             return serde_json::from_str(text).map_err(|e| bad(&e.to_string()));
         }
-        let mut lines = text.lines();
-        let range: serde_json::Value = lines
-            .next()
-            .and_then(|line| line.strip_prefix(CSV_MARK))
+        let (first, rows) = text.split_once('\n').unwrap_or((text, ""));
+        let range: serde_json::Value = first
+            .strip_prefix(CSV_MARK)
             .and_then(|json| serde_json::from_str(json).ok())
             .ok_or_else(|| bad("the first line is not the `# dmn audit export` line"))?;
-        if lines.next() != Some(CSV_COLUMNS.join(",").as_str()) {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(rows.as_bytes());
+        let header = reader.headers().map_err(|e| bad(&format!("the column header: {e}")))?;
+        if header.iter().ne(CSV_COLUMNS) {
             return Err(bad("the second line is not the column header"));
         }
-        let mut records = Vec::new();
-        for (number, line) in lines.enumerate().filter(|(_, l)| !l.is_empty()) {
-            let row = number + 3;
-            let fields =
-                parse_csv_row(line).ok_or_else(|| bad(&format!("row {row} is not CSV")))?;
-            if fields.len() != CSV_COLUMNS.len() {
-                return Err(bad(&format!("row {row} has {} fields", fields.len())));
-            }
-            let field = |i: usize| fields[i].as_str();
-            let parse_err = |column: &str| bad(&format!("row {row}: bad {column}"));
-            records.push(AuditRecord {
-                block_number: field(0).parse().map_err(|_| parse_err("block_number"))?,
-                block_hash: field(1).to_owned(),
-                extrinsic_index: field(2).parse().map_err(|_| parse_err("extrinsic_index"))?,
-                extrinsic_hash: field(3).to_owned(),
-                event_index: field(4).parse().map_err(|_| parse_err("event_index"))?,
-                at: field(5).parse().map_err(|_| parse_err("at"))?,
-                kind: field(6).to_owned(),
-                share_id: field(7).to_owned(),
-                owner: field(8).parse().map_err(|_| parse_err("owner"))?,
-                recipient: field(9).parse().map_err(|_| parse_err("recipient"))?,
-                data_hash: field(10).parse().map_err(|_| parse_err("data_hash"))?,
-                details: field(11).to_owned(),
-            });
-        }
+        let records = reader
+            .deserialize()
+            .enumerate()
+            .map(|(number, record)| record.map_err(|error| bad(&row_error(number + 3, &error))))
+            .collect::<Result<Vec<AuditRecord>, _>>()?;
         Ok(Self {
             query: serde_json::from_value(range["query"].clone())
                 .map_err(|e| bad(&format!("query: {e}")))?,
@@ -285,58 +269,6 @@ impl AuditExport {
             to_block: range["to_block"].as_u64().ok_or_else(|| bad("to_block"))?,
             records,
         })
-    }
-}
-
-/// A CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
-fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
-}
-
-/// Splits one CSV row (no line breaks inside fields); `None` when the quoting is broken.
-fn parse_csv_row(line: &str) -> Option<Vec<String>> {
-    let mut fields = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        let mut field = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '"' if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    '"' => break,
-                    c => field.push(c),
-                }
-            }
-            match chars.next() {
-                None => {
-                    fields.push(field);
-                    return Some(fields);
-                }
-                Some(',') => fields.push(field),
-                Some(_) => return None,
-            }
-        } else {
-            loop {
-                match chars.next() {
-                    None => {
-                        fields.push(field);
-                        return Some(fields);
-                    }
-                    Some(',') => break,
-                    Some('"') => return None,
-                    Some(c) => field.push(c),
-                }
-            }
-            fields.push(field);
-        }
     }
 }
 
@@ -393,7 +325,7 @@ mod tests {
             (lines[1..].join("\n"), "first line"),
             ([lines[0], lines[2]].join("\n"), "column header"),
             (format!("{csv}1,2,3\n"), "row 4 has 3 fields"),
-            (format!("{csv}\"unterminated\n"), "row 4 is not CSV"),
+            (format!("{csv}\"unterminated\n"), "row 4"),
         ] {
             let error = AuditExport::parse(&broken).unwrap_err().to_string();
             assert!(error.contains(reason), "{error}");

@@ -127,6 +127,23 @@ struct KdfParams {
 impl Keyring {
     /// A new keyring with master key version 1 and node key version 1, to be saved under
     /// `passphrase`. Derives the file key (about a third of a second).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use datamgmt_client::keyring::Keyring;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("keyring.json");
+    /// let mut keyring = Keyring::generate(&"a passphrase".into());
+    /// assert_eq!(keyring.rotate_master(), 2);
+    /// keyring.save(&path)?;
+    ///
+    /// let reopened = Keyring::open(&path, &"a passphrase".into())?;
+    /// assert_eq!(reopened.current_master().0, 2);
+    /// assert!(Keyring::open(&path, &"another passphrase".into()).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn generate(passphrase: &Passphrase) -> Self {
         let node_keys = BTreeMap::from([(1, NodeSecretKey::generate())]);
         Self {

@@ -98,6 +98,28 @@ pub struct CallReceipt {
 }
 
 /// A connection to the chain and one deployed `access` contract.
+///
+/// # Examples
+///
+/// Asking the contract, as a compliance reader or a dApp backend would, whether a node
+/// may have a share's key (needs a running chain node, such as `scripts/devnet.sh up`):
+///
+/// ```no_run
+/// use datamgmt_client::chain::{ChainClient, DeployState};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let deployed = DeployState::load(".devnet/deploy.json".as_ref())?;
+/// let chain = ChainClient::connect(&deployed.url, deployed.contract_account()?).await?;
+/// let (block, _) = chain.best_block().await?;
+/// let share_id = "share_00112233445566778899aabbccddeeff".parse()?;
+/// match chain.share_record(share_id).await? {
+///     Some(share) => println!("block {block}: shared by {:?} at {}", share.owner, share.created_at),
+///     None => println!("block {block}: no such share"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct ChainClient {
     url: String,

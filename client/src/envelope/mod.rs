@@ -36,6 +36,38 @@
 //!   (the data key wrapped to the recipient's X25519 key version N with HPKE, RFC 9180:
 //!   DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305, with the header digest
 //!   and key version as associated data). Both are bound to this envelope.
+//!
+//! # Examples
+//!
+//! Encrypting for this node's own custody and opening it again with the same keyring:
+//!
+//! ```
+//! use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
+//! use datamgmt_client::keyring::Keyring;
+//! use datamgmt_client::keys::DataKey;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let keyring = Keyring::generate(&"a passphrase".into());
+//! let data_key = DataKey::generate();
+//! let mut header = Header::new(DEFAULT_CHUNK_SIZE)?;
+//! let (version, master) = keyring.current_master();
+//! header.add_custody(version, master, &data_key)?;
+//!
+//! let mut sealed = Vec::new();
+//! let written = envelope::encrypt(&b"hello"[..], &mut sealed, &header, &data_key, 1).await?;
+//!
+//! let mut reader = &sealed[..];
+//! let read_header = Header::read(&mut reader).await?;
+//! let opened_key = read_header.open_custody(&keyring)?;
+//! let mut plaintext = Vec::new();
+//! let summary =
+//!     envelope::decrypt(reader, &mut plaintext, &read_header, &opened_key, 1).await?;
+//! assert_eq!(plaintext, b"hello");
+//! assert_eq!(summary.content_hash, written.content_hash);
+//! # Ok(())
+//! # }
+//! ```
 
 mod format;
 mod stream;
