@@ -33,6 +33,7 @@ cargo machete
 
 log "unit and in-process tests"
 cargo nextest run --workspace --exclude datamgmt-tests --locked
+cargo test --workspace --doc --locked
 contract_cargo nextest run --locked
 
 log "fuzzing the parsers of hostile bytes (scripts/fuzz.sh runs longer)"
