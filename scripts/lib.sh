@@ -11,7 +11,8 @@ CACHE_DIR=${DATAMGMT_CACHE_DIR:-$HOME/.cache/datamgmt}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE_DIR/target}
 CONTRACT_TARGET_DIR=$CACHE_DIR/contract-target
 
-log() { printf '==> %s\n' "$*" >&2; }
+# Each line says how long the script has run, so a slow step shows in any log.
+log() { printf '==> [%ss] %s\n' "$SECONDS" "$*" >&2; }
 
 # Cargo names a workspace crate's build the same whichever checkout it comes from, and
 # judges it fresh by the source files that build read. With one shared target directory,
