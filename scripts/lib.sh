@@ -14,6 +14,13 @@ CONTRACT_TARGET_DIR=$CACHE_DIR/contract-target
 # Each line says how long the script has run, so a slow step shows in any log.
 log() { printf '==> [%ss] %s\n' "$SECONDS" "$*" >&2; }
 
+# build_binaries [CARGO-ARGS...]: the relay and dmn, built the one way every script
+# builds them (the same packages, so the same features: a second script rebuilds
+# nothing).
+build_binaries() {
+  (cd "$ROOT" && cargo build --locked -p datamgmt-relay -p datamgmt-client --bins "$@")
+}
+
 # Cargo names a workspace crate's build the same whichever checkout it comes from, and
 # judges it fresh by the source files that build read. With one shared target directory,
 # a second checkout (a CI clone) could therefore run what the first one built. When the

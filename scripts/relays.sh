@@ -71,8 +71,8 @@ up() {
   local profile=${DATAMGMT_RELAY_PROFILE:-debug}
   log "building the relay ($profile)"
   case "$profile" in
-    debug) (cd "$ROOT" && cargo build --quiet --locked -p datamgmt-relay --bin datamgmt-relay) ;;
-    release) (cd "$ROOT" && cargo build --quiet --locked --release -p datamgmt-relay --bin datamgmt-relay) ;;
+    debug) build_binaries --quiet ;;
+    release) build_binaries --quiet --release ;;
     *) die "DATAMGMT_RELAY_PROFILE must be debug or release, not $profile" ;;
   esac
   local binary=$CARGO_TARGET_DIR/$profile/datamgmt-relay

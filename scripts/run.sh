@@ -52,7 +52,7 @@ show curl -sf "$A/verify_data/$HASH" -H "authorization: Bearer $TOKEN"
 
 
 log "the story, with the dmn CLI"
-cargo build --quiet --locked -p datamgmt-client --bin dmn
+build_binaries --quiet
 DMN=$CARGO_TARGET_DIR/debug/dmn
 as_node() { # as_node NAME dmn-args…: dmn with relay NAME's endpoint and token
   local name=$1; shift

@@ -32,7 +32,9 @@ cargo deny --locked check bans licenses sources
 cargo machete
 
 log "unit and in-process tests"
-cargo nextest run --workspace --exclude datamgmt-tests --locked
+# One package selection for every test build (unit and end-to-end), so each crate is
+# built once with one feature set; the end-to-end suites run later.
+cargo nextest run --workspace --locked -E 'not package(datamgmt-tests)'
 cargo test --workspace --doc --locked
 contract_cargo nextest run --locked
 
@@ -53,8 +55,9 @@ trap '"$ROOT/scripts/garage.sh" down; "$ROOT/scripts/devnet.sh" down' EXIT
 "$ROOT/scripts/garage.sh" up
 "$ROOT/scripts/deploy.sh"
 # Suites that run the relay and the CLI as a user does need their binaries.
-cargo build --locked -p datamgmt-relay -p datamgmt-client --bins
-cargo nextest run -p datamgmt-tests --locked
+# shellcheck disable=SC2119 # no extra cargo arguments: a build with its output
+build_binaries
+cargo nextest run --workspace --locked -E 'package(datamgmt-tests)'
 
 log "schemathesis against a relay's /openapi.json"
 "$ROOT/scripts/schemathesis.sh" "${DATAMGMT_SCHEMATHESIS_SECONDS:-60}"
