@@ -6,6 +6,7 @@
 use crate::auth::TokenConfig;
 pub use crate::peers::PeerPolicy;
 use crate::storage::StorageConfig;
+use datamgmt_client::api::ContractInfo;
 use datamgmt_client::chain::{AccountId32, DeployState};
 use datamgmt_client::keys::Passphrase;
 use secrecy::SecretString;
@@ -43,6 +44,9 @@ pub struct RelayConfig {
     /// Connection and request timeouts, and load shedding.
     #[serde(default)]
     pub server: ServerLimits,
+    /// Which web origins may call the API from a browser.
+    #[serde(default)]
+    pub cors: CorsConfig,
 }
 
 /// How to reach the contract.
@@ -55,6 +59,9 @@ pub struct ChainConfig {
     pub contract: Option<String>,
     /// Deploy state file written by `scripts/deploy.sh`.
     pub deploy_state: Option<PathBuf>,
+    /// The contract's ink! metadata JSON, served at `GET /contract` for dApps; taken
+    /// from the deploy state when absent.
+    pub metadata: Option<PathBuf>,
     /// Environment variable holding the node account's secret URI.
     #[serde(default = "default_suri_env")]
     pub account_suri_env: String,
@@ -167,6 +174,19 @@ impl Default for ServerLimits {
     }
 }
 
+/// Cross-origin requests from browsers (a dApp on another origin reading
+/// `GET /contract`, say): none allowed unless listed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins (`scheme://host[:port]`) whose pages may call the API.
+    #[serde(default)]
+    pub origins: Vec<String>,
+}
+
+/// The largest contract metadata file read for `GET /contract`.
+const MAX_METADATA_BYTES: u64 = 8 << 20;
+
 /// Everything that shapes how the relay treats requests, peers and releases.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Settings {
@@ -178,6 +198,25 @@ pub struct Settings {
     pub peers: PeerPolicy,
     /// The HTTP server.
     pub server: ServerLimits,
+}
+
+/// Whether `origin` is a web origin: `http` or `https`, a host, an optional port, and
+/// nothing else.
+fn check_origin(origin: &str) -> Result<(), &'static str> {
+    let url = reqwest::Url::parse(origin).map_err(|_| "is not a URL")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("must be http:// or https:// and a host");
+    }
+    let bare = url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !origin.ends_with('/');
+    if !bare {
+        return Err("must be an origin: scheme, host and port only");
+    }
+    Ok(())
 }
 
 /// Why the configuration cannot be used.
@@ -262,9 +301,49 @@ impl RelayConfig {
         if releases.keep_refused_days == 0 {
             return Err("[releases] keep_refused_days must be 1 or more".into());
         }
+        for origin in &self.cors.origins {
+            check_origin(origin).map_err(|error| format!("[cors] origins: `{origin}` {error}"))?;
+        }
         crate::peers::check_endpoint(&self.public_url, &self.peers)
             .map(|_| ())
             .map_err(|error| format!("`public_url`: {error}"))
+    }
+
+    /// What `GET /contract` tells dApps: the contract's address, its code hash and its
+    /// ink! metadata, read from `[chain] metadata` or the deploy state's. `None` when
+    /// neither names a metadata file.
+    pub fn contract_info(&self) -> Result<Option<ContractInfo>, ConfigError> {
+        let (url, contract) = self.chain.resolve()?;
+        let deployed = match &self.chain.deploy_state {
+            Some(path) => {
+                Some(DeployState::load(path).map_err(|e| ConfigError::Missing(e.to_string()))?)
+            }
+            None => None,
+        };
+        let Some(path) = self.chain.metadata.clone().or(deployed.map(|d| d.metadata)) else {
+            return Ok(None);
+        };
+        let invalid = |message: String| ConfigError::Invalid { path: path.clone(), message };
+        let text = std::fs::File::open(&path)
+            .and_then(|file| {
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(file, MAX_METADATA_BYTES + 1),
+                    &mut text,
+                )?;
+                Ok(text)
+            })
+            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        if text.len() as u64 > MAX_METADATA_BYTES {
+            return Err(invalid(format!("larger than {MAX_METADATA_BYTES} bytes")));
+        }
+        let metadata: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| invalid(format!("not JSON: {e}")))?;
+        let code_hash = metadata["source"]["hash"]
+            .as_str()
+            .ok_or_else(|| invalid("no `source.hash`: not ink! contract metadata".into()))?
+            .to_owned();
+        Ok(Some(ContractInfo { address: contract.to_string(), code_hash, node_url: url, metadata }))
     }
 
     /// The settings requests, peers and releases are handled by.
@@ -370,5 +449,51 @@ mod tests {
     fn unknown_fields_are_refused() {
         let text = format!("{EXAMPLE}\nsurprise = 1\n");
         assert!(toml::from_str::<RelayConfig>(&text).is_err());
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins() {
+        for good in ["http://localhost:5173", "https://dapp.example", "http://127.0.0.1:8080"] {
+            assert_eq!(check_origin(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "localhost:5173",
+            "ftp://dapp.example",
+            "https://dapp.example/",
+            "https://dapp.example/app",
+            "https://user@dapp.example",
+            "https://dapp.example?x=1",
+            "*",
+        ] {
+            assert!(check_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn contract_info_comes_from_the_deploy_state_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let metadata = dir.path().join("access.json");
+        std::fs::write(&metadata, r#"{"source": {"hash": "0xabcd"}, "spec": {}}"#).unwrap();
+        let deploy = dir.path().join("deploy.json");
+        let state = serde_json::json!({
+            "url": "ws://127.0.0.1:9944",
+            "contract": "5DzLKiTeVgq1WjUTSV7panh17YPPKbRMTwWdWthQQ52eftCB",
+            "code_hash": "0xabcd",
+            "metadata": metadata,
+            "wasm": dir.path().join("access.wasm"),
+        });
+        std::fs::write(&deploy, state.to_string()).unwrap();
+        let mut config: RelayConfig = toml::from_str(EXAMPLE).unwrap();
+        config.chain.deploy_state = Some(deploy);
+        let info = config.contract_info().unwrap().expect("metadata named");
+        assert_eq!(
+            (info.code_hash.as_str(), info.node_url.as_str()),
+            ("0xabcd", "ws://127.0.0.1:9944")
+        );
+        assert_eq!(info.address, "5DzLKiTeVgq1WjUTSV7panh17YPPKbRMTwWdWthQQ52eftCB");
+
+        std::fs::write(&metadata, r#"{"not": "ink"}"#).unwrap();
+        let error = config.contract_info().unwrap_err().to_string();
+        assert!(error.contains("source.hash"), "{error}");
     }
 }

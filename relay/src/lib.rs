@@ -80,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         // cause is logged where it is known.
         .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN));
     let json_limit = api::extract::JsonBodyLimit(state.limits().max_json_body);
+    let cors = cors(&state.public().cors_origins);
     let server_limits = state.settings().server;
     let metrics = state.metrics().clone();
     let metrics_route = Router::new()
@@ -95,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::keys::router())
         .merge(api::releases::router())
         .merge(api::verify::router())
+        .merge(api::contract::router())
         .with_state(state)
         .merge(metrics_route)
         .fallback(server::no_route)
@@ -109,6 +111,25 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(trace)
+        .layer(cors)
+}
+
+/// Browsers may call the API from `origins` only (checked when the configuration was
+/// read): with a bearer token or without (`GET /contract`), reading the headers a
+/// checked answer carries.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    let origins: Vec<HeaderValue> =
+        origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([
+            HeaderName::from_static("x-content-sha256"),
+            HeaderName::from_static("x-dmn-sender"),
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 /// Serves the relay on `listener` until `shutdown` completes, then finishes the requests

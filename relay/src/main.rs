@@ -7,7 +7,7 @@ use datamgmt_relay::{
     config::RelayConfig,
     index::Index,
     node::{self, NodeIdentity},
-    state::AppState,
+    state::{AppState, Public},
     storage::EnvelopeStore,
     ChainEndpoint, Workers,
 };
@@ -55,7 +55,12 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, storage = ?store, "relay listening");
-    let state = AppState::new(config.settings(), tokens, store, index, identity);
+    let public =
+        Public { contract: config.contract_info()?, cors_origins: config.cors.origins.clone() };
+    if public.contract.is_none() {
+        tracing::warn!("no contract metadata configured: GET /contract answers 404");
+    }
+    let state = AppState::new(config.settings(), public, tokens, store, index, identity);
     datamgmt_relay::start(&state, Some(ChainEndpoint { url, contract }), Workers::ALL);
     let served = datamgmt_relay::run(listener, state.clone(), shutdown_signal()).await;
     tracing::info!("requests finished; stopping background tasks");

@@ -14,10 +14,21 @@ use crate::peers::Peers;
 use crate::rate::Limiters;
 use crate::release::gate::ReleaseRecorder;
 use crate::storage::EnvelopeStore;
+use datamgmt_client::api::ContractInfo;
 
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// What the relay tells whoever asks: the contract, for dApps (`GET /contract`), and
+/// which web origins may call the API from a browser.
+#[derive(Debug, Clone, Default)]
+pub struct Public {
+    /// The contract's address, code hash and metadata, when configured.
+    pub contract: Option<ContractInfo>,
+    /// Origins allowed by CORS (checked when the configuration is read).
+    pub cors_origins: Vec<String>,
+}
 
 /// Shared state, cheap to clone.
 #[derive(Clone)]
@@ -28,6 +39,7 @@ pub struct AppState {
 struct Inner {
     metrics: Metrics,
     settings: Settings,
+    public: Public,
     tokens: ApiTokens,
     store: EnvelopeStore,
     index: Index,
@@ -48,6 +60,7 @@ impl AppState {
     /// outbox).
     pub fn new(
         settings: Settings,
+        public: Public,
         tokens: ApiTokens,
         store: EnvelopeStore,
         index: Index,
@@ -57,6 +70,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 metrics: Metrics::default(),
                 settings,
+                public,
                 tokens,
                 store,
                 index,
@@ -81,6 +95,11 @@ impl AppState {
     /// Cancelled when the relay shuts down: background loops end at their next wait.
     pub fn stopping(&self) -> &CancellationToken {
         &self.inner.stopping
+    }
+
+    /// What the relay publishes: the contract for dApps, the allowed web origins.
+    pub fn public(&self) -> &Public {
+        &self.inner.public
     }
 
     /// The relay's metrics.

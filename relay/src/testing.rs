@@ -18,7 +18,7 @@ use crate::auth::{ApiTokens, Role, TokenConfig};
 use crate::config::Settings;
 use crate::index::Index;
 use crate::node::NodeIdentity;
-use crate::state::AppState;
+use crate::state::{AppState, Public};
 use crate::storage::{EnvelopeStore, StorageConfig};
 use crate::{ChainEndpoint, Workers};
 use datamgmt_client::api::RelayClient;
@@ -55,6 +55,7 @@ pub struct TestRelay {
     dir: PathBuf,
     signer: NodeSigner,
     settings: Settings,
+    public: Public,
     storage: Option<StorageConfig>,
     index: Option<Index>,
     public_url: String,
@@ -67,6 +68,7 @@ impl TestRelay {
             dir: dir.to_path_buf(),
             signer: NodeSigner::from_suri("//Alice").expect("a dev account"),
             settings: Settings::default(),
+            public: Public::default(),
             storage: None,
             index: None,
             public_url: "http://127.0.0.1:18080".into(),
@@ -82,6 +84,12 @@ impl TestRelay {
     /// Uses these settings.
     pub fn settings(mut self, settings: Settings) -> Self {
         self.settings = settings;
+        self
+    }
+
+    /// Publishes this (the contract for `GET /contract`, CORS origins).
+    pub fn public(mut self, public: Public) -> Self {
+        self.public = public;
         self
     }
 
@@ -121,7 +129,7 @@ impl TestRelay {
                 Index::open(&url).await.expect("the test index opens")
             }
         };
-        AppState::new(self.settings, tokens(), store, index, node)
+        AppState::new(self.settings, self.public, tokens(), store, index, node)
     }
 
     /// The relay started (on `chain`, if any, with every background task) and serving

@@ -416,6 +416,7 @@ async fn openapi_document_matches_the_routes() {
         "GET /readyz",
         "GET /metrics",
         "GET /openapi.json",
+        "GET /contract",
     ];
     served_routes.sort();
     assert_eq!(documented, served_routes, "the document lists exactly the served routes");
@@ -746,4 +747,64 @@ async fn stop_ends_every_background_task() {
     assert!(state.tasks().is_empty() && state.tasks().is_closed());
     println!("stopped in {} ms", began.elapsed().as_millis());
     assert!(state.index().remember_nonce(&account, "after", 2, 0).await.unwrap());
+}
+
+/// `GET /contract` answers without a token with what the relay was given, and browsers
+/// on the configured origins (only) may read it; without metadata it is a clear 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_is_published_to_the_configured_origins() {
+    use datamgmt_client::api::ContractInfo;
+    use datamgmt_relay::state::Public;
+    let dir = tempfile::tempdir().unwrap();
+    let app = datamgmt_relay::app(state(&dir));
+    let (status, _, body) = call(app, get_request("/contract", None)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    let info = ContractInfo {
+        address: "5DzLKiTeVgq1WjUTSV7panh17YPPKbRMTwWdWthQQ52eftCB".into(),
+        code_hash: "0x1234".into(),
+        node_url: "ws://127.0.0.1:9944".into(),
+        metadata: serde_json::json!({"source": {"hash": "0x1234"}, "spec": {"messages": []}}),
+    };
+    let public = Public {
+        contract: Some(info.clone()),
+        cors_origins: vec!["http://dapp.example:8080".into()],
+    };
+    let state = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async {
+            let index = Index::open("sqlite::memory:").await.unwrap();
+            TestRelay::new(dir.path()).index(index).public(public).state().await
+        })
+    });
+    let app = datamgmt_relay::app(state);
+    let (status, _, body) = call(app.clone(), get_request("/contract", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(serde_json::from_value::<ContractInfo>(body).unwrap(), info);
+
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/contract")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = app.clone().oneshot(preflight("http://dapp.example:8080")).await.unwrap();
+    assert_eq!(
+        allowed.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).unwrap(),
+        "http://dapp.example:8080"
+    );
+    let other = app.clone().oneshot(preflight("http://elsewhere.example")).await.unwrap();
+    assert!(other.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    let read = Request::builder()
+        .uri("/contract")
+        .header(header::ORIGIN, "http://elsewhere.example")
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(read).await.unwrap();
+    assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
 }

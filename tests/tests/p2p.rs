@@ -22,6 +22,12 @@ use std::time::Duration;
 async fn recipient_reads_through_p2p_pays_and_loses_access_on_revocation() {
     let net = Network::start().await;
 
+    // What a dApp would read first: the contract the relays work with, with metadata.
+    let contract = net.a.client().contract().await.unwrap();
+    assert_eq!(contract.address, net.devnet.state.contract);
+    assert_eq!(contract.code_hash, net.devnet.state.code_hash);
+    assert!(contract.metadata["spec"]["messages"].is_array(), "ink! metadata");
+
     // Free share: B reads it, verified; C has nothing to read.
     let (_, hash) = net.share("shared with B over P2P", json!({})).await;
     let read = net.b_gets(&hash).await.unwrap();

@@ -2,10 +2,11 @@
 //! typed answers and a typed [`RelayError`].
 
 use super::{
-    AcknowledgeRequest, Acknowledged, ChangeResponse, DataResponse, ErrorBody, ErrorCode,
-    ExpiryRequest, Health, KeyStatus, ListParams, ListResponse, OutboxParams, OutboxReport,
-    ReadParams, Readiness, RewrapRequest, RewrapResponse, RotateRequest, RotateResponse,
-    ShareDataRequest, ShareDataResponse, StreamShareParams, VerifyParams, VerifyResponse,
+    AcknowledgeRequest, Acknowledged, ChangeResponse, ContractInfo, DataResponse, ErrorBody,
+    ErrorCode, ExpiryRequest, Health, KeyStatus, ListParams, ListResponse, OutboxParams,
+    OutboxReport, ReadParams, Readiness, RewrapRequest, RewrapResponse, RotateRequest,
+    RotateResponse, ShareDataRequest, ShareDataResponse, StreamShareParams, VerifyParams,
+    VerifyResponse,
 };
 use datamgmt_abi::{DataHash, NodeId};
 use futures::TryStreamExt;
@@ -379,6 +380,11 @@ impl RelayClient {
     }
 
     // Health.
+
+    /// `GET /contract`: the contract's address, code hash and ink! metadata.
+    pub async fn contract(&self) -> Result<ContractInfo, RelayError> {
+        self.call(self.request(Method::GET, "/contract")).await
+    }
 
     /// `GET /healthz`: the relay answers, and which node it is.
     pub async fn healthz(&self) -> Result<Health, RelayError> {

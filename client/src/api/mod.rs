@@ -12,6 +12,7 @@
 //! - [`keys`]: `GET /admin/keys`, `POST /admin/keys/rotate`, `POST /admin/keys/rewrap`;
 //! - [`releases`]: `GET /admin/releases`, `POST /admin/releases/acknowledge`;
 //! - [`health`]: `GET /healthz`, `GET /readyz`;
+//! - [`contract`]: `GET /contract`, the contract's address and metadata for dApps;
 //! - [`p2p`]: `GET /p2p/envelopes/{share_id}` (node to node, signed);
 //! - [`error`]: the error body of every route;
 //! - [`client`]: the client itself, [`RelayClient`].
@@ -41,6 +42,7 @@
 //! ```
 
 pub mod client;
+pub mod contract;
 pub mod data;
 pub mod error;
 pub mod health;
@@ -52,6 +54,7 @@ pub mod shares;
 pub mod verify;
 
 pub use client::{Downloaded, Progress, RelayClient, RelayError};
+pub use contract::ContractInfo;
 pub use data::{DataEncodingError, DataResponse, ReadParams};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use health::{Health, Readiness};

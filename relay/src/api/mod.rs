@@ -3,6 +3,7 @@
 //! [`crate::share`], [`crate::read`] and [`crate::release`], and answer in the API's
 //! shapes; the error shape is [`crate::error::ApiError`]'s.
 
+pub mod contract;
 pub mod data;
 pub mod extract;
 pub mod health;

@@ -4,7 +4,7 @@
 //! snapshot in the repository, which a test keeps equal to what the code generates.
 
 use super::responses::{HeadersTooLarge, UriTooLong};
-use super::{data, health, keys, listing, metrics, p2p, releases, shares, verify};
+use super::{contract, data, health, keys, listing, metrics, p2p, releases, shares, verify};
 use datamgmt_client::api::{ErrorBody, ErrorCode, ErrorDetail};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -36,6 +36,7 @@ use utoipa::{Modify, OpenApi};
         releases::acknowledge,
         health::healthz,
         health::readyz,
+        contract::contract,
         metrics::serve,
         serve,
     ),
@@ -47,6 +48,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The on-chain proof"),
         (name = "p2p", description = "Node to node, signed with the node's chain account"),
         (name = "admin", description = "Keys and the release outbox (admin token)"),
+        (name = "contract", description = "The contract, for dApps that call it themselves"),
         (name = "health", description = "Liveness, readiness, metrics and this description"),
     )
 )]
