@@ -4,7 +4,7 @@
 //! release is on chain, even one its relay stopped before recording.
 
 use datamgmt_abi::ShareId;
-use datamgmt_client::api::{ErrorCode, ListParams, ReadParams};
+use datamgmt_client::api::{Direction, ErrorCode, ListParams, ReadParams, ShareStatus};
 use datamgmt_client::chain::NodeSigner;
 use datamgmt_client::chain::{messages, Confirmation};
 use datamgmt_client::envelope::{self, Header, StanzaKind};
@@ -39,8 +39,9 @@ async fn recipient_reads_through_p2p_pays_and_loses_access_on_revocation() {
     assert_eq!(net.releases().await, 1);
 
     // Priced: refused until B pays, once per payment.
-    let (share_id, hash) =
+    let (priced_id, hash) =
         net.share("priced", json!({"require_payment": true, "price": "5"})).await;
+    let share_id = priced_id;
     let refused = net.b_gets(&hash).await.unwrap_err();
     assert_eq!(refused.code(), Some(ErrorCode::AccessDenied), "{refused}");
     assert!(refused.to_string().contains("pay for access"), "{refused}");
@@ -64,6 +65,38 @@ async fn recipient_reads_through_p2p_pays_and_loses_access_on_revocation() {
     assert_eq!(refused.code(), Some(ErrorCode::AccessDenied), "{refused}");
     assert!(refused.to_string().contains("revoked"), "{refused}");
     assert_eq!(net.releases().await, 3);
+
+    // B's listing of what it received shows each share as it stands once B's indexer has
+    // read the blocks: the priced one paid and its payment used, the revoked one revoked.
+    let received = ListParams { direction: Some(Direction::Received), ..ListParams::default() };
+    let mut listed = Vec::new();
+    for _ in 0..40 {
+        listed = net.b.client().list(&received).await.unwrap().items;
+        let of = |id: ShareId| listed.iter().find(|item| item.share_id == id).cloned();
+        let (revoked, paid) = (of(share_id), of(priced_id));
+        if revoked.is_some_and(|item| item.status == ShareStatus::Revoked)
+            && paid.is_some_and(|item| item.payment_open == Some(false))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(listed.len(), 3, "{listed:#?}");
+    assert!(listed.iter().all(|item| item.direction == Direction::Received));
+    let by_id = |id: ShareId| listed.iter().find(|item| item.share_id == id).unwrap();
+    assert_eq!(by_id(share_id).status, ShareStatus::Revoked, "{listed:#?}");
+    assert!(by_id(share_id).revoked_at.is_some());
+    assert_eq!(
+        (by_id(priced_id).status, by_id(priced_id).payment_open),
+        (ShareStatus::Active, Some(false))
+    );
+    assert_eq!(
+        by_id(priced_id).sender.to_string(),
+        net.a.client().healthz().await.unwrap().node_id
+    );
+    let both = ListParams { direction: Some(Direction::All), ..ListParams::default() };
+    let mine = net.a.client().list(&both).await.unwrap();
+    assert!(mine.items.iter().all(|item| item.direction == Direction::Shared));
 
     // The release and the revocation are on chain, in A's proof for the data once its
     // indexer has read their (finalized) blocks. The release's record may land after

@@ -1,5 +1,5 @@
-//! `GET /data/list`: the shares the node made, newest first, filtered by time, sender or
-//! recipient, in pages.
+//! `GET /data/list`: the shares the node made, received, or both, newest first,
+//! filtered by time, sender or recipient, in pages, each with where it stands.
 
 use datamgmt_abi::{DataHash, NodeId, ShareId};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,37 @@ pub struct ListParams {
     pub limit: Option<String>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
+    /// Which shares: those this node made (`shared`, the default), those made to it
+    /// (`received`), or both (`all`).
+    pub direction: Option<Direction>,
+}
+
+/// Which side of a share this node is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// This node made the share.
+    Shared,
+    /// The share was made to this node.
+    Received,
+    /// Both (a listing parameter only).
+    All,
+}
+
+/// Where a share stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ShareStatus {
+    /// Made by this node and stored, waiting for the chain to record it.
+    Pending,
+    /// On chain, neither revoked nor expired.
+    Active,
+    /// Its expiry has passed (by the relay's clock).
+    Expired,
+    /// Its owner revoked it (through a relay or straight on the contract).
+    Revoked,
 }
 
 /// One page of shares.
@@ -75,6 +106,15 @@ pub struct ListedShare {
     pub tx_hash: Option<String>,
     /// The recording block, once recorded.
     pub block_number: Option<u64>,
+    /// Whether this node made the share or received it.
+    pub direction: Direction,
+    /// Where it stands now.
+    pub status: ShareStatus,
+    /// When it was revoked (RFC 3339), if it was.
+    pub revoked_at: Option<String>,
+    /// For a priced share received: whether a payment is waiting for its key release.
+    /// `null` for shares made by this node and free ones.
+    pub payment_open: Option<bool>,
 }
 
 #[cfg(test)]
@@ -95,7 +135,11 @@ mod tests {
                 "shared_at": "2026-01-01T00:00:00Z",
                 "recorded": false,
                 "tx_hash": null,
-                "block_number": null
+                "block_number": null,
+                "direction": "shared",
+                "status": "pending",
+                "revoked_at": null,
+                "payment_open": null
             }],
             "next_page_token": null
         });

@@ -61,7 +61,7 @@ pub use health::{Health, Readiness};
 pub use keys::{
     KeyKind, KeyStatus, RewrapFailure, RewrapRequest, RewrapResponse, RotateRequest, RotateResponse,
 };
-pub use listing::{ListParams, ListResponse, ListedShare};
+pub use listing::{Direction, ListParams, ListResponse, ListedShare, ShareStatus};
 pub use p2p::EnvelopeParams;
 pub use releases::{
     AcknowledgeRequest, Acknowledged, GateStatus, OutboxCounts, OutboxItem, OutboxParams,

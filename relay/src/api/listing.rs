@@ -1,5 +1,8 @@
-//! `GET /data/list`: the shares this node made, newest first, filtered by time, sender
-//! or recipient, in pages. Answered from the index, never by scanning the chain.
+//! `GET /data/list`: the shares this node made, received, or both, newest first,
+//! filtered by time, sender or recipient, in pages, each with its status. Answered from
+//! the index, never by scanning the chain: own shares from the `shares` table, received
+//! ones from the contract events the indexer copied (so a dApp's revocation shows once
+//! its block is final).
 
 use crate::api::extract::{AppJson, AppQuery};
 use crate::api::paging;
@@ -9,14 +12,14 @@ use crate::api::responses::{
 };
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::index::{ShareQuery, ShareRow};
+use crate::index::{ReceivedShare, ShareQuery, ShareRow};
 use crate::share::create::Recipient;
 use crate::state::AppState;
-use crate::time::rfc3339;
-use datamgmt_client::api::{ListParams, ListResponse, ListedShare};
+use crate::time::{now_ms, rfc3339};
+use datamgmt_client::api::{Direction, ListParams, ListResponse, ListedShare, ShareStatus};
 
 use axum::{extract::State, routing::get, Router};
-use datamgmt_abi::NodeId;
+use datamgmt_abi::{NodeId, ShareId, Timestamp};
 use datamgmt_client::chain::{from_abi_account, node_id_of};
 
 /// Page size when the request names none.
@@ -67,7 +70,7 @@ fn share_query(params: &ListParams) -> Result<ShareQuery, ApiError> {
     tag = "data",
     params(ListParams),
     responses(
-        (status = 200, body = ListResponse, description = "A page of the shares this node made, newest first"),
+        (status = 200, body = ListResponse, description = "A page of the shares this node made, received, or both, newest first"),
         BadRequest,
         Unauthorized,
         Forbidden,
@@ -84,14 +87,41 @@ async fn list(
 ) -> Result<AppJson<ListResponse>, ApiError> {
     caller.require(Role::User)?;
     let query = share_query(&params)?;
-    let rows = state.index().list(&query).await?;
-    let next_page_token = (rows.len() == query.limit as usize)
-        .then(|| rows.last().map(|last| paging::encode_token(last.created_at, last.share_id)))
+    let now = now_ms();
+    let direction = params.direction.unwrap_or(Direction::Shared);
+    let mut items: Vec<(Timestamp, ShareId, ListedShare)> = Vec::new();
+    let mut full = false;
+    if matches!(direction, Direction::Shared | Direction::All) {
+        let rows = state.index().list(&query).await?;
+        full |= rows.len() == query.limit as usize;
+        items.extend(rows.iter().map(|row| (row.created_at, row.share_id, shared(row, now))));
+    }
+    if matches!(direction, Direction::Received | Direction::All) {
+        let rows = state.index().received_shares(&state.node().account(), &query).await?;
+        full |= rows.len() == query.limit as usize;
+        items.extend(rows.iter().map(|row| (row.shared_at, row.share_id, received(row, now))));
+    }
+    // Newest first, as each source is; ties by share id, as the page token continues.
+    items.sort_by_key(|(at, share_id, _)| std::cmp::Reverse((*at, share_id.0)));
+    let more = full || items.len() > query.limit as usize;
+    items.truncate(query.limit as usize);
+    let next_page_token = more
+        .then(|| items.last().map(|(at, share_id, _)| paging::encode_token(at, share_id)))
         .flatten();
-    Ok(AppJson(ListResponse { items: rows.iter().map(listed).collect(), next_page_token }))
+    Ok(AppJson(ListResponse {
+        items: items.into_iter().map(|(_, _, item)| item).collect(),
+        next_page_token,
+    }))
 }
 
-fn listed(row: &ShareRow) -> ListedShare {
+/// A share this node made, as listed at `now`.
+fn shared(row: &ShareRow, now: Timestamp) -> ListedShare {
+    let status = match () {
+        () if row.recorded.is_none() => ShareStatus::Pending,
+        () if row.revoked_at.is_some() => ShareStatus::Revoked,
+        () if row.expires_at.is_some_and(|at| at <= now) => ShareStatus::Expired,
+        () => ShareStatus::Active,
+    };
     ListedShare {
         share_id: row.share_id,
         data_hash: row.data_hash,
@@ -103,6 +133,35 @@ fn listed(row: &ShareRow) -> ListedShare {
         recorded: row.recorded.is_some(),
         tx_hash: row.recorded.as_ref().map(|r| r.tx_hash.clone()),
         block_number: row.recorded.as_ref().map(|r| r.block_number),
+        direction: Direction::Shared,
+        status,
+        revoked_at: row.revoked_at.map(rfc3339),
+        payment_open: None,
+    }
+}
+
+/// A share made to this node, as listed at `now`.
+fn received(row: &ReceivedShare, now: Timestamp) -> ListedShare {
+    let status = match () {
+        () if row.revoked_at.is_some() => ShareStatus::Revoked,
+        () if row.expires_at.is_some_and(|at| at <= now) => ShareStatus::Expired,
+        () => ShareStatus::Active,
+    };
+    ListedShare {
+        share_id: row.share_id,
+        data_hash: row.data_hash,
+        sender: node_id_of(&from_abi_account(&row.owner)),
+        recipient: node_id_of(&from_abi_account(&row.recipient)),
+        price: row.price.to_string(),
+        expires_at: row.expires_at.map(rfc3339),
+        shared_at: rfc3339(row.shared_at),
+        recorded: true,
+        tx_hash: Some(row.tx_hash.clone()),
+        block_number: Some(row.block_number),
+        direction: Direction::Received,
+        status,
+        revoked_at: row.revoked_at.map(rfc3339),
+        payment_open: (row.price > 0).then_some(row.payments > row.paid_releases),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod database;
 pub mod events;
 mod group_commit;
 pub mod nonces;
+pub mod received;
 pub mod releases;
 pub mod shares;
 #[cfg(test)]
@@ -20,5 +21,6 @@ mod tests;
 pub use columns::IndexError;
 pub use database::Index;
 pub use events::IndexedEvent;
+pub use received::ReceivedShare;
 pub use releases::{KeyRelease, OutboxRelease, PendingRelease};
 pub use shares::{ChainRecord, ShareQuery, ShareRow};

@@ -70,6 +70,83 @@ async fn received_finds_the_shares_made_to_a_node_by_index() {
     assert!(plan.iter().any(|step| step.contains("share_events_created")), "{plan:?}");
 }
 
+/// The received listing folds each share's later events into it: the last expiry
+/// change, a revocation, payments against paid releases; it pages newest first and
+/// filters by sender.
+#[tokio::test]
+async fn received_shares_carry_what_later_events_changed() {
+    let index = Index::open("sqlite::memory:").await.unwrap();
+    let me = AccountId([2; 32]);
+    let event = |block: u64, share: u8, owner: u8, action: ShareAction| IndexedEvent {
+        block_number: block,
+        block_hash: format!("0x{block:064x}"),
+        extrinsic_index: 1,
+        extrinsic_hash: format!("0x{:064x}", block + 1000),
+        event_index: 0,
+        event: ShareEvent {
+            share_id: ShareId([share; 16]),
+            owner: AccountId([owner; 32]),
+            recipient: me,
+            data_hash: DataHash([share; 32]),
+            at: block * 1000,
+            action,
+        },
+    };
+    let created = |price, expires_at| ShareAction::Created { price, expires_at, key_version: 1 };
+    let blocks = [
+        event(1, 1, 1, created(5, Some(90_000))),
+        event(2, 2, 1, created(0, None)),
+        event(3, 3, 4, created(7, None)),
+        event(4, 1, 1, ShareAction::ExpiryChanged { old: Some(90_000), new: None }),
+        event(5, 1, 1, ShareAction::Paid { amount: 5 }),
+        event(6, 1, 1, ShareAction::KeyReleased { paid: 5 }),
+        event(7, 1, 1, ShareAction::Paid { amount: 5 }),
+        event(8, 2, 1, ShareAction::Revoked),
+        event(9, 2, 1, ShareAction::KeyReleased { paid: 0 }),
+    ];
+    for indexed in blocks {
+        index.record_block(indexed.block_number, &[indexed]).await.unwrap();
+    }
+    let all = ShareQuery { limit: 10, ..ShareQuery::default() };
+    let shares = index.received_shares(&me, &all).await.unwrap();
+    let ids: Vec<u8> = shares.iter().map(|s| s.share_id.0[0]).collect();
+    assert_eq!(ids, [3, 2, 1], "newest first");
+    let (three, two, one) = (&shares[0], &shares[1], &shares[2]);
+    assert_eq!((one.price, one.expires_at, one.revoked_at), (5, None, None), "expiry removed");
+    assert_eq!((one.payments, one.paid_releases), (2, 1), "one payment waits");
+    assert_eq!((two.revoked_at, two.paid_releases), (Some(8_000), 0));
+    assert_eq!((three.owner, three.shared_at, three.block_number), (AccountId([4; 32]), 3_000, 3));
+
+    let first = ShareQuery { limit: 2, ..ShareQuery::default() };
+    let page = index.received_shares(&me, &first).await.unwrap();
+    let after = page.last().map(|s| (s.shared_at, s.share_id));
+    let rest = index.received_shares(&me, &ShareQuery { after, ..first }).await.unwrap();
+    assert_eq!(rest.iter().map(|s| s.share_id.0[0]).collect::<Vec<_>>(), [1]);
+
+    let from_four = ShareQuery { sender: Some(node_of(&AccountId([4; 32]))), ..all.clone() };
+    let only = index.received_shares(&me, &from_four).await.unwrap();
+    assert_eq!(only.iter().map(|s| s.share_id.0[0]).collect::<Vec<_>>(), [3]);
+    let to_other = ShareQuery { recipient: Some(node_of(&AccountId([9; 32]))), ..all };
+    assert!(index.received_shares(&me, &to_other).await.unwrap().is_empty());
+    assert!(index.received_shares(&AccountId([9; 32]), &first).await.unwrap().is_empty());
+
+    // Pages come from the partial index in order, not from a sort of every event.
+    let plan: Vec<String> = sqlx::query(
+        "EXPLAIN QUERY PLAN SELECT share_id FROM share_events c \
+         WHERE json_extract(c.action, '$.kind') = 'created' AND c.recipient = ? \
+         ORDER BY c.at DESC, c.share_id DESC LIMIT 5",
+    )
+    .bind("x")
+    .fetch_all(&index.pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<String, _>("detail"))
+    .collect();
+    assert!(plan.iter().any(|step| step.contains("share_events_received")), "{plan:?}");
+    assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+}
+
 #[tokio::test]
 async fn release_outbox_keeps_one_release_per_receipt_until_recorded() {
     let index = Index::open("sqlite::memory:").await.unwrap();

@@ -56,7 +56,7 @@ enum Command {
     Share(share::Args),
     /// Read shared data by its hash: your own, or data shared with your node.
     Get(get::Args),
-    /// List this node's shares, newest first.
+    /// List this node's shares (or those it received: --received, --all), newest first.
     List(list::Args),
     /// The on-chain record of some data.
     Verify(verify::Args),

@@ -1,9 +1,10 @@
-//! `dmn list`: the shares this node made, newest first, a page at a time.
+//! `dmn list`: the shares this node made (or received, or both), newest first, a page
+//! at a time, each with where it stands.
 
 use crate::context::Context;
 use crate::output::print;
 use crate::CliError;
-use datamgmt_client::api::ListParams;
+use datamgmt_client::api::{Direction, ListParams, ShareStatus};
 
 // `dmn list` (its help is the variant's in `main.rs`).
 #[derive(clap::Args)]
@@ -26,6 +27,12 @@ pub struct Args {
     /// Continue from a previous page.
     #[arg(long)]
     page_token: Option<String>,
+    /// The shares made to this node instead.
+    #[arg(long, conflicts_with = "all")]
+    received: bool,
+    /// The shares this node made and those made to it.
+    #[arg(long)]
+    all: bool,
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<(), CliError> {
@@ -36,6 +43,11 @@ pub async fn run(context: &Context, args: Args) -> Result<(), CliError> {
         recipient: args.recipient,
         limit: args.limit.map(|limit| limit.to_string()),
         page_token: args.page_token,
+        direction: match (args.received, args.all) {
+            (true, _) => Some(Direction::Received),
+            (_, true) => Some(Direction::All),
+            _ => None,
+        },
     };
     let answer = context.relay()?.list(&params).await?;
     print(context.json, &answer, || {
@@ -43,14 +55,20 @@ pub async fn run(context: &Context, args: Args) -> Result<(), CliError> {
             .items
             .iter()
             .map(|item| {
+                let party = match item.direction {
+                    Direction::Received => format!("from {}", item.sender),
+                    _ => format!("to {}", item.recipient),
+                };
+                let status = match item.status {
+                    ShareStatus::Pending => "pending",
+                    ShareStatus::Active if item.payment_open == Some(true) => "on chain, paid",
+                    ShareStatus::Active => "on chain",
+                    ShareStatus::Expired => "expired",
+                    ShareStatus::Revoked => "revoked",
+                };
                 format!(
-                    "{}  {}  to {}  price {}  {}  {}",
-                    item.shared_at,
-                    item.share_id,
-                    item.recipient,
-                    item.price,
-                    if item.recorded { "on chain" } else { "pending" },
-                    item.data_hash,
+                    "{}  {}  {party}  price {}  {status}  {}",
+                    item.shared_at, item.share_id, item.price, item.data_hash,
                 )
             })
             .collect();

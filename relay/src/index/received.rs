@@ -1,0 +1,156 @@
+//! The shares made to this node, as its `share_events` tell them: each `created` event
+//! to this node, with what later events of the same share changed (expiry, revocation)
+//! and whether a payment waits for its key release. Nothing here is kept apart from the
+//! events: a dApp's revocation straight on the contract shows as soon as the indexer has
+//! copied its block.
+
+use super::columns::{parse, to_i64, unsigned, IndexError};
+use super::database::Index;
+use super::shares::ShareQuery;
+use datamgmt_abi::{AccountId, Balance, DataHash, NodeId, ShareId, Timestamp};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+/// A share made to this node, as of the newest event indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedShare {
+    /// The share.
+    pub share_id: ShareId,
+    /// SHA-256 of the data.
+    pub data_hash: DataHash,
+    /// Who made it.
+    pub owner: AccountId,
+    /// This node.
+    pub recipient: AccountId,
+    /// Price per access (0 = free).
+    pub price: Balance,
+    /// Expiry (ms), after the last change, if any.
+    pub expires_at: Option<Timestamp>,
+    /// Block time of its creation (ms).
+    pub shared_at: Timestamp,
+    /// The block that created it.
+    pub block_number: u64,
+    /// The extrinsic that created it.
+    pub tx_hash: String,
+    /// Block time of its revocation (ms), if revoked.
+    pub revoked_at: Option<Timestamp>,
+    /// Payments made for it.
+    pub payments: u64,
+    /// Key releases that consumed a payment.
+    pub paid_releases: u64,
+}
+
+/// Rows read at a time while a sender filter (which SQL cannot see: node ids are
+/// hashes of accounts) skips rows.
+const FILTERED_BATCH: u32 = 500;
+
+impl Index {
+    /// The shares made to `me` that `query` asks for, newest first. A `recipient`
+    /// filter other than `me` matches nothing; a `sender` filter reads on until the page
+    /// is full or the shares run out.
+    pub async fn received_shares(
+        &self,
+        me: &AccountId,
+        query: &ShareQuery,
+    ) -> Result<Vec<ReceivedShare>, IndexError> {
+        let node_of = |account: &AccountId| -> NodeId { super::columns::node_of(account) };
+        if query.recipient.is_some_and(|recipient| recipient != node_of(me)) {
+            return Ok(Vec::new());
+        }
+        let Some(sender) = query.sender else {
+            return self.received_page(me, query, query.after, query.limit).await;
+        };
+        let mut found = Vec::new();
+        let mut after = query.after;
+        loop {
+            let batch = self.received_page(me, query, after, FILTERED_BATCH).await?;
+            let full = batch.len() == FILTERED_BATCH as usize;
+            for share in batch {
+                after = Some((share.shared_at, share.share_id));
+                if node_of(&share.owner) == sender {
+                    found.push(share);
+                    if found.len() == query.limit as usize {
+                        return Ok(found);
+                    }
+                }
+            }
+            if !full {
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn received_page(
+        &self,
+        me: &AccountId,
+        query: &ShareQuery,
+        after: Option<(Timestamp, ShareId)>,
+        limit: u32,
+    ) -> Result<Vec<ReceivedShare>, IndexError> {
+        let later = |kind: &str, what: &str| {
+            format!(
+                "(SELECT {what} FROM share_events e WHERE e.share_id = c.share_id \
+                 AND json_extract(e.action, '$.kind') = '{kind}')"
+            )
+        };
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT c.share_id, c.data_hash, c.owner, c.recipient, c.at, c.block_number, \
+             c.extrinsic_hash, json_extract(c.action, '$.price') AS price, \
+             json_extract(c.action, '$.expires_at') AS created_expiry, \
+             (SELECT json_extract(e.action, '$.new') FROM share_events e \
+              WHERE e.share_id = c.share_id \
+              AND json_extract(e.action, '$.kind') = 'expiry_changed' \
+              ORDER BY e.block_number DESC, e.event_index DESC LIMIT 1) AS changed_expiry, \
+             {} AS expiry_changes, {} AS revoked_at, {} AS payments, \
+             (SELECT COUNT(*) FROM share_events e WHERE e.share_id = c.share_id \
+              AND json_extract(e.action, '$.kind') = 'key_released' \
+              AND json_extract(e.action, '$.paid') != '0') AS paid_releases \
+             FROM share_events c \
+             WHERE json_extract(c.action, '$.kind') = 'created' AND c.recipient = ",
+            later("expiry_changed", "COUNT(*)"),
+            later("revoked", "MIN(e.at)"),
+            later("paid", "COUNT(*)"),
+        ));
+        sql.push_bind(me.to_string());
+        if let Some(from) = query.from {
+            sql.push(" AND c.at >= ").push_bind(to_i64(from));
+        }
+        if let Some(to) = query.to {
+            sql.push(" AND c.at < ").push_bind(to_i64(to));
+        }
+        if let Some((at, share_id)) = after {
+            sql.push(" AND (c.at < ").push_bind(to_i64(at));
+            sql.push(" OR (c.at = ").push_bind(to_i64(at));
+            sql.push(" AND c.share_id < ").push_bind(share_id.to_string()).push("))");
+        }
+        sql.push(" ORDER BY c.at DESC, c.share_id DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = sql.build().fetch_all(&self.pool).await?;
+        rows.iter().map(received_from_row).collect()
+    }
+}
+
+fn received_from_row(row: &SqliteRow) -> Result<ReceivedShare, IndexError> {
+    let expiry = |column: &str| -> Result<Option<Timestamp>, IndexError> {
+        let value: Option<i64> = row.try_get(column)?;
+        Ok(value.map(|v| v.max(0) as u64))
+    };
+    let expires_at = if unsigned(row, "expiry_changes")? > 0 {
+        expiry("changed_expiry")?
+    } else {
+        expiry("created_expiry")?
+    };
+    Ok(ReceivedShare {
+        share_id: parse(row, "share_id")?,
+        data_hash: parse(row, "data_hash")?,
+        owner: parse(row, "owner")?,
+        recipient: parse(row, "recipient")?,
+        price: parse(row, "price")?,
+        expires_at,
+        shared_at: unsigned(row, "at")?,
+        block_number: unsigned(row, "block_number")?,
+        tx_hash: row.try_get("extrinsic_hash")?,
+        revoked_at: expiry("revoked_at")?,
+        payments: unsigned(row, "payments")?,
+        paid_releases: unsigned(row, "paid_releases")?,
+    })
+}
