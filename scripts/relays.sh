@@ -42,7 +42,9 @@ dir, port, storage, token_hash, deploy_state, s3_state = sys.argv[1:]
 q = json.dumps  # TOML basic strings accept JSON string escapes
 print(f"listen = {q('127.0.0.1:' + port)}")
 print(f"public_url = {q('http://127.0.0.1:' + port)}")
-print(f"[chain]\ndeploy_state = {q(deploy_state)}")
+# The devnet's node is on loopback, so dApps on this machine may be told about it.
+node_url = json.load(open(deploy_state))["url"]
+print(f"[chain]\ndeploy_state = {q(deploy_state)}\npublic_node_url = {q(node_url)}")
 print(f"[keyring]\npath = {q(dir + '/keyring.json')}")
 print(f"[database]\nurl = {q('sqlite://' + dir + '/index.db')}")
 if storage == "s3":

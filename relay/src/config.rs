@@ -62,6 +62,9 @@ pub struct ChainConfig {
     /// The contract's ink! metadata JSON, served at `GET /contract` for dApps; taken
     /// from the deploy state when absent.
     pub metadata: Option<PathBuf>,
+    /// A chain node URL `GET /contract` tells dApps about; none by default, as the
+    /// relay's own node may be private (or carry credentials in its URL).
+    pub public_node_url: Option<String>,
     /// Environment variable holding the node account's secret URI.
     #[serde(default = "default_suri_env")]
     pub account_suri_env: String,
@@ -207,14 +210,10 @@ fn check_origin(origin: &str) -> Result<(), &'static str> {
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err("must be http:// or https:// and a host");
     }
-    let bare = url.username().is_empty()
-        && url.password().is_none()
-        && url.path() == "/"
-        && url.query().is_none()
-        && url.fragment().is_none()
-        && !origin.ends_with('/');
-    if !bare {
-        return Err("must be an origin: scheme, host and port only");
+    // What a browser sends in `Origin`: lowercase, no default port, punycode; anything
+    // else would never match.
+    if url.origin().ascii_serialization() != origin {
+        return Err("must be an origin as browsers write it: scheme, host and port only");
     }
     Ok(())
 }
@@ -313,7 +312,7 @@ impl RelayConfig {
     /// ink! metadata, read from `[chain] metadata` or the deploy state's. `None` when
     /// neither names a metadata file.
     pub fn contract_info(&self) -> Result<Option<ContractInfo>, ConfigError> {
-        let (url, contract) = self.chain.resolve()?;
+        let (_, contract) = self.chain.resolve()?;
         let deployed = match &self.chain.deploy_state {
             Some(path) => {
                 Some(DeployState::load(path).map_err(|e| ConfigError::Missing(e.to_string()))?)
@@ -343,7 +342,8 @@ impl RelayConfig {
             .as_str()
             .ok_or_else(|| invalid("no `source.hash`: not ink! contract metadata".into()))?
             .to_owned();
-        Ok(Some(ContractInfo { address: contract.to_string(), code_hash, node_url: url, metadata }))
+        let node_url = self.chain.public_node_url.clone();
+        Ok(Some(ContractInfo { address: contract.to_string(), code_hash, node_url, metadata }))
     }
 
     /// The settings requests, peers and releases are handled by.
@@ -464,6 +464,8 @@ mod tests {
             "https://user@dapp.example",
             "https://dapp.example?x=1",
             "*",
+            "https://DAPP.example",
+            "https://dapp.example:443",
         ] {
             assert!(check_origin(bad).is_err(), "{bad}");
         }
@@ -486,10 +488,10 @@ mod tests {
         let mut config: RelayConfig = toml::from_str(EXAMPLE).unwrap();
         config.chain.deploy_state = Some(deploy);
         let info = config.contract_info().unwrap().expect("metadata named");
-        assert_eq!(
-            (info.code_hash.as_str(), info.node_url.as_str()),
-            ("0xabcd", "ws://127.0.0.1:9944")
-        );
+        assert_eq!((info.code_hash.as_str(), info.node_url), ("0xabcd", None), "not published");
+        config.chain.public_node_url = Some("wss://rpc.example".into());
+        let info = config.contract_info().unwrap().unwrap();
+        assert_eq!(info.node_url.as_deref(), Some("wss://rpc.example"));
         assert_eq!(info.address, "5DzLKiTeVgq1WjUTSV7panh17YPPKbRMTwWdWthQQ52eftCB");
 
         std::fs::write(&metadata, r#"{"not": "ink"}"#).unwrap();

@@ -80,14 +80,14 @@ pub fn app(state: AppState) -> Router {
         // cause is logged where it is known.
         .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN));
     let json_limit = api::extract::JsonBodyLimit(state.limits().max_json_body);
-    let cors = cors(&state.public().cors_origins);
+    let cors_origins = state.public().cors_origins.clone();
     let server_limits = state.settings().server;
     let metrics = state.metrics().clone();
     let metrics_route = Router::new()
         .route("/metrics", axum::routing::get(api::metrics::serve))
         .route("/openapi.json", axum::routing::get(api::openapi::serve))
         .with_state(metrics.clone());
-    Router::new()
+    let mut router = Router::new()
         .merge(api::health::router())
         .merge(api::shares::router())
         .merge(api::data::router())
@@ -100,7 +100,12 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .merge(metrics_route)
         .fallback(server::no_route)
-        .method_not_allowed_fallback(server::wrong_method)
+        .method_not_allowed_fallback(server::wrong_method);
+    // Only with origins configured: the CORS layer answers OPTIONS requests itself.
+    if !cors_origins.is_empty() {
+        router = router.layer(cors(&cors_origins));
+    }
+    router
         .layer(axum::Extension(json_limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(Duration::from_secs(
             server_limits.body_timeout_secs,
@@ -111,7 +116,6 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
         .layer(trace)
-        .layer(cors)
 }
 
 /// Browsers may call the API from `origins` only (checked when the configuration was

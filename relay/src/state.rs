@@ -40,6 +40,8 @@ struct Inner {
     metrics: Metrics,
     settings: Settings,
     public: Public,
+    /// `public.contract` as the JSON `GET /contract` answers, made once.
+    contract_json: Option<bytes::Bytes>,
     tokens: ApiTokens,
     store: EnvelopeStore,
     index: Index,
@@ -70,6 +72,11 @@ impl AppState {
             inner: Arc::new(Inner {
                 metrics: Metrics::default(),
                 settings,
+                contract_json: public
+                    .contract
+                    .as_ref()
+                    .and_then(|contract| serde_json::to_vec(contract).ok())
+                    .map(bytes::Bytes::from),
                 public,
                 tokens,
                 store,
@@ -100,6 +107,11 @@ impl AppState {
     /// What the relay publishes: the contract for dApps, the allowed web origins.
     pub fn public(&self) -> &Public {
         &self.inner.public
+    }
+
+    /// The contract as `GET /contract` answers it (JSON), when configured.
+    pub fn contract_json(&self) -> Option<&bytes::Bytes> {
+        self.inner.contract_json.as_ref()
     }
 
     /// The relay's metrics.

@@ -766,7 +766,7 @@ async fn the_contract_is_published_to_the_configured_origins() {
     let info = ContractInfo {
         address: "5DzLKiTeVgq1WjUTSV7panh17YPPKbRMTwWdWthQQ52eftCB".into(),
         code_hash: "0x1234".into(),
-        node_url: "ws://127.0.0.1:9944".into(),
+        node_url: Some("ws://127.0.0.1:9944".into()),
         metadata: serde_json::json!({"source": {"hash": "0x1234"}, "spec": {"messages": []}}),
     };
     let public = Public {

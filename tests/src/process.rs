@@ -75,11 +75,12 @@ impl RelayProcess {
         let q = |s: &str| serde_json::Value::from(s).to_string();
         let mut config = format!(
             "listen = {}\npublic_url = {}\n[chain]\nurl = {}\ncontract = {}\n\
-             [keyring]\npath = {}\n[database]\nurl = {}\n",
+             public_node_url = {}\n[keyring]\npath = {}\n[database]\nurl = {}\n",
             q(&address.to_string()),
             q(&format!("http://{address}")),
             q(&deploy.url),
             q(&deploy.contract),
+            q(&deploy.url),
             q(&dir.join("keyring.json").display().to_string()),
             q(&format!("sqlite://{}", dir.join("index.db").display())),
         );

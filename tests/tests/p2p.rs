@@ -26,6 +26,7 @@ async fn recipient_reads_through_p2p_pays_and_loses_access_on_revocation() {
     let contract = net.a.client().contract().await.unwrap();
     assert_eq!(contract.address, net.devnet.state.contract);
     assert_eq!(contract.code_hash, net.devnet.state.code_hash);
+    assert_eq!(contract.node_url.as_deref(), Some(net.devnet.state.url.as_str()));
     assert!(contract.metadata["spec"]["messages"].is_array(), "ink! metadata");
 
     // Free share: B reads it, verified; C has nothing to read.

@@ -41,7 +41,7 @@ pub enum Direction {
 }
 
 /// Where a share stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ShareStatus {
@@ -53,6 +53,14 @@ pub enum ShareStatus {
     Expired,
     /// Its owner revoked it (through a relay or straight on the contract).
     Revoked,
+    /// A status this client does not know (a newer relay's), or none (an older one).
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+fn shared() -> Direction {
+    Direction::Shared
 }
 
 /// One page of shares.
@@ -106,9 +114,12 @@ pub struct ListedShare {
     pub tx_hash: Option<String>,
     /// The recording block, once recorded.
     pub block_number: Option<u64>,
-    /// Whether this node made the share or received it.
+    /// Whether this node made the share or received it (relays before this field:
+    /// `shared`).
+    #[serde(default = "shared")]
     pub direction: Direction,
-    /// Where it stands now.
+    /// Where it stands now (`unknown` from relays before this field).
+    #[serde(default)]
     pub status: ShareStatus,
     /// When it was revoked (RFC 3339), if it was.
     pub revoked_at: Option<String>,

@@ -1,7 +1,7 @@
 //! The index database: opening it (migrations applied) and running its group writer.
 //! Each table's queries live in a module of their own.
 
-use super::columns::IndexError;
+use super::columns::{node_of, IndexError};
 use super::group_commit::GroupCommit;
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions},
@@ -33,6 +33,7 @@ impl Index {
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        fill_owner_nodes(&pool).await?;
         let hot_writes = GroupCommit::new(pool.clone());
         Ok(Self { pool, hot_writes, nonces_pruned_at: Default::default() })
     }
@@ -52,4 +53,25 @@ impl Index {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Gives the share events indexed before `owner_node` existed their sharer's node id
+/// (once: later rows are written with it).
+pub(super) async fn fill_owner_nodes(pool: &SqlitePool) -> Result<(), IndexError> {
+    let owners: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT owner FROM share_events WHERE owner_node IS NULL")
+            .fetch_all(pool)
+            .await?;
+    for owner in owners {
+        let account: datamgmt_abi::AccountId =
+            owner.parse().map_err(|_| IndexError::Corrupt(format!("owner = {owner:?}")))?;
+        sqlx::query(
+            "UPDATE share_events SET owner_node = ? WHERE owner = ? AND owner_node IS NULL",
+        )
+        .bind(node_of(&account).to_string())
+        .bind(&owner)
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The `share_events` table: the contract's share events that concern this node, copied from
 //! finalized blocks by the indexer, with the cursor of the last block done.
 
-use super::columns::{parse, to_i64, unsigned, IndexError};
+use super::columns::{node_of, parse, to_i64, unsigned, IndexError};
 use super::database::Index;
 use datamgmt_abi::{
     events::{ShareAction, ShareEvent},
@@ -42,7 +42,7 @@ impl Index {
             sqlx::query(
                 "INSERT OR IGNORE INTO share_events (block_number, event_index, block_hash, \
                  extrinsic_index, extrinsic_hash, share_id, owner, recipient, data_hash, at, \
-                 action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 action, owner_node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(to_i64(indexed.block_number))
             .bind(i64::from(indexed.event_index))
@@ -55,6 +55,7 @@ impl Index {
             .bind(event.data_hash.to_string())
             .bind(to_i64(event.at))
             .bind(action)
+            .bind(node_of(&event.owner).to_string())
             .execute(&mut *tx)
             .await?;
             // A revocation or expiry change made straight on the contract (by a dApp)

@@ -4,10 +4,11 @@
 //! events: a dApp's revocation straight on the contract shows as soon as the indexer has
 //! copied its block.
 
-use super::columns::{parse, to_i64, unsigned, IndexError};
+use super::columns::{node_of, parse, to_i64, unsigned, IndexError};
 use super::database::Index;
 use super::shares::ShareQuery;
-use datamgmt_abi::{AccountId, Balance, DataHash, NodeId, ShareId, Timestamp};
+use datamgmt_abi::events::ShareAction;
+use datamgmt_abi::{AccountId, Balance, DataHash, ShareId, Timestamp};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -40,54 +41,26 @@ pub struct ReceivedShare {
     pub paid_releases: u64,
 }
 
-/// Rows read at a time while a sender filter (which SQL cannot see: node ids are
-/// hashes of accounts) skips rows.
-const FILTERED_BATCH: u32 = 500;
-
 impl Index {
     /// The shares made to `me` that `query` asks for, newest first. A `recipient`
-    /// filter other than `me` matches nothing; a `sender` filter reads on until the page
-    /// is full or the shares run out.
+    /// filter other than `me` matches nothing.
     pub async fn received_shares(
         &self,
         me: &AccountId,
         query: &ShareQuery,
     ) -> Result<Vec<ReceivedShare>, IndexError> {
-        let node_of = |account: &AccountId| -> NodeId { super::columns::node_of(account) };
         if query.recipient.is_some_and(|recipient| recipient != node_of(me)) {
             return Ok(Vec::new());
         }
-        let Some(sender) = query.sender else {
-            return self.received_page(me, query, query.after, query.limit).await;
-        };
-        let mut found = Vec::new();
-        let mut after = query.after;
-        loop {
-            let batch = self.received_page(me, query, after, FILTERED_BATCH).await?;
-            let full = batch.len() == FILTERED_BATCH as usize;
-            for share in batch {
-                after = Some((share.shared_at, share.share_id));
-                if node_of(&share.owner) == sender {
-                    found.push(share);
-                    if found.len() == query.limit as usize {
-                        return Ok(found);
-                    }
-                }
-            }
-            if !full {
-                return Ok(found);
-            }
-        }
+        self.received_page(me, query).await
     }
 
     async fn received_page(
         &self,
         me: &AccountId,
         query: &ShareQuery,
-        after: Option<(Timestamp, ShareId)>,
-        limit: u32,
     ) -> Result<Vec<ReceivedShare>, IndexError> {
-        let later = |kind: &str, what: &str| {
+        let later = |kind: &'static str, what: &'static str| {
             format!(
                 "(SELECT {what} FROM share_events e WHERE e.share_id = c.share_id \
                  AND json_extract(e.action, '$.kind') = '{kind}')"
@@ -95,19 +68,17 @@ impl Index {
         };
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
             "SELECT c.share_id, c.data_hash, c.owner, c.recipient, c.at, c.block_number, \
-             c.extrinsic_hash, json_extract(c.action, '$.price') AS price, \
-             json_extract(c.action, '$.expires_at') AS created_expiry, \
-             (SELECT json_extract(e.action, '$.new') FROM share_events e \
+             c.extrinsic_hash, c.action AS created, \
+             (SELECT e.action FROM share_events e \
               WHERE e.share_id = c.share_id \
               AND json_extract(e.action, '$.kind') = 'expiry_changed' \
-              ORDER BY e.block_number DESC, e.event_index DESC LIMIT 1) AS changed_expiry, \
-             {} AS expiry_changes, {} AS revoked_at, {} AS payments, \
+              ORDER BY e.block_number DESC, e.event_index DESC LIMIT 1) AS expiry_changed, \
+             {} AS revoked_at, {} AS payments, \
              (SELECT COUNT(*) FROM share_events e WHERE e.share_id = c.share_id \
               AND json_extract(e.action, '$.kind') = 'key_released' \
-              AND json_extract(e.action, '$.paid') != '0') AS paid_releases \
+              AND CAST(json_extract(e.action, '$.paid') AS TEXT) != '0') AS paid_releases \
              FROM share_events c \
              WHERE json_extract(c.action, '$.kind') = 'created' AND c.recipient = ",
-            later("expiry_changed", "COUNT(*)"),
             later("revoked", "MIN(e.at)"),
             later("paid", "COUNT(*)"),
         ));
@@ -118,38 +89,50 @@ impl Index {
         if let Some(to) = query.to {
             sql.push(" AND c.at < ").push_bind(to_i64(to));
         }
-        if let Some((at, share_id)) = after {
+        if let Some(sender) = query.sender {
+            sql.push(" AND c.owner_node = ").push_bind(sender.to_string());
+        }
+        if let Some((at, share_id)) = query.after {
             sql.push(" AND (c.at < ").push_bind(to_i64(at));
             sql.push(" OR (c.at = ").push_bind(to_i64(at));
             sql.push(" AND c.share_id < ").push_bind(share_id.to_string()).push("))");
         }
-        sql.push(" ORDER BY c.at DESC, c.share_id DESC LIMIT ").push_bind(i64::from(limit));
+        sql.push(" ORDER BY c.at DESC, c.share_id DESC LIMIT ").push_bind(i64::from(query.limit));
         let rows = sql.build().fetch_all(&self.pool).await?;
         rows.iter().map(received_from_row).collect()
     }
 }
 
+/// The action stored in `column` (the event's JSON, decoded as the contract wrote it:
+/// amounts and times of any size, not SQLite's numbers).
+fn action(row: &SqliteRow, column: &str) -> Result<Option<ShareAction>, IndexError> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|text| {
+        serde_json::from_str(&text).map_err(|e| IndexError::Corrupt(format!("{column}: {e}")))
+    })
+    .transpose()
+}
+
 fn received_from_row(row: &SqliteRow) -> Result<ReceivedShare, IndexError> {
-    let expiry = |column: &str| -> Result<Option<Timestamp>, IndexError> {
-        let value: Option<i64> = row.try_get(column)?;
-        Ok(value.map(|v| v.max(0) as u64))
+    let Some(ShareAction::Created { price, expires_at, .. }) = action(row, "created")? else {
+        return Err(IndexError::Corrupt("a created event without its terms".into()));
     };
-    let expires_at = if unsigned(row, "expiry_changes")? > 0 {
-        expiry("changed_expiry")?
-    } else {
-        expiry("created_expiry")?
+    let expires_at = match action(row, "expiry_changed")? {
+        Some(ShareAction::ExpiryChanged { new, .. }) => new,
+        _ => expires_at,
     };
+    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
     Ok(ReceivedShare {
         share_id: parse(row, "share_id")?,
         data_hash: parse(row, "data_hash")?,
         owner: parse(row, "owner")?,
         recipient: parse(row, "recipient")?,
-        price: parse(row, "price")?,
+        price,
         expires_at,
         shared_at: unsigned(row, "at")?,
         block_number: unsigned(row, "block_number")?,
         tx_hash: row.try_get("extrinsic_hash")?,
-        revoked_at: expiry("revoked_at")?,
+        revoked_at: revoked_at.map(|at| at.max(0) as u64),
         payments: unsigned(row, "payments")?,
         paid_releases: unsigned(row, "paid_releases")?,
     })

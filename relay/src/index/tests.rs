@@ -96,7 +96,7 @@ async fn received_shares_carry_what_later_events_changed() {
     let blocks = [
         event(1, 1, 1, created(5, Some(90_000))),
         event(2, 2, 1, created(0, None)),
-        event(3, 3, 4, created(7, None)),
+        event(3, 3, 4, created(7, Some(u64::MAX))),
         event(4, 1, 1, ShareAction::ExpiryChanged { old: Some(90_000), new: None }),
         event(5, 1, 1, ShareAction::Paid { amount: 5 }),
         event(6, 1, 1, ShareAction::KeyReleased { paid: 5 }),
@@ -116,6 +116,7 @@ async fn received_shares_carry_what_later_events_changed() {
     assert_eq!((one.payments, one.paid_releases), (2, 1), "one payment waits");
     assert_eq!((two.revoked_at, two.paid_releases), (Some(8_000), 0));
     assert_eq!((three.owner, three.shared_at, three.block_number), (AccountId([4; 32]), 3_000, 3));
+    assert_eq!(three.expires_at, Some(u64::MAX), "any expiry the contract takes reads back");
 
     let first = ShareQuery { limit: 2, ..ShareQuery::default() };
     let page = index.received_shares(&me, &first).await.unwrap();
@@ -126,6 +127,11 @@ async fn received_shares_carry_what_later_events_changed() {
     let from_four = ShareQuery { sender: Some(node_of(&AccountId([4; 32]))), ..all.clone() };
     let only = index.received_shares(&me, &from_four).await.unwrap();
     assert_eq!(only.iter().map(|s| s.share_id.0[0]).collect::<Vec<_>>(), [3]);
+    // Rows indexed before the sender's node id was kept get it when the index opens.
+    sqlx::query("UPDATE share_events SET owner_node = NULL").execute(&index.pool).await.unwrap();
+    assert!(index.received_shares(&me, &from_four).await.unwrap().is_empty());
+    super::database::fill_owner_nodes(&index.pool).await.unwrap();
+    assert_eq!(index.received_shares(&me, &from_four).await.unwrap(), only);
     let to_other = ShareQuery { recipient: Some(node_of(&AccountId([9; 32]))), ..all };
     assert!(index.received_shares(&me, &to_other).await.unwrap().is_empty());
     assert!(index.received_shares(&AccountId([9; 32]), &first).await.unwrap().is_empty());

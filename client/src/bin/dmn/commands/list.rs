@@ -65,6 +65,7 @@ pub async fn run(context: &Context, args: Args) -> Result<(), CliError> {
                     ShareStatus::Active => "on chain",
                     ShareStatus::Expired => "expired",
                     ShareStatus::Revoked => "revoked",
+                    ShareStatus::Unknown => "status unknown",
                 };
                 format!(
                     "{}  {}  {party}  price {}  {status}  {}",
