@@ -730,7 +730,9 @@ async fn share_envelope_checks_its_request_before_the_chain() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_ends_every_background_task() {
     let dir = tempfile::tempdir().unwrap();
-    let state = state(&dir);
+    // A file-backed index: an in-memory one lives in its one pooled connection, which a
+    // query cut short by the cancellation may close, taking the tables with it.
+    let state = TestRelay::new(dir.path()).state().await;
     let nowhere = datamgmt_relay::ChainEndpoint {
         url: "ws://127.0.0.1:9".into(),
         contract: datamgmt_client::chain::AccountId32([7; 32]),

@@ -2,7 +2,7 @@
 //! for (see [`crate::read`]).
 
 use crate::api::extract::AppQuery;
-use crate::api::params::{parse_data_hash, parse_recipient, wants_octet_stream};
+use crate::api::params::{parse_data_hash, parse_node, wants_octet_stream};
 use crate::api::responses::{
     BadGateway, BadRequest, Conflict, Forbidden, HeadersTooLarge, NotFound, PayloadTooLarge,
     RateLimited, Unauthorized, Unavailable, UriTooLong,
@@ -10,7 +10,6 @@ use crate::api::responses::{
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::read::candidates::read_data;
-use crate::share::create::Recipient;
 use crate::state::AppState;
 use datamgmt_client::api::{DataResponse, ReadParams};
 
@@ -21,8 +20,6 @@ use axum::{
     routing::get,
     Router,
 };
-use datamgmt_abi::NodeId;
-use datamgmt_client::chain::{from_abi_account, node_id_of};
 
 /// The reading route.
 pub fn router() -> Router<AppState> {
@@ -59,17 +56,7 @@ async fn get_data(
 ) -> Result<Response, ApiError> {
     caller.require(Role::User)?;
     let data_hash = parse_data_hash(&hash)?;
-    let sender = params.sender.as_deref().map(parse_sender).transpose()?;
+    let sender = params.sender.as_deref().map(|text| parse_node("sender", text)).transpose()?;
     let streaming = wants_octet_stream(&headers, header::ACCEPT);
     read_data(&state, data_hash, sender, streaming).await
-}
-
-fn parse_sender(text: &str) -> Result<NodeId, ApiError> {
-    match parse_recipient(text) {
-        Ok(Recipient::Node(node)) => Ok(node),
-        Ok(Recipient::Account(account)) => Ok(node_id_of(&from_abi_account(&account))),
-        Err(_) => Err(ApiError::BadRequest(
-            "`sender` must be a node id (node_ and 12 hex characters) or an SS58 account".into(),
-        )),
-    }
 }

@@ -6,20 +6,19 @@
 
 use crate::api::extract::{AppJson, AppQuery};
 use crate::api::paging;
-use crate::api::params::{parse_recipient, parse_time};
+use crate::api::params::{parse_node, parse_time};
 use crate::api::responses::{
     BadRequest, Forbidden, HeadersTooLarge, Unauthorized, Unavailable, UriTooLong,
 };
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::index::{ReceivedShare, ShareQuery, ShareRow};
-use crate::share::create::Recipient;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339};
 use datamgmt_client::api::{Direction, ListParams, ListResponse, ListedShare, ShareStatus};
 
 use axum::{extract::State, routing::get, Router};
-use datamgmt_abi::{NodeId, ShareId, Timestamp};
+use datamgmt_abi::{ShareId, Timestamp};
 use datamgmt_client::chain::{from_abi_account, node_id_of};
 
 /// Page size when the request names none.
@@ -35,17 +34,8 @@ pub fn router() -> Router<AppState> {
 /// The index query `params` ask for.
 fn share_query(params: &ListParams) -> Result<ShareQuery, ApiError> {
     let limit = paging::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    let node = |field: &str, text: &Option<String>| -> Result<Option<NodeId>, ApiError> {
-        match text.as_deref().map(parse_recipient).transpose() {
-            Ok(None) => Ok(None),
-            Ok(Some(Recipient::Node(id))) => Ok(Some(id)),
-            Ok(Some(Recipient::Account(account))) => {
-                Ok(Some(node_id_of(&from_abi_account(&account))))
-            }
-            Err(_) => Err(ApiError::BadRequest(format!(
-                "`{field}` must be a node id (node_ and 12 hex characters) or an SS58 account"
-            ))),
-        }
+    let node = |field: &str, text: &Option<String>| {
+        text.as_deref().map(|text| parse_node(field, text)).transpose()
     };
     let from = params.from.as_deref().map(|t| parse_time("from", t)).transpose()?;
     let to = params.to.as_deref().map(|t| parse_time("to", t)).transpose()?;
@@ -114,14 +104,24 @@ async fn list(
     }))
 }
 
+/// Where a share stands at `now`: not on chain yet, revoked, past its expiry, or active.
+fn status(
+    recorded: bool,
+    revoked_at: Option<Timestamp>,
+    expires_at: Option<Timestamp>,
+    now: Timestamp,
+) -> ShareStatus {
+    match () {
+        () if !recorded => ShareStatus::Pending,
+        () if revoked_at.is_some() => ShareStatus::Revoked,
+        () if expires_at.is_some_and(|at| at <= now) => ShareStatus::Expired,
+        () => ShareStatus::Active,
+    }
+}
+
 /// A share this node made, as listed at `now`.
 fn shared(row: &ShareRow, now: Timestamp) -> ListedShare {
-    let status = match () {
-        () if row.recorded.is_none() => ShareStatus::Pending,
-        () if row.revoked_at.is_some() => ShareStatus::Revoked,
-        () if row.expires_at.is_some_and(|at| at <= now) => ShareStatus::Expired,
-        () => ShareStatus::Active,
-    };
+    let status = status(row.recorded.is_some(), row.revoked_at, row.expires_at, now);
     ListedShare {
         share_id: row.share_id,
         data_hash: row.data_hash,
@@ -140,13 +140,9 @@ fn shared(row: &ShareRow, now: Timestamp) -> ListedShare {
     }
 }
 
-/// A share made to this node, as listed at `now`.
+/// A share made to this node (on chain, as its events are), as listed at `now`.
 fn received(row: &ReceivedShare, now: Timestamp) -> ListedShare {
-    let status = match () {
-        () if row.revoked_at.is_some() => ShareStatus::Revoked,
-        () if row.expires_at.is_some_and(|at| at <= now) => ShareStatus::Expired,
-        () => ShareStatus::Active,
-    };
+    let status = status(true, row.revoked_at, row.expires_at, now);
     ListedShare {
         share_id: row.share_id,
         data_hash: row.data_hash,

@@ -7,7 +7,7 @@ use datamgmt_client::api::NumberOrText;
 
 use axum::http::{header, HeaderMap};
 use datamgmt_abi::{Balance, DataHash, NodeId, ShareId, Timestamp};
-use datamgmt_client::chain::{to_abi_account, AccountId32};
+use datamgmt_client::chain::{from_abi_account, node_id_of, to_abi_account, AccountId32};
 
 pub(crate) fn parse_recipient(text: &str) -> Result<Recipient, ApiError> {
     if text.starts_with(NodeId::PREFIX) {
@@ -65,4 +65,15 @@ pub(crate) fn wants_octet_stream(headers: &HeaderMap, name: header::HeaderName) 
         .get(name)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.contains("application/octet-stream"))
+}
+
+/// The node named by `text`, a node id or an SS58 account, or a 400 naming `field`.
+pub(crate) fn parse_node(field: &str, text: &str) -> Result<NodeId, ApiError> {
+    match parse_recipient(text) {
+        Ok(Recipient::Node(node)) => Ok(node),
+        Ok(Recipient::Account(account)) => Ok(node_id_of(&from_abi_account(&account))),
+        Err(_) => Err(ApiError::BadRequest(format!(
+            "`{field}` must be a node id (node_ and 12 hex characters) or an SS58 account"
+        ))),
+    }
 }
