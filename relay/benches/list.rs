@@ -89,7 +89,7 @@ async fn main() {
                 events.push(event(n * 3 + 2, ShareAction::Paid { amount: price }));
             }
         }
-        index.record_block(block + 1, &events).await.unwrap();
+        index.record_block(block + 1, &events, &[]).await.unwrap();
     }
     println!("indexed {RECEIVED} received shares in {:.1} s", began.elapsed().as_secs_f64());
 

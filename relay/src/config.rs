@@ -4,6 +4,7 @@
 //! URI comes from the environment variable the file names.
 
 use crate::auth::TokenConfig;
+use crate::console::Console;
 pub use crate::peers::PeerPolicy;
 use crate::storage::StorageConfig;
 use datamgmt_client::api::ContractInfo;
@@ -47,6 +48,18 @@ pub struct RelayConfig {
     /// Which web origins may call the API from a browser.
     #[serde(default)]
     pub cors: CorsConfig,
+    /// The web console's build folder, served at `/` (none: no console).
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// The web console: the folder `web/`'s build wrote (`index.html`, `dapp.html`,
+/// `assets/`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// The build folder; unset, the relay serves no console.
+    pub dir: Option<PathBuf>,
 }
 
 /// How to reach the contract.
@@ -308,6 +321,19 @@ impl RelayConfig {
             .map_err(|error| format!("`public_url`: {error}"))
     }
 
+    /// The web console to serve, when `[console] dir` names its build folder (which
+    /// must hold `index.html`).
+    pub fn console(&self) -> Result<Option<Console>, ConfigError> {
+        let Some(dir) = &self.console.dir else { return Ok(None) };
+        if !dir.join("index.html").is_file() {
+            return Err(ConfigError::Missing(format!(
+                "[console] dir: no index.html in {} (build it: npm --prefix web run build)",
+                dir.display()
+            )));
+        }
+        Ok(Some(Console { dir: dir.clone(), node_url: self.chain.public_node_url.clone() }))
+    }
+
     /// What `GET /contract` tells dApps: the contract's address, its code hash and its
     /// ink! metadata, read from `[chain] metadata` or the deploy state's. `None` when
     /// neither names a metadata file.
@@ -497,5 +523,19 @@ mod tests {
         std::fs::write(&metadata, r#"{"not": "ink"}"#).unwrap();
         let error = config.contract_info().unwrap_err().to_string();
         assert!(error.contains("source.hash"), "{error}");
+    }
+
+    #[test]
+    fn a_console_folder_without_its_page_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config: RelayConfig = toml::from_str(EXAMPLE).unwrap();
+        assert!(config.console().unwrap().is_none(), "no console unless configured");
+        config.console.dir = Some(dir.path().to_owned());
+        let error = config.console().unwrap_err().to_string();
+        assert!(error.contains("no index.html") && error.contains("npm"), "{error}");
+        std::fs::write(dir.path().join("index.html"), "<!doctype html>").unwrap();
+        config.chain.public_node_url = Some("ws://127.0.0.1:9944".into());
+        let console = config.console().unwrap().expect("configured");
+        assert_eq!(console.node_url.as_deref(), Some("ws://127.0.0.1:9944"));
     }
 }

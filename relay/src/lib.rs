@@ -23,6 +23,7 @@
 //! - [`node`]: who this relay is: its account, keyring and registered endpoint;
 //! - [`state`]: what handlers share, and the tracker of background tasks;
 //! - [`config`]: the TOML configuration and its environment overrides;
+//! - [`console`]: the web console's pages and assets, under a strict CSP;
 //! - [`auth`]: bearer tokens (stored hashed) with roles;
 //! - [`error`]: the API's error type and JSON error shape;
 //! - [`rate`]: how often one caller may do one thing;
@@ -41,6 +42,7 @@ pub mod api;
 pub mod auth;
 pub mod chain;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod index;
 pub mod keys;
@@ -81,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN));
     let json_limit = api::extract::JsonBodyLimit(state.limits().max_json_body);
     let cors_origins = state.public().cors_origins.clone();
+    let console = state.public().console.clone();
     let server_limits = state.settings().server;
     let metrics = state.metrics().clone();
     let metrics_route = Router::new()
@@ -97,6 +100,8 @@ pub fn app(state: AppState) -> Router {
         .merge(api::releases::router())
         .merge(api::verify::router())
         .merge(api::contract::router())
+        .merge(api::nodes::router())
+        .merge(console.map(|console| console.router()).unwrap_or_default())
         .with_state(state)
         .merge(metrics_route)
         .fallback(server::no_route)

@@ -55,8 +55,11 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     tracing::info!(address = %listener.local_addr()?, storage = ?store, "relay listening");
-    let public =
-        Public { contract: config.contract_info()?, cors_origins: config.cors.origins.clone() };
+    let public = Public {
+        contract: config.contract_info()?,
+        cors_origins: config.cors.origins.clone(),
+        console: config.console()?,
+    };
     if public.contract.is_none() {
         tracing::warn!("no contract metadata configured: GET /contract answers 404");
     }

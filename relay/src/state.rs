@@ -7,6 +7,7 @@ use crate::auth::{ApiTokens, HasTokens};
 use crate::chain::connection::ChainConnection;
 use crate::chain::reads::ChainReads;
 use crate::config::{Limits, Settings};
+use crate::console::Console;
 use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::node::NodeIdentity;
@@ -28,6 +29,8 @@ pub struct Public {
     pub contract: Option<ContractInfo>,
     /// Origins allowed by CORS (checked when the configuration is read).
     pub cors_origins: Vec<String>,
+    /// The web console, when configured.
+    pub console: Option<Console>,
 }
 
 /// Shared state, cheap to clone.

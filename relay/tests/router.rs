@@ -417,6 +417,7 @@ async fn openapi_document_matches_the_routes() {
         "GET /metrics",
         "GET /openapi.json",
         "GET /contract",
+        "GET /nodes",
     ];
     served_routes.sort();
     assert_eq!(documented, served_routes, "the document lists exactly the served routes");
@@ -774,6 +775,7 @@ async fn the_contract_is_published_to_the_configured_origins() {
     let public = Public {
         contract: Some(info.clone()),
         cors_origins: vec!["http://dapp.example:8080".into()],
+        console: None,
     };
     let state = tokio::task::block_in_place(|| {
         tokio::runtime::Handle::current().block_on(async {
@@ -809,4 +811,134 @@ async fn the_contract_is_published_to_the_configured_origins() {
         .unwrap();
     let response = app.oneshot(read).await.unwrap();
     assert!(response.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_directory_lists_registered_nodes_by_id_in_pages() {
+    use datamgmt_abi::{AccountId, EncryptionKey, Node};
+    use datamgmt_client::api::NodesResponse;
+    use datamgmt_relay::index::IndexedNode;
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let node = |byte: u8, endpoint: &str, key_version: u32, block_number: u64| {
+        let account = AccountId([byte; 32]);
+        IndexedNode {
+            block_number,
+            account,
+            node: Node {
+                node_id: datamgmt_client::chain::node_id_of(
+                    &datamgmt_client::chain::from_abi_account(&account),
+                ),
+                encryption_key: EncryptionKey([byte; 32]),
+                key_version,
+                endpoint: endpoint.into(),
+                registered_at: 1_700_000_000_000,
+                updated_at: 1_700_000_000_000 + block_number,
+            },
+        }
+    };
+    let index = state.index();
+    let registered: Vec<IndexedNode> =
+        (1..=5).map(|byte| node(byte, &format!("http://n{byte}.example"), 1, 10)).collect();
+    index.record_block(10, &[], &registered).await.unwrap();
+    // An update rewrites its node's row; it does not add one.
+    index.record_block(11, &[], &[node(3, "http://moved.example", 2, 11)]).await.unwrap();
+
+    let app = datamgmt_relay::app(state.clone());
+    let token = Some("Bearer user-token");
+    let mut seen = Vec::new();
+    let mut path = "/nodes?limit=2".to_owned();
+    loop {
+        let (status, _, body) = call(app.clone(), get_request(&path, token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let page: NodesResponse = serde_json::from_value(body).unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items);
+        match page.next_page_token {
+            Some(token) => path = format!("/nodes?limit=2&page_token={token}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    let ids: Vec<String> = seen.iter().map(|n| n.node_id.to_string()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "by node id");
+    let moved = seen.iter().find(|n| n.endpoint == "http://moved.example").unwrap();
+    assert_eq!((moved.key_version, moved.block_number), (2, 11));
+    assert_eq!(moved.account, datamgmt_client::chain::AccountId32([3; 32]).to_string());
+    assert!(seen.iter().all(|n| !n.this_node));
+
+    for query in ["limit=0", "limit=501", "page_token=bm9wZQ", "page_token=YTpi", "x=1"] {
+        let (status, _, body) =
+            call(app.clone(), get_request(&format!("/nodes?{query}"), token)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+    }
+    let (status, _, _) = call(app, get_request("/nodes", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_with_a_strict_content_security_policy() {
+    use datamgmt_relay::console::Console;
+    use datamgmt_relay::state::Public;
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join("assets")).unwrap();
+    std::fs::write(site.join("index.html"), "<!doctype html><title>console</title>").unwrap();
+    std::fs::write(site.join("dapp.html"), "<!doctype html><title>dapp</title>").unwrap();
+    std::fs::write(site.join("assets/console-abc.js"), "export const x = 1;\n".repeat(100)).unwrap();
+    let console =
+        Console { dir: site.clone(), node_url: Some("ws://127.0.0.1:9944/some/path".into()) };
+    let public = Public { console: Some(console), ..Public::default() };
+    let state = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async {
+            let index = Index::open("sqlite::memory:").await.unwrap();
+            TestRelay::new(dir.path()).index(index).public(public).state().await
+        })
+    });
+    let app = datamgmt_relay::app(state);
+    let fetch = |path: &str| {
+        let app = app.clone();
+        let request = get_request(path, None);
+        async move { app.oneshot(request).await.unwrap() }
+    };
+    let page = fetch("/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let policy = page.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    for directive in
+        ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]
+    {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert!(
+        !policy.contains("unsafe-inline") && !policy.contains("wasm") && !policy.contains("ws:")
+    );
+    assert_eq!(page.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    let dapp = fetch("/dapp.html").await;
+    let policy = dapp.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(policy.contains("connect-src 'self' ws://127.0.0.1:9944"), "{policy}");
+    assert!(!policy.contains("/some/path"), "an origin, not a URL: {policy}");
+    assert!(policy.contains("script-src 'self' 'wasm-unsafe-eval'"), "{policy}");
+    assert!(!policy.contains("unsafe-inline"));
+    let asset = fetch("/assets/console-abc.js").await;
+    assert_eq!(asset.status(), StatusCode::OK);
+    let gzipped = app
+        .clone()
+        .oneshot(
+            Request::get("/assets/console-abc.js")
+                .header(header::ACCEPT_ENCODING, "gzip")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()[header::CONTENT_ENCODING], "gzip");
+    assert!(asset.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+    for missing in ["/assets/nope.js", "/assets/../index.html", "/index.htm"] {
+        assert_eq!(fetch(missing).await.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
+    // The API is unchanged beside it.
+    let (status, _, _) = call(app.clone(), get_request("/data/list", None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

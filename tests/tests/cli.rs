@@ -94,6 +94,30 @@ async fn every_subcommand_succeeds_and_fails_clearly() {
     expect(&dmn(a, &["verify", &hash]), OK, "created");
     expect(&dmn(a, &["verify", "sha256:nothex"]), USAGE, "400");
 
+    // nodes: the directory has B (and A, marked as the node answering) once their
+    // registrations are final and indexed.
+    let a_node = net.a.request("GET", "/healthz", None).await.1["node_id"].clone();
+    let mut directory = serde_json::Value::Null;
+    for _ in 0..60 {
+        directory = json(&dmn(a, &["--json", "nodes"]));
+        let items = directory["items"].as_array().unwrap();
+        // (B's relay updates the endpoint its account registered with when it starts.)
+        let b_url = format!("http://{}", net.b.address);
+        if items.iter().any(|n| n["node_id"] == b_node.as_str() && n["endpoint"] == b_url.as_str())
+            && items.iter().any(|n| n["node_id"] == a_node)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let items = directory["items"].as_array().unwrap();
+    let entry = |id: &serde_json::Value| items.iter().find(|n| &n["node_id"] == id).cloned();
+    let b_entry = entry(&serde_json::Value::from(b_node.as_str())).expect("B in the directory");
+    assert_eq!(b_entry["endpoint"], format!("http://{}", net.b.address).as_str());
+    assert_eq!(b_entry["this_node"], false);
+    assert_eq!(entry(&a_node).expect("A in the directory")["this_node"], true);
+    expect(&dmn(a, &["nodes"]), OK, &b_node);
+
     // get: B must pay first; C has nothing.
     let out = dir.path().join("out.csv");
     let out_arg = out.to_str().unwrap();

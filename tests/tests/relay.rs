@@ -335,7 +335,7 @@ async fn share_data_stores_records_and_reads_back() {
     while chain.finalized_block_number().await.unwrap() < best {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // An empty index starts where the node registered, as the relay's own indexer does.
+    // Nothing before the node registered concerns its shares.
     let since = chain.registered_since(&owner.id).await.unwrap().expect("registered");
     assert!(
         indexer::catch_up(&chain, relay.state.index(), &owner.id, since).await.unwrap() >= best

@@ -3,10 +3,10 @@
 
 use super::{
     AcknowledgeRequest, Acknowledged, ChangeResponse, ContractInfo, DataResponse, ErrorBody,
-    ErrorCode, ExpiryRequest, Health, KeyStatus, ListParams, ListResponse, OutboxParams,
-    OutboxReport, ReadParams, Readiness, RewrapRequest, RewrapResponse, RotateRequest,
-    RotateResponse, ShareDataRequest, ShareDataResponse, StreamShareParams, VerifyParams,
-    VerifyResponse,
+    ErrorCode, ExpiryRequest, Health, KeyStatus, ListParams, ListResponse, NodesParams,
+    NodesResponse, OutboxParams, OutboxReport, ReadParams, Readiness, RewrapRequest,
+    RewrapResponse, RotateRequest, RotateResponse, ShareDataRequest, ShareDataResponse,
+    StreamShareParams, VerifyParams, VerifyResponse,
 };
 use datamgmt_abi::{DataHash, NodeId};
 use futures::TryStreamExt;
@@ -309,6 +309,11 @@ impl RelayClient {
     /// `GET /data/list`: one page of the shares this node made, newest first.
     pub async fn list(&self, params: &ListParams) -> Result<ListResponse, RelayError> {
         self.call(self.request(Method::GET, "/data/list").query(params)).await
+    }
+
+    /// `GET /nodes`: one page of the directory of registered nodes.
+    pub async fn nodes(&self, params: &NodesParams) -> Result<NodesResponse, RelayError> {
+        self.call(self.request(Method::GET, "/nodes").query(params)).await
     }
 
     /// `GET /verify_data/{hash}`: one page of the on-chain records of the data with

@@ -13,6 +13,7 @@
 //! - [`releases`]: `GET /admin/releases`, `POST /admin/releases/acknowledge`;
 //! - [`health`]: `GET /healthz`, `GET /readyz`;
 //! - [`contract`]: `GET /contract`, the contract's address and metadata for dApps;
+//! - [`nodes`]: `GET /nodes`, the directory of registered nodes;
 //! - [`p2p`]: `GET /p2p/envelopes/{share_id}` (node to node, signed);
 //! - [`error`]: the error body of every route;
 //! - [`client`]: the client itself, [`RelayClient`].
@@ -48,6 +49,7 @@ pub mod error;
 pub mod health;
 pub mod keys;
 pub mod listing;
+pub mod nodes;
 pub mod p2p;
 pub mod releases;
 pub mod shares;
@@ -62,6 +64,7 @@ pub use keys::{
     KeyKind, KeyStatus, RewrapFailure, RewrapRequest, RewrapResponse, RotateRequest, RotateResponse,
 };
 pub use listing::{Direction, ListParams, ListResponse, ListedShare, ShareStatus};
+pub use nodes::{DirectoryNode, NodesParams, NodesResponse};
 pub use p2p::EnvelopeParams;
 pub use releases::{
     AcknowledgeRequest, Acknowledged, GateStatus, OutboxCounts, OutboxItem, OutboxParams,
@@ -120,6 +123,8 @@ mod openapi_tests {
             DataResponse,
             ListParams,
             ListResponse,
+            NodesParams,
+            NodesResponse,
             VerifyParams,
             VerifyResponse,
             KeyStatus,

@@ -241,30 +241,42 @@ impl ChainClient {
         {
             return Ok(None);
         }
-        // Invariant: registered at `high`, and not before `low`.
-        let (mut low, mut high) = (0, best);
-        while low < high {
-            let middle = low + (high - low) / 2;
-            if self.registered_at(account, middle).await? {
-                high = middle;
-            } else {
-                low = middle + 1;
-            }
-        }
-        Ok(Some(low))
+        let first = first_block_where(best, |number| async move {
+            Ok(matches!(self.node_at_number(account, number).await?, Some(Some(_))))
+        })
+        .await?;
+        Ok(Some(first))
     }
 
-    async fn registered_at(&self, account: &AccountId, number: u64) -> Result<bool, ChainError> {
+    /// The first block at which the contract exists (answers a query): nothing about it
+    /// happened before. A binary search over past states, like [`Self::registered_since`].
+    pub async fn contract_since(&self) -> Result<u64, ChainError> {
+        let (best, _) = self.best_block().await?;
+        let anyone = AccountId([0; 32]);
+        let anyone = &anyone;
+        first_block_where(best, |number| async move {
+            Ok(self.node_at_number(anyone, number).await?.is_some())
+        })
+        .await
+    }
+
+    /// The node record of `account` at block `number`: `None` when the contract did not
+    /// exist yet.
+    async fn node_at_number(
+        &self,
+        account: &AccountId,
+        number: u64,
+    ) -> Result<Option<Option<Node>>, ChainError> {
         let hash = self
             .rpc
             .chain_get_block_hash(Some(number.into()))
             .await?
             .ok_or_else(|| ChainError::Decode(format!("no block {number}")))?;
-        match self.query_at::<Option<Node>>(&messages::node(account), Some(hash)).await {
-            Ok(node) => Ok(node.is_some()),
+        match self.node_at(account, hash).await {
+            Ok(node) => Ok(Some(node)),
             // No contract yet at that block.
             Err(ChainError::Dispatch(_) | ChainError::Reverted(_) | ChainError::Decode(_)) => {
-                Ok(false)
+                Ok(None)
             }
             Err(error) => Err(error),
         }
@@ -654,4 +666,24 @@ impl ChainClient {
     pub async fn share_count(&self) -> Result<u64, ChainError> {
         self.query(&messages::share_count()).await
     }
+}
+
+/// The first block from 0 to `high` at which `holds` (which holds at `high`, and at
+/// every block after one where it holds); `high` when it holds nowhere before.
+async fn first_block_where<F, Fut>(high: u64, mut holds: F) -> Result<u64, ChainError>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ChainError>>,
+{
+    // Invariant: it holds at `high`, and not before `low`.
+    let (mut low, mut high) = (0, high);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if holds(middle).await? {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    Ok(low)
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod keys;
 pub mod listing;
 pub mod metrics;
+pub mod nodes;
 pub mod openapi;
 pub mod p2p;
 pub mod paging;

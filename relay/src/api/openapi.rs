@@ -4,7 +4,7 @@
 //! snapshot in the repository, which a test keeps equal to what the code generates.
 
 use super::responses::{HeadersTooLarge, UriTooLong};
-use super::{contract, data, health, keys, listing, metrics, p2p, releases, shares, verify};
+use super::{contract, data, health, keys, listing, metrics, nodes, p2p, releases, shares, verify};
 use datamgmt_client::api::{ErrorBody, ErrorCode, ErrorDetail};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         shares::pay,
         data::get_data,
         listing::list,
+        nodes::nodes,
         verify::verify,
         p2p::serve_envelope,
         keys::status,

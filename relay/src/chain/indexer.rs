@@ -1,11 +1,13 @@
-//! The indexer: follows finalized blocks and copies the contract's share events that
-//! concern this node (it owns the share or receives it) into the index, so `/verify_data`
-//! and reads answer without scanning the chain. Events between other nodes are not kept:
-//! anyone can make them, and they would grow this node's index without end. It resumes
-//! from the last block it finished, so downtime is caught up on restart; each block's
-//! events and the cursor are written in one transaction.
+//! The indexer: follows finalized blocks and copies into the index the contract's share
+//! events that concern this node (it owns the share or receives it), so `/verify_data`
+//! and reads answer without scanning the chain, and every node event, so `GET /nodes`
+//! lists the directory. Share events between other nodes are not kept: anyone can make
+//! them, and they would grow this node's index without end; the directory holds one row
+//! per registered account (a registration costs a deposit; updates rewrite the row). It
+//! resumes from the last block it finished, so downtime is caught up on restart; each
+//! block's events and the cursor are written in one transaction.
 
-use crate::index::{Index, IndexError, IndexedEvent};
+use crate::index::{Index, IndexError, IndexedEvent, IndexedNode};
 use crate::state::AppState;
 use datamgmt_abi::{events::ContractEvent, AccountId};
 use datamgmt_client::chain::{ChainClient, ChainError};
@@ -26,10 +28,11 @@ pub enum IndexerError {
 /// While catching up through blocks without events, the cursor is saved this often.
 const CURSOR_EVERY: u64 = 1024;
 
-/// Indexes the share events concerning `node` in every finalized block after the
-/// cursor (from `first_block` for an empty index); returns the last block indexed. Blocks are read several at a time but
-/// written in order, and a block without share events only moves the cursor (every
-/// [`CURSOR_EVERY`] blocks and at the end).
+/// Indexes the share events concerning `node` and every node event in each finalized
+/// block after the cursor (from `first_block` for an empty index); returns the last
+/// block indexed. Blocks are read several at a time but written in order, and a block
+/// without such events only moves the cursor (every [`CURSOR_EVERY`] blocks and at the
+/// end).
 pub async fn catch_up(
     chain: &ChainClient,
     index: &Index,
@@ -41,11 +44,12 @@ pub async fn catch_up(
     let blocks = chain.events_in_blocks(next..=finalized);
     futures::pin_mut!(blocks);
     while let Some((number, recorded)) = blocks.next().await {
-        let events: Vec<IndexedEvent> = recorded?
-            .into_iter()
-            .filter_map(|recorded| match recorded.event {
+        let mut events = Vec::new();
+        let mut nodes = Vec::new();
+        for recorded in recorded? {
+            match recorded.event {
                 ContractEvent::Share(event) if event.owner == *node || event.recipient == *node => {
-                    Some(IndexedEvent {
+                    events.push(IndexedEvent {
                         block_number: recorded.block_number,
                         block_hash: format!("{:?}", recorded.block_hash),
                         extrinsic_index: recorded.extrinsic_index,
@@ -54,28 +58,36 @@ pub async fn catch_up(
                         event,
                     })
                 }
-                _ => None,
-            })
-            .collect();
-        if !events.is_empty() || number == finalized || number % CURSOR_EVERY == 0 {
-            index.record_block(number, &events).await?;
+                ContractEvent::Node(event) => nodes.push(IndexedNode {
+                    block_number: recorded.block_number,
+                    account: event.account,
+                    node: event.node,
+                }),
+                _ => {}
+            }
+        }
+        if !events.is_empty()
+            || !nodes.is_empty()
+            || number == finalized
+            || number % CURSOR_EVERY == 0
+        {
+            index.record_block(number, &events, &nodes).await?;
         }
     }
     Ok(finalized)
 }
 
-/// Runs [`catch_up`] every `interval`. An empty index
-/// starts at the block where this node registered: nothing before it concerns the node
-/// (no share can name it before it is registered), so a new relay on a long chain
-/// starts in seconds, not in a walk through every block since genesis.
+/// Runs [`catch_up`] every `interval`. An empty index starts at the block where the
+/// contract appeared: nothing before it concerns the contract, so a relay on a chain
+/// with a long history before the contract does not walk it.
 pub async fn run(state: AppState, interval: Duration) {
     {
         let mut first_block = None;
         loop {
             if let Ok(client) = state.chain().client().await {
                 if first_block.is_none() {
-                    first_block = match client.registered_since(&state.node().account()).await {
-                        Ok(since) => since,
+                    first_block = match client.contract_since().await {
+                        Ok(since) => Some(since),
                         Err(error) => {
                             tracing::warn!(%error, "cannot find where to start indexing; retrying");
                             None

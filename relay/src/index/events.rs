@@ -3,6 +3,7 @@
 
 use super::columns::{node_of, parse, to_i64, unsigned, IndexError};
 use super::database::Index;
+use super::nodes::IndexedNode;
 use datamgmt_abi::{
     events::{ShareAction, ShareEvent},
     AccountId, DataHash,
@@ -27,14 +28,16 @@ pub struct IndexedEvent {
 }
 
 impl Index {
-    /// Stores one finalized block's share events and moves the cursor past it, at once:
-    /// a crash leaves either both or neither.
+    /// Stores one finalized block's share events and node events and moves the cursor
+    /// past it, at once: a crash leaves either all or nothing.
     pub async fn record_block(
         &self,
         block_number: u64,
         events: &[IndexedEvent],
+        nodes: &[IndexedNode],
     ) -> Result<(), IndexError> {
         let mut tx = self.pool.begin().await?;
+        super::nodes::upsert(&mut tx, nodes).await?;
         for indexed in events {
             let event = &indexed.event;
             let action = serde_json::to_string(&event.action)

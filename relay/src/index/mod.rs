@@ -1,6 +1,6 @@
 //! The relay's index, in SQLite: the shares it made and where each stands on chain, the
 //! contract events that concern it, the nonces of node-to-node requests, and the key
-//! release outbox. One module per table; [`database`] opens it.
+//! release outbox, and the directory of registered nodes. One module per table; [`database`] opens it.
 //!
 //! Every share is written here before its chain call, as pending; that row is the
 //! outbox entry the retry worker works from, so a chain failure after the upload is
@@ -11,6 +11,7 @@ mod columns;
 pub mod database;
 pub mod events;
 mod group_commit;
+pub mod nodes;
 pub mod nonces;
 pub mod received;
 pub mod releases;
@@ -21,6 +22,7 @@ mod tests;
 pub use columns::IndexError;
 pub use database::Index;
 pub use events::IndexedEvent;
+pub use nodes::{DirectoryRow, IndexedNode};
 pub use received::ReceivedShare;
 pub use releases::{KeyRelease, OutboxRelease, PendingRelease};
 pub use shares::{ChainRecord, ShareQuery, ShareRow};

@@ -46,10 +46,10 @@ async fn received_finds_the_shares_made_to_a_node_by_index() {
     };
     let created = ShareAction::Created { price: 0, expires_at: None, key_version: 1 };
     let released = ShareAction::KeyReleased { paid: 0 };
-    index.record_block(1, &[event(1, 1, me, created.clone())]).await.unwrap();
-    index.record_block(2, &[event(2, 2, other, created.clone())]).await.unwrap();
-    index.record_block(3, &[event(3, 1, me, released)]).await.unwrap();
-    index.record_block(4, &[event(4, 3, me, created)]).await.unwrap();
+    index.record_block(1, &[event(1, 1, me, created.clone())], &[]).await.unwrap();
+    index.record_block(2, &[event(2, 2, other, created.clone())], &[]).await.unwrap();
+    index.record_block(3, &[event(3, 1, me, released)], &[]).await.unwrap();
+    index.record_block(4, &[event(4, 3, me, created)], &[]).await.unwrap();
     let received = index.received(DataHash([7; 32]), &me).await.unwrap();
     let shares: Vec<ShareId> = received.iter().map(|e| e.event.share_id).collect();
     assert_eq!(shares, [ShareId([3; 16]), ShareId([1; 16])], "created for me, newest first");
@@ -105,7 +105,7 @@ async fn received_shares_carry_what_later_events_changed() {
         event(9, 2, 1, ShareAction::KeyReleased { paid: 0 }),
     ];
     for indexed in blocks {
-        index.record_block(indexed.block_number, &[indexed]).await.unwrap();
+        index.record_block(indexed.block_number, &[indexed], &[]).await.unwrap();
     }
     let all = ShareQuery { limit: 10, ..ShareQuery::default() };
     let shares = index.received_shares(&me, &all).await.unwrap();

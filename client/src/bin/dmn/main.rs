@@ -18,7 +18,7 @@ mod profile;
 mod progress;
 
 use clap::{Parser, Subcommand};
-use commands::{audit, get, keys, list, node, pay, revoke, share, verify};
+use commands::{audit, get, keys, list, node, nodes, pay, revoke, share, verify};
 use context::Context;
 pub use error::CliError;
 use std::path::PathBuf;
@@ -70,6 +70,8 @@ enum Command {
     /// This node's record on chain.
     #[command(subcommand)]
     Node(node::Command),
+    /// The registered nodes (the directory recipients are picked from).
+    Nodes,
     /// Compliance audit straight from the chain.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -101,6 +103,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Pay(args) => pay::run(&context, args).await?,
         Command::Keys(command) => keys::run(&context, command).await?,
         Command::Node(command) => node::run(&context, command).await?,
+        Command::Nodes => nodes::run(&context).await?,
         Command::Audit(command) => return audit::run(&context, command).await,
     }
     Ok(0)

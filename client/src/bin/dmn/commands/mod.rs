@@ -5,6 +5,7 @@ pub mod get;
 pub mod keys;
 pub mod list;
 pub mod node;
+pub mod nodes;
 pub mod pay;
 pub mod revoke;
 pub mod share;
