@@ -10,6 +10,8 @@ export PATH="$CARGO_HOME/bin:$PATH"
 CACHE_DIR=${DATAMGMT_CACHE_DIR:-$HOME/.cache/datamgmt}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE_DIR/target}
 CONTRACT_TARGET_DIR=$CACHE_DIR/contract-target
+# The web console's build (web/, `vite build`): what the relays serve at `/`.
+export DATAMGMT_WEB_DIST=${DATAMGMT_WEB_DIST:-$CACHE_DIR/web}
 
 # Each line says how long the script has run, so a slow step shows in any log.
 log() { printf '==> [%ss] %s\n' "$SECONDS" "$*" >&2; }
@@ -19,6 +21,12 @@ log() { printf '==> [%ss] %s\n' "$SECONDS" "$*" >&2; }
 # nothing).
 build_binaries() {
   (cd "$ROOT" && cargo build --locked -p datamgmt-relay -p datamgmt-client --bins "$@")
+}
+
+# build_web: type-checks and builds the web console and the dApp page into
+# $DATAMGMT_WEB_DIST (web/'s packages are installed by scripts/setup.sh).
+build_web() {
+  (cd "$ROOT/web" && npm run --silent build -- --logLevel warn)
 }
 
 # Cargo names a workspace crate's build the same whichever checkout it comes from, and

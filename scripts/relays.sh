@@ -46,6 +46,10 @@ print(f"public_url = {q('http://127.0.0.1:' + port)}")
 node_url = json.load(open(deploy_state))["url"]
 print(f"[chain]\ndeploy_state = {q(deploy_state)}\npublic_node_url = {q(node_url)}")
 print(f"[keyring]\npath = {q(dir + '/keyring.json')}")
+# The web console, when it has been built (scripts/lib.sh build_web).
+web = os.environ.get("DATAMGMT_WEB_DIST", "")
+if web and os.path.isfile(os.path.join(web, "index.html")):
+    print(f"[console]\ndir = {q(web)}")
 print(f"[database]\nurl = {q('sqlite://' + dir + '/index.db')}")
 if storage == "s3":
     s3 = json.load(open(s3_state))
@@ -77,6 +81,8 @@ up() {
     release) build_binaries --quiet --release ;;
     *) die "DATAMGMT_RELAY_PROFILE must be debug or release, not $profile" ;;
   esac
+  log "building the web console"
+  build_web
   local binary=$CARGO_TARGET_DIR/$profile/datamgmt-relay
   while read -r name port account storage; do
     if is_running "$name"; then

@@ -3,7 +3,8 @@
 # the contract toolchain (1.81.0 + wasm32 target, rust-src, clippy),
 # `substrate-contracts-node`, `cargo-contract`, `garage` (the S3 server) and `cargo-deny`
 # (the dependency policy check, deny.toml) at the versions in substrate-dev.toml, and
-# Python's `cryptography` (the envelope's interoperability peer).
+# Python's `cryptography` (the envelope's interoperability peer), the web console's npm
+# packages (web/package-lock.json) and Debian's Chromium, which the browser tests drive.
 # A tool already installed at the right version is kept; otherwise a verified prebuilt
 # copy is used when `tools.prebuilt_dir` has one, else it is built from crates.io.
 # shellcheck source=lib.sh
@@ -122,13 +123,31 @@ install_python_cryptography() {
   python3 -m pip install --quiet cryptography
 }
 
+# The web console is built with the machine's Node.js and npm (Vite needs Node 20.19 or
+# newer); its packages come from the lock file, and no package downloads a browser.
+install_web() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    die "the web console needs Node.js 20.19+ and npm: install them (nodejs.org or your distribution)"
+  fi
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+    || die "the web console needs Node.js 20.19 or newer, not $(node --version)"
+  if [ ! -f "$ROOT/web/node_modules/.package-lock.json" ] \
+    || [ "$ROOT/web/package-lock.json" -nt "$ROOT/web/node_modules/.package-lock.json" ]; then
+    log "installing the web console's packages (npm ci)"
+    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 install_toolchain
 # Lints of the scripts (shellcheck), and the load generator of scripts/bench-p2p.sh (wrk).
 install_packages shellcheck wrk
+# The browser the web tests drive (playwright-core with its executablePath).
+install_packages chromium
+install_web
 install_tool substrate-contracts-node "$(cfg tools.contracts_node)" build_node
 install_tool cargo-contract "$(cfg tools.cargo_contract)" build_cargo_contract
 install_tool garage "$(cfg s3.garage)" build_garage
 install_tool cargo-deny "$(cfg tools.cargo_deny)" build_cargo_deny
 install_tool cargo-machete "$(cfg tools.cargo_machete)" build_cargo_machete
 install_python_cryptography
-log "ready: $(substrate-contracts-node --version), $(cargo-contract --version), $(garage --version | head -1), $(cargo-deny --version)"
+log "ready: $(substrate-contracts-node --version), $(cargo-contract --version), $(garage --version | head -1), $(cargo-deny --version), node $(node --version), $(chromium --version)"

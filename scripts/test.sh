@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints (clippy, shellcheck, the dependency policy in
 # deny.toml), unit and in-process tests, the contract's own tests, a short fuzzing run,
-# then the end-to-end suites and schemathesis against a devnet and a Garage S3 server of
-# their own (own state dir and ports, so the ones you keep running are left alone),
-# stopped afterwards even on failure.
+# then the end-to-end suites, schemathesis and the browser story (Chromium driving the
+# web console and the dApp page across two relays) against a devnet and a Garage S3
+# server of their own (own state dir and ports, so the ones you keep running are left
+# alone), stopped afterwards even on failure.
 # `.ci/run` calls exactly this.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -54,6 +55,9 @@ trap '"$ROOT/scripts/garage.sh" down; "$ROOT/scripts/devnet.sh" down' EXIT
 "$ROOT/scripts/devnet.sh" up
 "$ROOT/scripts/garage.sh" up
 "$ROOT/scripts/deploy.sh"
+log "web: generated types current (OpenAPI, contract metadata), type check, build"
+(cd "$ROOT/web" && npm run --silent check-generated)
+build_web
 # Suites that run the relay and the CLI as a user does need their binaries.
 # shellcheck disable=SC2119 # no extra cargo arguments: a build with its output
 build_binaries
@@ -61,3 +65,6 @@ cargo nextest run --workspace --locked -E 'package(datamgmt-tests)'
 
 log "schemathesis against a relay's /openapi.json"
 "$ROOT/scripts/schemathesis.sh" "${DATAMGMT_SCHEMATHESIS_SECONDS:-60}"
+
+log "the web console and the dApp page in Chromium"
+"$ROOT/scripts/browser.sh"
