@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The browser tests: builds the web console, starts two relays of its own serving it (A
-# stores in S3, B on disk; ports DATAMGMT_BROWSER_PORT and the next one) against the
+# stores in S3, B on disk; ports DATAMGMT_BROWSER_PORT and the next one; node accounts
+# //Dave//stash and //Eve//stash, which no other relay here uses) against the
 # running devnet and Garage, and drives Debian's Chromium through the whole story
 # (web/tests/story.mjs). Screenshots and results go to DATAMGMT_SCREENSHOTS (default:
 # the state dir's `screenshots`). The relays are stopped afterwards, even on failure.
@@ -10,9 +11,12 @@ source "$(dirname "$0")/lib.sh"
 [ -f "$DEPLOY_STATE" ] || die "no contract deployed: scripts/devnet.sh up && scripts/deploy.sh"
 PORT=${DATAMGMT_BROWSER_PORT:-18081}
 export DATAMGMT_SCREENSHOTS=${DATAMGMT_SCREENSHOTS:-$STATE_DIR/screenshots}
-export DATAMGMT_RELAYS="browser-a $PORT //Eve s3
-browser-b $((PORT + 1)) //Ferdie local"
+export DATAMGMT_RELAYS="browser-a $PORT //Dave//stash s3
+browser-b $((PORT + 1)) //Eve//stash local"
+command -v chromium >/dev/null 2>&1 || [ -n "${CHROMIUM:-}" ] || die "no chromium: run scripts/setup.sh"
 trap '"$ROOT/scripts/relays.sh" down' EXIT
+# Relays of an earlier run left behind would keep their old settings.
+"$ROOT/scripts/relays.sh" down
 "$ROOT/scripts/relays.sh" up
 rm -rf "$DATAMGMT_SCREENSHOTS"
 DATAMGMT_A_URL="http://127.0.0.1:$PORT" DATAMGMT_A_TOKEN=$(cat "$STATE_DIR/relay-browser-a/token") \

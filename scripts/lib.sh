@@ -24,9 +24,19 @@ build_binaries() {
 }
 
 # build_web: type-checks and builds the web console and the dApp page into
-# $DATAMGMT_WEB_DIST (web/'s packages are installed by scripts/setup.sh).
+# $DATAMGMT_WEB_DIST (web/'s packages are installed by scripts/setup.sh). The build goes
+# to a new folder that then takes the old one's place, so relays serving it never see a
+# half-written one; a folder there that is not a build is left alone.
 build_web() {
-  (cd "$ROOT/web" && npm run --silent build -- --logLevel warn)
+  local dist=$DATAMGMT_WEB_DIST fresh
+  if [ -e "$dist" ] && [ ! -f "$dist/index.html" ]; then
+    die "$dist is not a web console build; set DATAMGMT_WEB_DIST to where it belongs"
+  fi
+  mkdir -p "$(dirname "$dist")"
+  fresh=$(mktemp -d "$dist.new.XXXXXX")
+  (cd "$ROOT/web" && DATAMGMT_WEB_DIST=$fresh npm run --silent build -- --logLevel warn) \
+    || { rm -rf "$fresh"; return 1; }
+  rm -rf "$dist.old" && { [ ! -e "$dist" ] || mv "$dist" "$dist.old"; } && mv "$fresh" "$dist" && rm -rf "$dist.old"
 }
 
 # Cargo names a workspace crate's build the same whichever checkout it comes from, and

@@ -7,7 +7,8 @@
 # 3. tells the whole story with the `dmn` CLI: A shares a file with B at a price with an
 #    expiry, B pays and reads it, C is refused, A revokes, B is refused, and a compliance
 #    export straight from the chain shows all of it and verifies.
-# Everything keeps running afterwards; `scripts/run.sh down` stops it all.
+# Everything keeps running afterwards (each relay serves the web console at its address);
+# `scripts/run.sh down` stops it all.
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -96,4 +97,5 @@ tail -n +2 "$DEMO_DIR/audit.csv" | cut -d, -f1,5,7,8,10
 DATAMGMT_DEPLOY_STATE=$DEPLOY_STATE "$DMN" audit verify "$DEMO_DIR/audit.csv"
 
 log "all still running: devnet $RPC_URL, Garage, relays A $A, B $B and C $C; API token of each in $STATE_DIR/relay-*/token"
+log "web console: $A/ and $B/ (token in $STATE_DIR/relay-<name>/token), dApp page: $B/dapp.html"
 log "stop everything with: scripts/run.sh down"

@@ -129,12 +129,14 @@ install_web() {
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     die "the web console needs Node.js 20.19+ and npm: install them (nodejs.org or your distribution)"
   fi
-  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
-    || die "the web console needs Node.js 20.19 or newer, not $(node --version)"
+  # Vite 7 runs on Node.js ^20.19 or >=22.12.
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit((a === 20 && b >= 19) || (a === 22 && b >= 12) || a > 22 ? 0 : 1)' \
+    || die "the web console needs Node.js 20.19+ (or 22.12+), not $(node --version)"
   if [ ! -f "$ROOT/web/node_modules/.package-lock.json" ] \
     || [ "$ROOT/web/package-lock.json" -nt "$ROOT/web/node_modules/.package-lock.json" ]; then
     log "installing the web console's packages (npm ci)"
-    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+    # No package's install script runs (none is needed: esbuild's binary is a package).
+    (cd "$ROOT/web" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   fi
 }
 

@@ -1,6 +1,7 @@
 // Two pages: the console (index.html) and the dApp page (dapp.html), built into the
-// folder a relay serves (`[console] dir`): DATAMGMT_WEB_DIST, or the build cache's, so
-// build outputs stay out of the source tree. Nothing is inlined into the HTML (scripts,
+// folder a relay serves (`[console] dir`): DATAMGMT_WEB_DIST (scripts/lib.sh's build_web
+// builds into a fresh folder and swaps it in), or the build cache's, so build outputs
+// stay out of the source tree. Nothing is inlined into the HTML (scripts,
 // styles and assets are files), so the relay's Content-Security-Policy needs no
 // 'unsafe-inline'.
 import { defineConfig } from "vite";

@@ -11,6 +11,9 @@ CREATE TABLE nodes (
 );
 CREATE INDEX nodes_by_node_id ON nodes (node_id, account);
 
--- Node events before this node's own registration were not indexed: walk again from
--- the contract's first block (share events are written idempotently).
-DELETE FROM indexer_cursor;
+-- How far the directory is indexed. An index made before this table walks the blocks
+-- before its share cursor once more, for their node events only.
+CREATE TABLE directory_cursor (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    last_block BIGINT NOT NULL
+);

@@ -50,9 +50,17 @@ impl Console {
         let assets = Router::new()
             .nest_service("/assets", ServeDir::new(self.dir.join("assets")))
             .layer(CompressionLayer::new())
+            // Asset names carry their content's hash: a found one never changes. A
+            // missing one is not cached (the next build may have it).
             .layer(SetResponseHeaderLayer::overriding(
                 header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=31536000, immutable"),
+                |response: &Response<_>| {
+                    Some(HeaderValue::from_static(if response.status().is_success() {
+                        "public, max-age=31536000, immutable"
+                    } else {
+                        "no-store"
+                    }))
+                },
             ));
         Router::new()
             .route("/", page("index.html", self.console_policy()))

@@ -887,7 +887,8 @@ async fn the_console_is_served_with_a_strict_content_security_policy() {
     std::fs::create_dir_all(site.join("assets")).unwrap();
     std::fs::write(site.join("index.html"), "<!doctype html><title>console</title>").unwrap();
     std::fs::write(site.join("dapp.html"), "<!doctype html><title>dapp</title>").unwrap();
-    std::fs::write(site.join("assets/console-abc.js"), "export const x = 1;\n".repeat(100)).unwrap();
+    std::fs::write(site.join("assets/console-abc.js"), "export const x = 1;\n".repeat(100))
+        .unwrap();
     let console =
         Console { dir: site.clone(), node_url: Some("ws://127.0.0.1:9944/some/path".into()) };
     let public = Public { console: Some(console), ..Public::default() };
@@ -936,7 +937,11 @@ async fn the_console_is_served_with_a_strict_content_security_policy() {
     assert_eq!(gzipped.headers()[header::CONTENT_ENCODING], "gzip");
     assert!(asset.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
     for missing in ["/assets/nope.js", "/assets/../index.html", "/index.htm"] {
-        assert_eq!(fetch(missing).await.status(), StatusCode::NOT_FOUND, "{missing}");
+        let response = fetch(missing).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{missing}");
+        if let Some(cache) = response.headers().get(header::CACHE_CONTROL) {
+            assert!(!cache.to_str().unwrap().contains("immutable"), "{missing}: {cache:?}");
+        }
     }
     // The API is unchanged beside it.
     let (status, _, _) = call(app.clone(), get_request("/data/list", None)).await;

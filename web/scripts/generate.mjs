@@ -12,9 +12,8 @@ import { fileURLToPath } from "node:url";
 
 const web = join(dirname(fileURLToPath(import.meta.url)), "..");
 const check = process.argv.includes("--check");
-const metadata =
-  process.env.DATAMGMT_CONTRACT_METADATA ??
-  join(homedir(), ".cache/datamgmt/contract-target/ink/access.json");
+const cache = process.env.DATAMGMT_CACHE_DIR ?? join(homedir(), ".cache/datamgmt");
+const metadata = process.env.DATAMGMT_CONTRACT_METADATA ?? join(cache, "contract-target/ink/access.json");
 if (!existsSync(metadata)) {
   console.error(`no contract metadata at ${metadata}: build the contract (scripts/deploy.sh)`);
   process.exit(1);

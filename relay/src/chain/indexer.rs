@@ -40,15 +40,21 @@ pub async fn catch_up(
     first_block: u64,
 ) -> Result<u64, IndexerError> {
     let finalized = chain.finalized_block_number().await?;
-    let next = index.indexed_up_to().await?.map_or(first_block, |last| last + 1);
-    let blocks = chain.events_in_blocks(next..=finalized);
+    let next_share = index.indexed_up_to().await?.map_or(first_block, |last| last + 1);
+    // An index made before the directory walks the blocks before its share cursor once
+    // more, for their node events only.
+    let next_node = index.directory_up_to().await?.map_or(first_block, |last| last + 1);
+    let blocks = chain.events_in_blocks(next_share.min(next_node)..=finalized);
     futures::pin_mut!(blocks);
     while let Some((number, recorded)) = blocks.next().await {
         let mut events = Vec::new();
         let mut nodes = Vec::new();
         for recorded in recorded? {
             match recorded.event {
-                ContractEvent::Share(event) if event.owner == *node || event.recipient == *node => {
+                ContractEvent::Share(event)
+                    if number >= next_share
+                        && (event.owner == *node || event.recipient == *node) =>
+                {
                     events.push(IndexedEvent {
                         block_number: recorded.block_number,
                         block_hash: format!("{:?}", recorded.block_hash),
@@ -58,7 +64,7 @@ pub async fn catch_up(
                         event,
                     })
                 }
-                ContractEvent::Node(event) => nodes.push(IndexedNode {
+                ContractEvent::Node(event) if number >= next_node => nodes.push(IndexedNode {
                     block_number: recorded.block_number,
                     account: event.account,
                     node: event.node,
@@ -86,7 +92,7 @@ pub async fn run(state: AppState, interval: Duration) {
         loop {
             if let Ok(client) = state.chain().client().await {
                 if first_block.is_none() {
-                    first_block = match client.contract_since().await {
+                    first_block = match start_block(&client, state.index()).await {
                         Ok(since) => Some(since),
                         Err(error) => {
                             tracing::warn!(%error, "cannot find where to start indexing; retrying");
@@ -104,5 +110,15 @@ pub async fn run(state: AppState, interval: Duration) {
             }
             tokio::time::sleep(interval).await;
         }
+    }
+}
+
+/// Where an index with no cursor starts: the block the contract appeared in (a binary
+/// search over archive state). An index with both cursors needs none, so a relay on a
+/// node that no longer has old state keeps indexing.
+async fn start_block(chain: &ChainClient, index: &Index) -> Result<u64, IndexerError> {
+    match (index.indexed_up_to().await?, index.directory_up_to().await?) {
+        (Some(shares), Some(nodes)) => Ok(shares.min(nodes) + 1),
+        _ => Ok(chain.contract_since().await?),
     }
 }

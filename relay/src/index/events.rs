@@ -28,8 +28,10 @@ pub struct IndexedEvent {
 }
 
 impl Index {
-    /// Stores one finalized block's share events and node events and moves the cursor
-    /// past it, at once: a crash leaves either all or nothing.
+    /// Stores one finalized block's share events and node events and moves both cursors
+    /// (share events, directory) to it unless one is already further, at once: a crash
+    /// leaves either all or nothing. The caller passes share events only for blocks past
+    /// the share cursor and node events only for blocks past the directory's.
     pub async fn record_block(
         &self,
         block_number: u64,
@@ -42,7 +44,7 @@ impl Index {
             let event = &indexed.event;
             let action = serde_json::to_string(&event.action)
                 .map_err(|e| IndexError::Corrupt(e.to_string()))?;
-            sqlx::query(
+            let inserted = sqlx::query(
                 "INSERT OR IGNORE INTO share_events (block_number, event_index, block_hash, \
                  extrinsic_index, extrinsic_hash, share_id, owner, recipient, data_hash, at, \
                  action, owner_node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -60,7 +62,12 @@ impl Index {
             .bind(action)
             .bind(node_of(&event.owner).to_string())
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                // Seen before: its effects below were applied then, in chain order.
+                continue;
+            }
             // A revocation or expiry change made straight on the contract (by a dApp)
             // reaches this node's own share here: the P2P route refuses on it at once.
             match &event.action {
@@ -96,13 +103,15 @@ impl Index {
                 .await?;
             }
         }
-        sqlx::query(
-            "INSERT INTO indexer_cursor (id, last_block) VALUES (1, ?) \
-             ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block",
-        )
-        .bind(to_i64(block_number))
-        .execute(&mut *tx)
-        .await?;
+        for table in ["indexer_cursor", "directory_cursor"] {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (id, last_block) VALUES (1, ?) ON CONFLICT (id) \
+                 DO UPDATE SET last_block = MAX(last_block, excluded.last_block)"
+            ))
+            .bind(to_i64(block_number))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -49,7 +49,8 @@ pub(super) async fn upsert(
              ON CONFLICT (account) DO UPDATE SET node_id = excluded.node_id, \
              endpoint = excluded.endpoint, key_version = excluded.key_version, \
              registered_at = excluded.registered_at, updated_at = excluded.updated_at, \
-             block_number = excluded.block_number",
+             block_number = excluded.block_number \
+             WHERE excluded.block_number >= nodes.block_number",
         )
         .bind(indexed.account.to_string())
         .bind(node.node_id.to_string())
@@ -65,6 +66,14 @@ pub(super) async fn upsert(
 }
 
 impl Index {
+    /// The last block whose node events the directory holds, if any.
+    pub async fn directory_up_to(&self) -> Result<Option<u64>, IndexError> {
+        let row = sqlx::query("SELECT last_block FROM directory_cursor WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| unsigned(&row, "last_block")).transpose()
+    }
+
     /// A page of the directory by node id (then account), after `after` if given.
     pub async fn nodes(
         &self,

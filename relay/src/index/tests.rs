@@ -273,3 +273,67 @@ async fn reopening_keeps_rows_and_migrations_run_once() {
     let reopened = Index::open(&url).await.unwrap();
     assert_eq!(reopened.get(ShareId([4; 16])).await.unwrap(), Some(row(4)));
 }
+
+/// A block seen again (an index walking old blocks once more) changes nothing: a
+/// replayed expiry change does not undo a later one on the node's own share.
+#[tokio::test]
+async fn replayed_blocks_do_not_undo_later_changes() {
+    let index = Index::open("sqlite::memory:").await.unwrap();
+    let share = row(1);
+    index.insert_pending(&share).await.unwrap();
+    let event = |block: u64, action: ShareAction| IndexedEvent {
+        block_number: block,
+        block_hash: format!("0x{block:064x}"),
+        extrinsic_index: 1,
+        extrinsic_hash: format!("0x{:064x}", block + 1000),
+        event_index: 0,
+        event: ShareEvent {
+            share_id: share.share_id,
+            owner: share.owner,
+            recipient: share.recipient,
+            data_hash: share.data_hash,
+            at: block * 1000,
+            action,
+        },
+    };
+    let first = event(5, ShareAction::ExpiryChanged { old: share.expires_at, new: None });
+    let second = event(6, ShareAction::ExpiryChanged { old: None, new: Some(7_000) });
+    index.record_block(5, std::slice::from_ref(&first), &[]).await.unwrap();
+    index.record_block(6, &[second], &[]).await.unwrap();
+    index.record_block(5, &[first], &[]).await.unwrap();
+    let expires: Option<i64> = sqlx::query("SELECT expires_at FROM shares WHERE share_id = ?")
+        .bind(share.share_id.to_string())
+        .fetch_one(&index.pool)
+        .await
+        .unwrap()
+        .get("expires_at");
+    assert_eq!(expires, Some(7_000), "the last change stands");
+    assert_eq!(index.indexed_up_to().await.unwrap(), Some(6), "cursors never move back");
+    assert_eq!(index.directory_up_to().await.unwrap(), Some(6));
+}
+
+/// The directory keeps each node's latest record, whatever order its events are
+/// written in.
+#[tokio::test]
+async fn the_directory_keeps_the_latest_record_of_each_node() {
+    use datamgmt_abi::{EncryptionKey, Node};
+    let index = Index::open("sqlite::memory:").await.unwrap();
+    let account = AccountId([9; 32]);
+    let node = |block: u64, endpoint: &str| IndexedNode {
+        block_number: block,
+        account,
+        node: Node {
+            node_id: node_of(&account),
+            encryption_key: EncryptionKey([1; 32]),
+            key_version: block as u32,
+            endpoint: endpoint.into(),
+            registered_at: 1,
+            updated_at: block,
+        },
+    };
+    index.record_block(3, &[], &[node(3, "https://new.example")]).await.unwrap();
+    index.record_block(2, &[], &[node(2, "https://old.example")]).await.unwrap();
+    let rows = index.nodes(None, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].endpoint.as_str(), rows[0].block_number), ("https://new.example", 3));
+}

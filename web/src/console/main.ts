@@ -45,8 +45,9 @@ async function start(): Promise<void> {
       sessionStorage.removeItem(TOKEN_KEY);
       return askForToken("The relay did not accept that token.");
     }
-    show(main, h("h1", {}, "DataMgmt Node"));
-    notice(main, error instanceof Error ? error.message : String(error), "bad");
+    const status = h("div");
+    show(main, h("h1", {}, "DataMgmt Node"), status, h("button", { type: "button", onclick: signOut }, "Use another token"));
+    notice(status, error instanceof Error ? error.message : String(error), "bad");
     return;
   }
   document.getElementById("node-id")!.textContent = nodeId;
@@ -62,12 +63,15 @@ async function start(): Promise<void> {
       h("button", { type: "button", class: "link", onclick: signOut }, "Sign out"),
     );
     document.title = `${entry[1]} · DataMgmt Node`;
-    main.replaceChildren();
+    // Each page draws into a view of its own: one still loading when another is chosen
+    // draws into a view no longer shown.
+    const view = h("div");
+    main.replaceChildren(view);
     try {
-      await entry[2](main, { api, nodeId, params: new URLSearchParams(query ?? "") });
+      await entry[2](view, { api, nodeId, params: new URLSearchParams(query ?? "") });
     } catch (error) {
       const box = h("div");
-      main.append(box);
+      view.append(box);
       notice(box, error instanceof Error ? error.message : String(error), "bad");
     }
   };

@@ -1,12 +1,14 @@
 // The dApp page: a browser calling the access contract itself, with no relay in the
-// path. The relay (this page's origin, or ?relay=URL) is asked only where the contract
-// is (GET /contract). The account signs with a wallet extension (the standard
-// injected-extension API) or, on a development chain, with a development account.
+// path. The relay (this page's origin unless the user types another) is asked only
+// where the contract is (GET /contract); the page shows the address and code hash it
+// connected to. The account signs with a wallet extension (the standard
+// injected-extension API) or, on a chain whose node says it is a development chain,
+// with a development account.
 import "../console/style.css";
 import "./dapp.css";
 import { AccessContract, contractInfo, type Decision, type ShareEventSeen } from "./access";
 import { badge, h, localInputToRfc3339, notice, show } from "../console/dom";
-import { encodeAddress } from "dedot/utils";
+import { decodeAddress, encodeAddress, u8aToHex } from "dedot/utils";
 
 interface InjectedAccount {
   address: string;
@@ -25,13 +27,14 @@ declare global {
 /** How the chosen account signs. */
 type Signer = { kind: "dev"; uri: string } | { kind: "wallet"; signer: object };
 
-const DEV_ACCOUNTS = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"];
+/** The development chain's funded accounts. */
+const DEV_ACCOUNTS = ["Alice", "Bob", "Charlie", "Dave", "Eve", "Ferdie"].flatMap((name) => [name, `${name}//stash`]);
 const main = document.getElementById("main")!;
 const params = new URLSearchParams(location.search);
 let access: AccessContract | null = null;
 const signers = new Map<string, Signer>();
 
-const relayInput = h("input", { id: "relay", type: "url", value: params.get("relay") ?? location.origin });
+const relayInput = h("input", { id: "relay", type: "url", value: location.origin });
 const nodeInput = h("input", { id: "node", type: "url", placeholder: "the relay's published node" });
 const connectButton = h("button", { type: "submit" }, "Connect");
 const connection = h("div", { "aria-live": "polite" });
@@ -90,12 +93,13 @@ async function connect(): Promise<void> {
     const info = await contractInfo(relayInput.value);
     access = await AccessContract.connect(info, nodeInput.value);
     const chain = await access.client.rpc.system_chain();
+    const development = (await access.client.rpc.system_chainType()) === "Development";
     show(
       connection,
       h("p", { class: "notice ok", role: "status" }, `Connected to ${chain}: contract `, h("code", {}, info.address), ", code ", h("code", {}, info.code_hash)),
     );
     accountSelect.replaceChildren();
-    if (/development|local/i.test(chain)) {
+    if (development) {
       for (const name of DEV_ACCOUNTS) {
         const address = await devAddress(`//${name}`);
         signers.set(address, { kind: "dev", uri: `//${name}` });
@@ -151,6 +155,8 @@ async function read(): Promise<void> {
     const decision = await access.canAccess(shareId, account);
     const owner = encodeAddress(share.owner);
     const recipient = encodeAddress(share.recipient);
+    // The same account in any address format.
+    const is = (address: string, account: string) => u8aToHex(decodeAddress(address)) === u8aToHex(decodeAddress(account));
     const expiry = h("input", { id: "expiry", type: "datetime-local", "aria-label": "New expiry" });
     const buttons: HTMLElement[] = [];
     const act = (label: string, run: () => Promise<string>, tone = "secondary") => {
@@ -169,10 +175,10 @@ async function read(): Promise<void> {
       });
       buttons.push(button);
     };
-    if (account === recipient && share.price > 0n) {
+    if (is(recipient, account) && share.price > 0n) {
       act(`Pay ${share.price}`, () => submit("payForAccess", shareId, account, { value: share.price }), "primary");
     }
-    if (account === owner) {
+    if (is(owner, account)) {
       act("Revoke", () => submit("revoke", shareId, account), "danger");
       act("Set expiry", () => {
         const at = localInputToRfc3339(expiry.value);
@@ -191,7 +197,7 @@ async function read(): Promise<void> {
         h("dt", {}, "Revoked"), h("dd", {}, share.revokedAt ? new Date(Number(share.revokedAt)).toLocaleString() : "no"),
         h("dt", {}, "This account"), h("dd", { "data-testid": "decision" }, decisionBadge(decision)),
       ),
-      account === owner ? h("div", { class: "inline" }, expiry) : null,
+      is(owner, account) ? h("div", { class: "inline" }, expiry) : null,
       h("div", { class: "buttons" }, ...buttons),
     );
   } catch (error) {

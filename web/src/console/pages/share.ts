@@ -5,14 +5,23 @@ import type { Context } from "../main";
 import type { DirectoryNode } from "../../api/client";
 import { bytes, h, localInputToRfc3339, notice, progressBar, show } from "../dom";
 
+/** The recipient list shows at most this many nodes of the directory. */
+const MAX_NODES = 5000;
+
 export async function sharePage(main: HTMLElement, { api, nodeId }: Context): Promise<void> {
   const nodes: DirectoryNode[] = [];
-  let token: string | undefined;
-  do {
-    const page = await api.nodes(token);
-    nodes.push(...page.items.filter((node) => !node.this_node && node.node_id !== nodeId));
-    token = page.next_page_token ?? undefined;
-  } while (token && nodes.length < 5000);
+  let directoryProblem: string | null = null;
+  try {
+    let token: string | undefined;
+    do {
+      const page = await api.nodes(token);
+      nodes.push(...page.items.filter((node) => !node.this_node && node.node_id !== nodeId));
+      token = page.next_page_token ?? undefined;
+    } while (token && nodes.length < MAX_NODES);
+    if (token) directoryProblem = `The directory lists more than ${MAX_NODES} nodes; only the first are shown.`;
+  } catch (error) {
+    directoryProblem = `The directory could not be read: ${(error as Error).message}`;
+  }
 
   let file: File | null = null;
   const fileInput = h("input", { id: "file", type: "file", class: "visually-hidden" });
@@ -116,4 +125,5 @@ export async function sharePage(main: HTMLElement, { api, nodeId }: Context): Pr
     }
   });
   main.append(h("h1", {}, "Share"), h("p", { class: "lead" }, "Encrypted here, stored as ciphertext, its key released only as the contract allows."), form, receipt);
+  if (directoryProblem) notice(status, directoryProblem, "bad");
 }
