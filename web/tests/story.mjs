@@ -204,11 +204,17 @@ try {
   const csvText = readFileSync(await csv.path(), "utf8");
   for (const kind of kinds) assert.match(csvText, new RegExp(`"${kind}","${shareId}"`), `${kind} in the CSV export`);
 
-  step("the Keys page (admin token)");
+  step("the Keys page (admin token): rotate the master key, re-wrap every envelope, retire the old key");
   await a.goto(`${A}/#/keys`);
   await a.waitForSelector('[data-testid="older"]');
-  await shot(a, "13-a-keys");
   await accessibility(a, "keys");
+  await a.click('button:has-text("Rotate master key")');
+  await a.waitForSelector(".notice.ok >> text=Re-wrap to move");
+  assert.ok(Number(await a.textContent('[data-testid="older"]')) >= 1, "A's envelopes are on the old master key");
+  await a.click('button:has-text("Re-wrap and retire older")');
+  await a.waitForSelector(".notice.ok >> text=Re-wrapped", { timeout: CHAIN_WAIT });
+  assert.equal(await a.textContent('[data-testid="older"]'), "0", "every envelope moved to the new master key");
+  await shot(a, "13-a-keys-rewrapped");
 
   assert.deepEqual(cspViolations, [], "no page breaks its Content-Security-Policy");
   results.share = { shareId, hash, bytes: content.length };
