@@ -7,6 +7,14 @@
 //! body, under a domain label, so it cannot be moved to another request. The receiver
 //! refuses timestamps outside [`FRESHNESS_MS`] of its clock and remembers nonces for at
 //! least that long, so a captured request cannot be replayed.
+//!
+//! The answer is signed too: the owner's relay signs, with its chain account, the
+//! request's signature, the SHA-256 of the envelope header it sends and the plaintext
+//! length it announces ([`sign_answer`]); the recipient checks that against the owner's
+//! account before reading anything ([`verify_answer`]). The header's stanzas wrap the
+//! data key and every chunk is sealed under that key, so the signed header pins the
+//! whole envelope: nobody on the path can hand the recipient another envelope made for
+//! its public key, or one answer in place of another.
 
 use datamgmt_abi::AccountId;
 use sha2::{Digest, Sha256};
@@ -23,10 +31,16 @@ pub const NONCE_HEADER: &str = "x-dmn-nonce";
 /// Header with the signature (`0x` and 128 hex).
 pub const SIGNATURE_HEADER: &str = "x-dmn-signature";
 
+/// Header of the owner's signature over its answer (`0x` and 128 hex).
+pub const ANSWER_SIGNATURE_HEADER: &str = "x-dmn-answer-signature";
+
 /// How far a request's timestamp may be from the receiver's clock, either way.
 pub const FRESHNESS_MS: u64 = 60_000;
 
 const DOMAIN: &[u8] = b"datamgmt-p2p-v1\n";
+
+/// Domain label of an answer's signature (never a request's).
+const ANSWER_DOMAIN: &[u8] = b"datamgmt-p2p-answer-v1\n";
 
 /// The four headers of a signed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +149,61 @@ pub enum P2pError {
     /// The nonce was used before.
     #[error("this request was already received (replayed nonce)")]
     Replayed,
+    /// The answer is not signed by the account it should come from.
+    #[error("the answer is not signed by the sharing node's account")]
+    ForgedAnswer,
+}
+
+/// What an answer's signature covers: the request it answers (by its signature), the
+/// envelope header sent, and the plaintext length announced (if any).
+fn answer_message(request: &SignedHeaders, header: &[u8], plaintext_len: Option<u64>) -> Vec<u8> {
+    let mut message = ANSWER_DOMAIN.to_vec();
+    message.extend_from_slice(&request.signature);
+    message.extend_from_slice(&Sha256::digest(header));
+    match plaintext_len {
+        Some(length) => {
+            message.push(1);
+            message.extend_from_slice(&length.to_le_bytes());
+        }
+        None => message.push(0),
+    }
+    message
+}
+
+/// The owner's signature over its answer to `request`: the envelope header it sends and
+/// the plaintext length it announces, as the [`ANSWER_SIGNATURE_HEADER`] value.
+pub fn sign_answer(
+    signer: &NodeSigner,
+    request: &SignedHeaders,
+    header: &[u8],
+    plaintext_len: Option<u64>,
+) -> String {
+    format!("0x{}", hex::encode(signer.sign(&answer_message(request, header, plaintext_len))))
+}
+
+/// Checks that `signature` (the [`ANSWER_SIGNATURE_HEADER`] value, if any) is `owner`'s
+/// over its answer to `request`.
+pub fn verify_answer(
+    owner: &AccountId,
+    request: &SignedHeaders,
+    header: &[u8],
+    plaintext_len: Option<u64>,
+    signature: Option<&str>,
+) -> Result<(), P2pError> {
+    let signature = signature.ok_or(P2pError::Missing(ANSWER_SIGNATURE_HEADER))?;
+    let bytes = signature
+        .strip_prefix("0x")
+        .and_then(|hex_text| {
+            let mut bytes = [0u8; 64];
+            hex::decode_to_slice(hex_text, &mut bytes).ok().map(|()| bytes)
+        })
+        .ok_or(P2pError::Malformed(ANSWER_SIGNATURE_HEADER))?;
+    let message = answer_message(request, header, plaintext_len);
+    if sr25519::verify(&sr25519::Signature(bytes), message, &sr25519::PublicKey(owner.0)) {
+        Ok(())
+    } else {
+        Err(P2pError::ForgedAnswer)
+    }
 }
 
 fn signed_message(
@@ -230,5 +299,33 @@ mod tests {
             });
             assert_eq!(garbled, Err(P2pError::Malformed(name)));
         }
+    }
+
+    #[test]
+    fn an_answer_verifies_only_from_its_owner_for_its_request_header_and_length() {
+        let alice = NodeSigner::from_suri("//Alice").unwrap();
+        let owner = to_abi_account(&alice.account_id());
+        let request = signed();
+        let header = b"header bytes";
+        let signature = sign_answer(&alice, &request, header, Some(10));
+        verify_answer(&owner, &request, header, Some(10), Some(&signature)).unwrap();
+        let forged = Err(P2pError::ForgedAnswer);
+        assert_eq!(
+            verify_answer(&owner, &request, b"other header", Some(10), Some(&signature)),
+            forged
+        );
+        assert_eq!(verify_answer(&owner, &request, header, Some(11), Some(&signature)), forged);
+        assert_eq!(verify_answer(&owner, &request, header, None, Some(&signature)), forged);
+        assert_eq!(verify_answer(&owner, &signed(), header, Some(10), Some(&signature)), forged);
+        let bob = to_abi_account(&NodeSigner::from_suri("//Bob").unwrap().account_id());
+        assert_eq!(verify_answer(&bob, &request, header, Some(10), Some(&signature)), forged);
+        assert_eq!(
+            verify_answer(&owner, &request, header, Some(10), None),
+            Err(P2pError::Missing(ANSWER_SIGNATURE_HEADER))
+        );
+        assert_eq!(
+            verify_answer(&owner, &request, header, Some(10), Some("0x12")),
+            Err(P2pError::Malformed(ANSWER_SIGNATURE_HEADER))
+        );
     }
 }

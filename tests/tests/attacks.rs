@@ -588,6 +588,111 @@ async fn a_sharer_cannot_cut_a_checked_answer_short_with_a_false_length() {
     assert_eq!(status, 502, "{}", body.to_string().chars().take(300).collect::<String>());
 }
 
+/// What the man in the middle does with A's answers.
+#[derive(Clone, Default)]
+struct Substitute(std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+/// A man in the middle on loopback: forwards each P2P request to `upstream` and passes
+/// its answer on, headers and all, except that while `substitute` holds an envelope it
+/// sends that body instead (A's status and headers kept). Counts the requests.
+async fn man_in_the_middle(
+    upstream: SocketAddr,
+    substitute: Substitute,
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let substitute = substitute.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 8192];
+                let mut read = 0;
+                while !request[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut request[read..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read += n,
+                    }
+                }
+                let head = String::from_utf8_lossy(&request[..read]).into_owned();
+                let mut lines = head.split("\r\n");
+                let path = lines.next().unwrap().split(' ').nth(1).unwrap().to_owned();
+                let mut forward = reqwest::Client::new().get(format!("http://{upstream}{path}"));
+                for line in lines {
+                    if let Some((name, value)) = line.split_once(": ") {
+                        if name.to_ascii_lowercase().starts_with("x-dmn-") {
+                            forward = forward.header(name, value);
+                        }
+                    }
+                }
+                let answer = forward.send().await.unwrap();
+                let status = answer.status().as_u16();
+                let kept: Vec<String> =
+                    ["content-type", "x-dmn-plaintext-length", "x-dmn-answer-signature"]
+                        .iter()
+                        .filter_map(|name| {
+                            answer
+                                .headers()
+                                .get(*name)
+                                .map(|v| format!("{name}: {}\r\n", v.to_str().unwrap()))
+                        })
+                        .collect();
+                let genuine = answer.bytes().await.unwrap().to_vec();
+                let body = match (status, substitute.0.lock().unwrap().clone()) {
+                    (200, Some(envelope)) => envelope,
+                    _ => genuine,
+                };
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\n{}content-length: {}\r\nconnection: close\r\n\r\n",
+                    kept.concat(),
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    (address, seen)
+}
+
+/// A man in the middle between B and A swaps A's envelope for one it made to B's
+/// public key, of the very same data (so the data's hash alone would pass it): B
+/// refuses it, because A's account signs each answer it sends. Passed through
+/// untouched, the same path works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_man_in_the_middle_cannot_swap_the_envelope() {
+    let net = Network::start().await;
+    let substitute = Substitute::default();
+    let (proxy, seen) = man_in_the_middle(net.a.address, substitute.clone()).await;
+    // A's registered endpoint now leads through the man in the middle.
+    let a = net.devnet.chain.node(&net.node_a.id).await.unwrap().expect("A is a node");
+    let through = format!("http://{proxy}");
+    let update = messages::update_node(a.encryption_key, a.key_version, &through);
+    net.devnet.chain.submit(&net.node_a.signer, &update, Confirmation::InBlock).await.unwrap();
+
+    let passed = format!("passed through untouched {}", rand::random::<u64>());
+    let (_, hash) = net.share(&passed, json!({})).await;
+    let (status, body) = net.b_reads(&hash).await;
+    assert_eq!((status, body["data"].as_str()), (200, Some(passed.as_str())), "{body}");
+    assert!(
+        seen.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "B's request went through the proxy"
+    );
+
+    let swapped = format!("swapped on the way {}", rand::random::<u64>());
+    let (_, hash) = net.share(&swapped, json!({})).await;
+    *substitute.0.lock().unwrap() =
+        Some(envelope_for(&net.devnet, &net.node_b, swapped.as_bytes()).await);
+    let (status, body) = net.b_reads(&hash).await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("not signed by the sharing node's account"), "{message}");
+    let (status, bytes) = b_streams(&net, &format!("/data/{hash}")).await;
+    assert!(status != 200 || bytes.is_none(), "the swapped envelope was read as a success");
+}
+
 /// A node registered with `endpoint`, sharing `data_hash` with `recipient` straight on
 /// chain (it holds no envelope: the endpoint is all it brings).
 async fn hostile_share(

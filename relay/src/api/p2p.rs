@@ -40,7 +40,9 @@ use axum::{
 };
 use datamgmt_abi::DenyReason;
 use datamgmt_client::envelope::Header;
-use datamgmt_client::p2p::{P2pError, SignedHeaders, FRESHNESS_MS};
+use datamgmt_client::p2p::{
+    sign_answer, P2pError, SignedHeaders, ANSWER_SIGNATURE_HEADER, FRESHNESS_MS,
+};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
@@ -55,7 +57,11 @@ pub fn router() -> Router<AppState> {
     tag = "p2p",
     params(("share_id" = String, Path, description = "`share_…`"), EnvelopeParams),
     responses(
-        (status = 200, content((Vec<u8> = "application/octet-stream")), description = "The envelope with the caller's stanza alone"),
+        (status = 200, content((Vec<u8> = "application/octet-stream")), description = "The envelope with the caller's stanza alone",
+            headers(
+                ("x-dmn-answer-signature" = String, description = "sr25519 signature of this node's account over the request's signature, the SHA-256 of the envelope header and the plaintext length; the caller reads nothing else"),
+                ("x-dmn-plaintext-length" = u64, description = "Plaintext bytes (custodial shares)"),
+            )),
         BadRequest,
         BadSignature,
         Forbidden,
@@ -165,6 +171,8 @@ async fn serve_envelope(
         Written::ReceiptUsed => return Err(denied(DenyReason::ReceiptUsedUp)),
     }
 
+    let plaintext_len = custodial.then_some(row.plaintext_len);
+    let answer_signature = sign_answer(&state.node().signer, &signed, &header_bytes, plaintext_len);
     let length = stored_len - stored_header.encoded_len() as u64 + header_bytes.len() as u64;
     let body = std::io::Cursor::new(header_bytes).chain(reader);
     let mut response = axum::body::Body::from_stream(ReaderStream::new(body)).into_response();
@@ -172,9 +180,13 @@ async fn serve_envelope(
     headers
         .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_LENGTH, length.into());
-    if custodial {
-        headers.insert(PLAINTEXT_LENGTH_HEADER, row.plaintext_len.into());
+    if let Some(plaintext_len) = plaintext_len {
+        headers.insert(PLAINTEXT_LENGTH_HEADER, plaintext_len.into());
     }
+    headers.insert(
+        ANSWER_SIGNATURE_HEADER,
+        header::HeaderValue::from_str(&answer_signature).map_err(internal)?,
+    );
     Ok(response)
 }
 

@@ -10,7 +10,7 @@ use crate::time::now_ms;
 use datamgmt_abi::{AccountId, ShareId};
 use datamgmt_client::chain::from_abi_account;
 use datamgmt_client::envelope::{EnvelopeError, Header};
-use datamgmt_client::p2p::SignedHeaders;
+use datamgmt_client::p2p::{verify_answer, SignedHeaders, ANSWER_SIGNATURE_HEADER};
 use futures::TryStreamExt;
 use std::time::Duration;
 use tokio::io::AsyncRead;
@@ -105,11 +105,26 @@ pub async fn fetch(
         .get(PLAINTEXT_LENGTH_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
+    let answer_signature = response
+        .headers()
+        .get(ANSWER_SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let stream = response.bytes_stream().map_err(std::io::Error::other);
     let mut chunks = StreamReader::new(stream);
     let header = Header::read(&mut chunks).await.map_err(|error| match error {
         EnvelopeError::Io(error) => unreachable(error.to_string()),
         other => ApiError::BadGateway(format!("the sharing node sent no envelope: {other}")),
     })?;
+    // Only what the owner's account signed for this very request is read any further.
+    let header_bytes = header
+        .bytes_as_read()
+        .ok_or_else(|| ApiError::BadGateway("the sharing node sent no envelope".into()))?;
+    verify_answer(owner, &signed, &header_bytes, plaintext_len, answer_signature.as_deref())
+        .map_err(|error| {
+            ApiError::BadGateway(format!(
+                "refused the answer of the sharing node {owner_id}: {error}"
+            ))
+        })?;
     Ok(FetchedEnvelope { header, chunks: Box::new(chunks), plaintext_len })
 }

@@ -1853,6 +1853,10 @@ export interface operations {
             /** @description The envelope with the caller's stanza alone */
             200: {
                 headers: {
+                    /** @description sr25519 signature of this node's account over the request's signature, the SHA-256 of the envelope header and the plaintext length; the caller reads nothing else */
+                    "x-dmn-answer-signature"?: string;
+                    /** @description Plaintext bytes (custodial shares) */
+                    "x-dmn-plaintext-length"?: number;
                     [name: string]: unknown;
                 };
                 content: {
