@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints (clippy, shellcheck, the dependency policy in
 # deny.toml), unit and in-process tests, the contract's own tests, a short fuzzing run,
-# then the end-to-end suites, schemathesis and the browser story (Chromium driving the
+# then the end-to-end suites, the storage suite on a three-node Garage cluster (with a
+# node killed mid-transfer), schemathesis and the browser story (Chromium driving the
 # web console and the dApp page across two relays) against a devnet and a Garage S3
 # server of their own (own state dir and ports, so the ones you keep running are left
 # alone), stopped afterwards even on failure.
@@ -51,7 +52,15 @@ export DATAMGMT_S3_RPC_PORT=${DATAMGMT_S3_RPC_PORT:-3911}
 export DATAMGMT_S3_ADMIN_PORT=${DATAMGMT_S3_ADMIN_PORT:-3913}
 export DATAMGMT_DEPLOY_STATE=$DATAMGMT_STATE_DIR/deploy.json
 export DATAMGMT_S3_STATE=$DATAMGMT_STATE_DIR/s3.json
-trap '"$ROOT/scripts/garage.sh" down; "$ROOT/scripts/devnet.sh" down' EXIT
+# garage_cluster up|down: a three-node Garage cluster of its own (replication factor 3,
+# S3 on ports 3920, 4020 and 4120) for the storage stage.
+garage_cluster() {
+  mkdir -p "$DATAMGMT_STATE_DIR/garage-cluster"
+  DATAMGMT_STATE_DIR=$DATAMGMT_STATE_DIR/garage-cluster DATAMGMT_S3_NODES=3 \
+    DATAMGMT_S3_PORT=3920 DATAMGMT_S3_RPC_PORT=3921 DATAMGMT_S3_ADMIN_PORT=3923 \
+    "$ROOT/scripts/garage.sh" "$1"
+}
+trap 'garage_cluster down; "$ROOT/scripts/garage.sh" down; "$ROOT/scripts/devnet.sh" down' EXIT
 "$ROOT/scripts/devnet.sh" up
 "$ROOT/scripts/garage.sh" up
 "$ROOT/scripts/deploy.sh"
@@ -61,6 +70,12 @@ log "web: generated types current (OpenAPI, contract metadata)"
 # shellcheck disable=SC2119 # no extra cargo arguments: a build with its output
 build_binaries
 cargo nextest run --workspace --locked -E 'package(datamgmt-tests)'
+
+log "storage on a three-node Garage cluster, and a node killed mid-transfer"
+garage_cluster up
+DATAMGMT_S3_STATE=$DATAMGMT_STATE_DIR/garage-cluster/s3.json \
+  cargo nextest run --workspace --locked -E 'package(datamgmt-tests) & binary(storage)' --run-ignored all
+garage_cluster down
 
 log "schemathesis against a relay's /openapi.json"
 "$ROOT/scripts/schemathesis.sh" "${DATAMGMT_SCHEMATHESIS_SECONDS:-60}"
