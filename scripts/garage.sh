@@ -32,6 +32,16 @@ garage_pid() { local f; f="$(node_dir "$1")/garage.pid"; [ -f "$f" ] && cat "$f"
 is_running() { local pid; pid=$(garage_pid "$1") && kill -0 "$pid" 2>/dev/null; }
 # running_nodes: the indexes of the nodes whose process is alive.
 running_nodes() { local i; for i in 0 1 2; do is_running "$i" && echo "$i"; done; return 0; }
+# stop_legacy: stops a Garage started before nodes had directories of their own.
+stop_legacy() {
+  local pid
+  pid=$(cat "$GARAGE_DIR/garage.pid" 2>/dev/null) || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid"
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+  log "garage stopped (started by an earlier version of this script)"
+}
 random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
 # write_config I SECRET TOKEN: node I's garage.toml.
@@ -67,6 +77,7 @@ up() {
     return
   fi
   command -v garage >/dev/null || die "garage is not installed: run scripts/setup.sh"
+  stop_legacy
   local i
   for i in $(seq 0 $((NODES - 1))); do
     curl -s --max-time 1 "http://127.0.0.1:$((S3_PORT + 100 * i))" >/dev/null \
@@ -133,7 +144,8 @@ down() {
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
     stopped=$((stopped + 1))
   done
-  if [ "$stopped" -gt 0 ]; then log "garage stopped ($stopped node(s))"; else log "garage not running"; fi
+  stop_legacy
+  if [ "$stopped" -gt 0 ]; then log "garage stopped ($stopped node(s))"; elif [ ! -f "$GARAGE_DIR/garage.pid" ]; then log "garage not running"; fi
   # The store was a scratch one: its data goes with it.
   rm -rf "$GARAGE_DIR" "$S3_STATE"
 }

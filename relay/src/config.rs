@@ -51,6 +51,23 @@ pub struct RelayConfig {
     /// The web console's build folder, served at `/` (none: no console).
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// HTTPS: the relay's certificate and key, and roots trusted for other nodes.
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+/// HTTPS. Without `cert` and `key` the relay serves plain HTTP, which it does only on a
+/// loopback address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain (PEM), the relay's own first.
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key: Option<PathBuf>,
+    /// Certificates (PEM) trusted, besides the system's roots, when calling other
+    /// nodes' HTTPS endpoints: a private CA's.
+    pub peer_roots: Option<PathBuf>,
 }
 
 /// The web console: the folder `web/`'s build wrote (`index.html`, `dapp.html`,
@@ -316,9 +333,40 @@ impl RelayConfig {
         for origin in &self.cors.origins {
             check_origin(origin).map_err(|error| format!("[cors] origins: `{origin}` {error}"))?;
         }
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(_), Some(_)) => {}
+            (None, None) if self.listen.ip().is_loopback() => {}
+            (None, None) => {
+                return Err(format!(
+                    "`listen` {} is not a loopback address: serve HTTPS ([tls] cert and key)",
+                    self.listen
+                ))
+            }
+            _ => return Err("[tls] needs both `cert` and `key`".into()),
+        }
         crate::peers::check_endpoint(&self.public_url, &self.peers)
             .map(|_| ())
             .map_err(|error| format!("`public_url`: {error}"))
+    }
+
+    /// The TLS acceptor `[tls]` configures, if any.
+    pub fn tls_acceptor(&self) -> Result<Option<tokio_rustls::TlsAcceptor>, ConfigError> {
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(cert), Some(key)) => crate::tls::acceptor(cert, key)
+                .map(Some)
+                .map_err(|e| ConfigError::Missing(format!("[tls]: {e}"))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The HTTP client for other nodes: `[peers]` policy, and `[tls] peer_roots`.
+    pub fn peers(&self) -> Result<crate::peers::Peers, ConfigError> {
+        let roots = match &self.tls.peer_roots {
+            Some(path) => crate::tls::peer_roots(path)
+                .map_err(|e| ConfigError::Missing(format!("[tls] peer_roots: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok(crate::peers::Peers::new(self.peers, &roots))
     }
 
     /// The web console to serve, when `[console] dir` names its build folder (which
@@ -537,5 +585,23 @@ mod tests {
         config.chain.public_node_url = Some("ws://127.0.0.1:9944".into());
         let console = config.console().unwrap().expect("configured");
         assert_eq!(console.node_url.as_deref(), Some("ws://127.0.0.1:9944"));
+    }
+
+    #[test]
+    fn plain_http_is_served_only_on_loopback() {
+        let mut config: RelayConfig = toml::from_str(EXAMPLE).unwrap();
+        config.peers.allow_loopback = true;
+        assert!(config.listen.ip().is_loopback());
+        config.validate().unwrap();
+        config.listen = "0.0.0.0:8443".parse().unwrap();
+        let error = config.validate().unwrap_err();
+        assert!(error.contains("not a loopback address") && error.contains("[tls]"), "{error}");
+        config.tls.cert = Some("cert.pem".into());
+        let error = config.validate().unwrap_err();
+        assert!(error.contains("both"), "{error}");
+        config.tls.key = Some("key.pem".into());
+        config.validate().unwrap();
+        let Err(error) = config.tls_acceptor() else { panic!("no such certificate file") };
+        assert!(error.to_string().contains("cert.pem"), "{error}");
     }
 }

@@ -30,6 +30,7 @@
 //! - [`server`]: connections, timeouts, load shedding and request head limits;
 //! - [`metrics`]: Prometheus metrics at `/metrics`;
 //! - [`time`]: the clock, in the contract's unit;
+//! - [`tls`]: HTTPS certificates, and roots trusted for other nodes;
 //! - `testing` (feature `testing`): a relay in process for tests and benches.
 //!
 //! [`app`] builds the router, [`start`] starts the background tasks, [`run`] serves
@@ -59,6 +60,7 @@ pub mod storage;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+pub mod tls;
 
 use axum::{http::Request, Router};
 use state::AppState;
@@ -142,14 +144,15 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 }
 
 /// Serves the relay on `listener` until `shutdown` completes, then finishes the requests
-/// in progress (see [`server`] for the connection limits).
+/// in progress (see [`server`] for the connection limits); HTTPS with `tls`.
 pub async fn run(
     listener: tokio::net::TcpListener,
     state: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.settings().server;
-    server::serve(listener, app(state), limits, shutdown).await
+    server::serve(listener, app(state), limits, tls, shutdown).await
 }
 
 /// Where the relay's chain is: the node's RPC URL and the contract's address.

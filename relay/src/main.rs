@@ -63,9 +63,11 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if public.contract.is_none() {
         tracing::warn!("no contract metadata configured: GET /contract answers 404");
     }
-    let state = AppState::new(config.settings(), public, tokens, store, index, identity);
+    let tls = config.tls_acceptor()?;
+    let peers = config.peers()?;
+    let state = AppState::new(config.settings(), public, tokens, store, index, identity, peers);
     datamgmt_relay::start(&state, Some(ChainEndpoint { url, contract }), Workers::ALL);
-    let served = datamgmt_relay::run(listener, state.clone(), shutdown_signal()).await;
+    let served = datamgmt_relay::run(listener, state.clone(), tls, shutdown_signal()).await;
     tracing::info!("requests finished; stopping background tasks");
     datamgmt_relay::stop(&state).await;
     served?;

@@ -90,11 +90,21 @@ pub fn check_endpoint(endpoint: &str, policy: &PeerPolicy) -> Result<Url, PeerEr
     if url.query().is_some() || url.fragment().is_some() {
         return Err(refuse("an endpoint may not carry a query or a fragment"));
     }
-    match url.host() {
+    let loopback = match url.host() {
         None => return Err(refuse("an endpoint needs a host")),
-        Some(url::Host::Ipv4(ip)) => check_address(IpAddr::V4(ip), policy).map_err(refuse)?,
-        Some(url::Host::Ipv6(ip)) => check_address(IpAddr::V6(ip), policy).map_err(refuse)?,
-        Some(url::Host::Domain(_)) => {}
+        Some(url::Host::Ipv4(ip)) => {
+            check_address(IpAddr::V4(ip), policy).map_err(refuse)?;
+            ip.is_loopback()
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            check_address(IpAddr::V6(ip), policy).map_err(refuse)?;
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+    };
+    // Anything that leaves this machine is encrypted and its server authenticated.
+    if url.scheme() == "http" && !loopback {
+        return Err(refuse("an endpoint off this machine must be https://"));
     }
     Ok(url)
 }
@@ -218,9 +228,14 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// A client under `policy`.
-    pub fn new(policy: PeerPolicy) -> Self {
-        let client = reqwest::Client::builder()
+    /// A client under `policy`, trusting the system's roots and `extra_roots` (a local
+    /// CA's certificates, say) for other nodes' HTTPS.
+    pub fn new(policy: PeerPolicy, extra_roots: &[reqwest::Certificate]) -> Self {
+        let mut builder = reqwest::Client::builder();
+        for root in extra_roots {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(Duration::from_secs(policy.connect_timeout_secs))
@@ -311,8 +326,10 @@ mod tests {
     fn endpoints_are_checked() {
         assert!(check_endpoint("https://relay.example.org", &strict()).is_ok());
         assert!(check_endpoint("https://relay.example.org/base/", &strict()).is_ok());
-        assert!(check_endpoint("http://203.0.114.7:8080", &strict()).is_ok());
+        assert!(check_endpoint("https://203.0.114.7:8443", &strict()).is_ok());
         assert!(check_endpoint("http://127.0.0.1:8081", &dev()).is_ok());
+        assert!(check_endpoint("http://[::1]:8081", &dev()).is_ok());
+        assert!(check_endpoint("http://localhost:8081", &dev()).is_ok());
         for (endpoint, policy, why) in [
             ("ftp://relay.example.org", strict(), "http and https"),
             ("https://user:pw@relay.example.org", strict(), "credentials"),
@@ -334,13 +351,18 @@ mod tests {
             ("http://0.0.0.0:80", dev(), "unspecified"),
             ("http://224.0.0.1", dev(), "multicast"),
             ("not a url", dev(), "not a URL"),
+            ("http://relay.example.org", strict(), "must be https"),
+            ("http://203.0.114.7:8080", strict(), "must be https"),
+            ("http://localhost.example.org", dev(), "must be https"),
             ("unix:/var/run/x", dev(), "http and https"),
         ] {
             let error = check_endpoint(endpoint, &policy).unwrap_err().to_string();
             assert!(error.contains(why), "{endpoint}: {error}");
         }
         let open = PeerPolicy { allow_private: true, ..dev() };
-        assert!(check_endpoint("http://10.1.2.3", &open).is_ok());
+        assert!(check_endpoint("https://10.1.2.3", &open).is_ok());
+        let error = check_endpoint("http://10.1.2.3", &open).unwrap_err().to_string();
+        assert!(error.contains("must be https"), "{error}");
     }
 
     #[test]

@@ -19,6 +19,9 @@
 //!   (hyper itself refuses, without a body, only heads too large for its buffer, many
 //!   times these limits).
 //!
+//! With a TLS acceptor every connection is HTTPS (rustls), its handshake bounded like
+//! a request head.
+//!
 //! On shutdown the listener closes, every connection finishes the request it is
 //! answering, and [`serve`] returns once all have ended.
 
@@ -57,11 +60,13 @@ const HYPER_MAX_HEADERS: usize = 512;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `router` on `listener` under `limits` until `shutdown` completes, then lets
-/// every connection finish the request it is answering.
+/// every connection finish the request it is answering. With `tls`, every connection
+/// is HTTPS: its handshake must finish within `header_timeout_secs`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServerLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -89,33 +94,20 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(WriteStallTimeout::new(
-            stream,
-            Duration::from_secs(limits.write_timeout_secs),
-        ));
-        let service = hyper_util::service::TowerToHyperService::new(
-            router.clone().into_service::<hyper::body::Incoming>(),
-        );
-        let mut closed = closing.subscribe();
+        let stream = WriteStallTimeout::new(stream, Duration::from_secs(limits.write_timeout_secs));
+        let router = router.clone();
+        let closed = closing.subscribe();
+        let tls = tls.clone();
         tracker.spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(limits.header_timeout_secs))
-                .max_buf_size(HYPER_BUFFER)
-                .max_headers(HYPER_MAX_HEADERS);
-            let connection = builder.serve_connection(io, service);
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(%error, "connection ended");
+            match tls {
+                None => serve_connection(stream, router, limits, closed).await,
+                Some(acceptor) => {
+                    let handshake = Duration::from_secs(limits.header_timeout_secs);
+                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, router, limits, closed).await,
+                        Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
-                }
-                // Only ever set once, after the last connection was accepted.
-                _ = closed.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
                 }
             }
             drop(permit);
@@ -128,6 +120,41 @@ pub async fn serve(
         tracing::warn!("connections still open after the shutdown grace period; leaving them");
     }
     Ok(())
+}
+
+/// Serves one connection (plain or TLS) with hyper's HTTP/1.1 server under `limits`,
+/// finishing its request in progress once `closed` says the server stops.
+async fn serve_connection<S>(
+    stream: S,
+    router: Router,
+    limits: ServerLimits,
+    mut closed: tokio::sync::watch::Receiver<()>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(
+        router.into_service::<hyper::body::Incoming>(),
+    );
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(limits.header_timeout_secs))
+        .max_buf_size(HYPER_BUFFER)
+        .max_headers(HYPER_MAX_HEADERS);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended");
+            }
+        }
+        // Only ever set once, after the last connection was accepted.
+        _ = closed.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }
 
 /// Requests answered at once, shared by the middleware.

@@ -70,6 +70,7 @@ impl AppState {
         store: EnvelopeStore,
         index: Index,
         node: NodeIdentity,
+        peers: Peers,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -86,7 +87,7 @@ impl AppState {
                 index,
                 node,
                 chain: ChainConnection::unavailable("no chain connection has been started"),
-                peers: Peers::new(settings.peers),
+                peers,
                 limiters: Limiters::new(&settings.peers, &settings.releases),
                 releases: ReleaseRecorder::new(settings.releases),
                 reads: Default::default(),

@@ -129,7 +129,8 @@ impl TestRelay {
                 Index::open(&url).await.expect("the test index opens")
             }
         };
-        AppState::new(self.settings, self.public, tokens(), store, index, node)
+        let peers = crate::peers::Peers::new(self.settings.peers, &[]);
+        AppState::new(self.settings, self.public, tokens(), store, index, node, peers)
     }
 
     /// The relay started (on `chain`, if any, with every background task) and serving
@@ -145,7 +146,7 @@ impl TestRelay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let address = listener.local_addr().expect("a bound port");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::run(listener, state.clone(), async {
+        let server = tokio::spawn(crate::run(listener, state.clone(), None, async {
             let _ = stopped.await;
         }));
         ServedRelay { address, state, stop, server }

@@ -121,7 +121,7 @@ async fn serves_on_a_socket_and_shuts_down_gracefully() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(datamgmt_relay::run(listener, state(&dir), async {
+    let server = tokio::spawn(datamgmt_relay::run(listener, state(&dir), None, async {
         let _ = stopped.await;
     }));
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
@@ -946,4 +946,49 @@ async fn the_console_is_served_with_a_strict_content_security_policy() {
     // The API is unchanged beside it.
     let (status, _, _) = call(app.clone(), get_request("/data/list", None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// With a certificate the relay serves HTTPS only: a client trusting its CA gets
+/// answers, plain HTTP gets none, and a client that does not trust the CA refuses the
+/// server. The roots file is what `[tls] peer_roots` reads for calling other nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_is_served_with_the_configured_certificate() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let relay_key = KeyPair::generate().unwrap();
+    let relay_params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let relay_cert = relay_params.signed_by(&relay_key, &ca, &ca_key).unwrap();
+    let (cert, key, roots) =
+        (dir.path().join("relay.pem"), dir.path().join("relay.key"), dir.path().join("ca.pem"));
+    std::fs::write(&cert, relay_cert.pem() + &ca.pem()).unwrap();
+    std::fs::write(&key, relay_key.serialize_pem()).unwrap();
+    std::fs::write(&roots, ca.pem()).unwrap();
+
+    let acceptor = datamgmt_relay::tls::acceptor(&cert, &key).expect("the certificate serves");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(datamgmt_relay::run(listener, state(&dir), Some(acceptor), async {
+        let _ = stopped.await;
+    }));
+
+    let trusted = datamgmt_relay::tls::peer_roots(&roots).unwrap();
+    let mut client = reqwest::Client::builder();
+    for root in trusted {
+        client = client.add_root_certificate(root);
+    }
+    let client = client.build().unwrap();
+    let answer = client.get(format!("https://{address}/healthz")).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert!(reqwest::get(format!("http://{address}/healthz")).await.is_err(), "no plain HTTP");
+    let stranger = reqwest::get(format!("https://{address}/healthz")).await.unwrap_err();
+    assert!(stranger.is_connect(), "an unknown CA is refused: {stranger}");
+    assert!(datamgmt_relay::tls::acceptor(&roots, &cert).is_err(), "a certificate is no key");
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }

@@ -15,14 +15,37 @@ pub enum Registration {
     Updated,
 }
 
+/// Whether other nodes will call `endpoint`: an `https://` URL, or `http://` on this
+/// machine only (`127.0.0.0/8`, `::1`, `localhost`), as relays require of the
+/// endpoints they call.
+pub fn check_endpoint_scheme(endpoint: &str) -> Result<(), ChainError> {
+    let refuse = |why: &str| ChainError::Config(format!("endpoint `{endpoint}`: {why}"));
+    let url = reqwest::Url::parse(endpoint).map_err(|_| refuse("not a URL"))?;
+    let host = url.host_str().ok_or_else(|| refuse("no host"))?;
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(refuse("an endpoint off this machine must be https://")),
+        _ => Err(refuse("only https:// (or http:// on loopback) endpoints are called")),
+    }
+}
+
 /// Makes the contract's record of this node say what the keyring and the configuration
-/// say: its current X25519 key and version, and `endpoint`.
+/// say: its current X25519 key and version, and `endpoint` (which must pass
+/// [`check_endpoint_scheme`]).
 pub async fn ensure_registered(
     chain: &ChainClient,
     signer: &NodeSigner,
     keyring: &Keyring,
     endpoint: &str,
 ) -> Result<Registration, ChainError> {
+    check_endpoint_scheme(endpoint)?;
     let (key_version, key) = keyring.current_node_public_key();
     let account = to_abi_account(&signer.account_id());
     let (message, outcome) = match chain.node(&account).await? {
@@ -47,4 +70,24 @@ pub async fn ensure_registered(
     };
     chain.submit(signer, &message, Confirmation::InBlock).await?;
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_endpoint_scheme;
+
+    #[test]
+    fn endpoints_off_this_machine_are_https() {
+        for good in [
+            "https://relay.example.org",
+            "http://127.0.0.1:8081",
+            "http://[::1]:1",
+            "http://localhost",
+        ] {
+            assert!(check_endpoint_scheme(good).is_ok(), "{good}");
+        }
+        for bad in ["http://relay.example.org", "http://10.0.0.1", "ftp://x", "nope"] {
+            assert!(check_endpoint_scheme(bad).is_err(), "{bad}");
+        }
+    }
 }
