@@ -29,7 +29,11 @@ node_dir() { printf '%s/node%s\n' "$GARAGE_DIR" "$1"; }
 # garage ARGS…: the garage CLI against node 0.
 garage() { command garage -c "$(node_dir 0)/garage.toml" "$@"; }
 garage_pid() { local f; f="$(node_dir "$1")/garage.pid"; [ -f "$f" ] && cat "$f"; }
-is_running() { local pid; pid=$(garage_pid "$1") && kill -0 "$pid" 2>/dev/null; }
+# is_running I: node I's process is alive (and is a garage, not a reused pid).
+is_running() {
+  local pid
+  pid=$(garage_pid "$1") && kill -0 "$pid" 2>/dev/null && grep -q garage "/proc/$pid/cmdline" 2>/dev/null
+}
 # running_nodes: the indexes of the nodes whose process is alive.
 running_nodes() { local i; for i in 0 1 2; do is_running "$i" && echo "$i"; done; return 0; }
 # stop_legacy: stops a Garage started before nodes had directories of their own.
@@ -72,10 +76,15 @@ TOML
 }
 
 up() {
-  if [ -n "$(running_nodes)" ]; then
+  if [ -n "$(running_nodes)" ] && [ -f "$S3_STATE" ]; then
     log "garage already running ($(running_nodes | wc -l) node(s)) on http://127.0.0.1:$S3_PORT"
     return
   fi
+  # Nodes without settings are what a failed start left: start afresh.
+  [ -z "$(running_nodes)" ] || down
+  # Whatever fails from here on stops what was started.
+  set -E
+  trap 'down' ERR
   command -v garage >/dev/null || die "garage is not installed: run scripts/setup.sh"
   stop_legacy
   local i
@@ -112,6 +121,11 @@ up() {
     garage layout assign -z "dc$((i + 1))" -c 1G "$node" >/dev/null
   done
   garage layout apply --version 1 >/dev/null
+  # Writes need a quorum of the layout's nodes: wait until every one is healthy.
+  until [ "$(garage status 2>/dev/null | awk '/HEALTHY NODES/ { on = 1; next } /====/ { on = 0 } on && /dc[0-9]/' | wc -l)" -ge "$NODES" ]; do
+    [ $SECONDS -lt $deadline ] || { down; die "garage: not every node is healthy in time"; }
+    sleep 0.2
+  done
   garage bucket create "$BUCKET" >/dev/null
   garage key create "$KEY_NAME" >/dev/null
   garage bucket allow --read --write --owner "$BUCKET" --key "$KEY_NAME" >/dev/null
@@ -132,6 +146,7 @@ with open(path + ".tmp", "w") as f:
 os.replace(path + ".tmp", path)
 PY
   )
+  trap - ERR
   log "garage up ($NODES node(s), replication factor $REPLICATION); bucket $BUCKET; settings in $S3_STATE"
 }
 

@@ -60,7 +60,7 @@ garage_cluster() {
     DATAMGMT_S3_PORT=3920 DATAMGMT_S3_RPC_PORT=3921 DATAMGMT_S3_ADMIN_PORT=3923 \
     "$ROOT/scripts/garage.sh" "$1"
 }
-trap 'garage_cluster down; "$ROOT/scripts/garage.sh" down; "$ROOT/scripts/devnet.sh" down' EXIT
+trap 'garage_cluster down || true; "$ROOT/scripts/garage.sh" down || true; "$ROOT/scripts/devnet.sh" down || true' EXIT
 "$ROOT/scripts/devnet.sh" up
 "$ROOT/scripts/garage.sh" up
 "$ROOT/scripts/deploy.sh"

@@ -333,7 +333,13 @@ impl RelayConfig {
         for origin in &self.cors.origins {
             check_origin(origin).map_err(|error| format!("[cors] origins: `{origin}` {error}"))?;
         }
+        if self.server.header_timeout_secs == 0 {
+            return Err("[server] header_timeout_secs must be 1 or more".into());
+        }
         match (&self.tls.cert, &self.tls.key) {
+            (Some(_), Some(_)) if !self.public_url.starts_with("https://") => {
+                return Err("`public_url` must be https:// when the relay serves HTTPS".into())
+            }
             (Some(_), Some(_)) => {}
             (None, None) if self.listen.ip().is_loopback() => {}
             (None, None) => {
@@ -366,7 +372,8 @@ impl RelayConfig {
                 .map_err(|e| ConfigError::Missing(format!("[tls] peer_roots: {e}")))?,
             None => Vec::new(),
         };
-        Ok(crate::peers::Peers::new(self.peers, &roots))
+        crate::peers::Peers::with_roots(self.peers, &roots)
+            .map_err(|e| ConfigError::Missing(format!("[tls] peer_roots: {e}")))
     }
 
     /// The web console to serve, when `[console] dir` names its build folder (which
@@ -600,6 +607,9 @@ mod tests {
         let error = config.validate().unwrap_err();
         assert!(error.contains("both"), "{error}");
         config.tls.key = Some("key.pem".into());
+        let error = config.validate().unwrap_err();
+        assert!(error.contains("must be https://"), "{error}");
+        config.public_url = "https://127.0.0.1:8443".into();
         config.validate().unwrap();
         let Err(error) = config.tls_acceptor() else { panic!("no such certificate file") };
         assert!(error.to_string().contains("cert.pem"), "{error}");

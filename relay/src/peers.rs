@@ -100,7 +100,8 @@ pub fn check_endpoint(endpoint: &str, policy: &PeerPolicy) -> Result<Url, PeerEr
             check_address(IpAddr::V6(ip), policy).map_err(refuse)?;
             ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        // A name may resolve anywhere: only a literal loopback address is plain HTTP.
+        Some(url::Host::Domain(_)) => false,
     };
     // Anything that leaves this machine is encrypted and its server authenticated.
     if url.scheme() == "http" && !loopback {
@@ -229,8 +230,11 @@ pub struct Peers {
 
 impl Peers {
     /// A client under `policy`, trusting the system's roots and `extra_roots` (a local
-    /// CA's certificates, say) for other nodes' HTTPS.
-    pub fn new(policy: PeerPolicy, extra_roots: &[reqwest::Certificate]) -> Self {
+    /// CA's certificates, say) for other nodes' HTTPS; an error when a root is unusable.
+    pub fn with_roots(
+        policy: PeerPolicy,
+        extra_roots: &[reqwest::Certificate],
+    ) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder();
         for root in extra_roots {
             builder = builder.add_root_certificate(root.clone());
@@ -241,9 +245,13 @@ impl Peers {
             .connect_timeout(Duration::from_secs(policy.connect_timeout_secs))
             .read_timeout(Duration::from_secs(policy.read_timeout_secs))
             .dns_resolver(Arc::new(PolicyResolver { policy }))
-            .build()
-            .expect("an HTTP client with default TLS settings builds");
-        Self { client, policy }
+            .build()?;
+        Ok(Self { client, policy })
+    }
+
+    /// A client under `policy`, trusting the system's roots.
+    pub fn new(policy: PeerPolicy) -> Self {
+        Self::with_roots(policy, &[]).expect("an HTTP client with default TLS settings builds")
     }
 
     /// The policy.
@@ -329,7 +337,7 @@ mod tests {
         assert!(check_endpoint("https://203.0.114.7:8443", &strict()).is_ok());
         assert!(check_endpoint("http://127.0.0.1:8081", &dev()).is_ok());
         assert!(check_endpoint("http://[::1]:8081", &dev()).is_ok());
-        assert!(check_endpoint("http://localhost:8081", &dev()).is_ok());
+        assert!(check_endpoint("https://localhost:8443", &dev()).is_ok());
         for (endpoint, policy, why) in [
             ("ftp://relay.example.org", strict(), "http and https"),
             ("https://user:pw@relay.example.org", strict(), "credentials"),
@@ -354,6 +362,7 @@ mod tests {
             ("http://relay.example.org", strict(), "must be https"),
             ("http://203.0.114.7:8080", strict(), "must be https"),
             ("http://localhost.example.org", dev(), "must be https"),
+            ("http://localhost:8081", dev(), "must be https"),
             ("unix:/var/run/x", dev(), "http and https"),
         ] {
             let error = check_endpoint(endpoint, &policy).unwrap_err().to_string();

@@ -129,7 +129,7 @@ impl TestRelay {
                 Index::open(&url).await.expect("the test index opens")
             }
         };
-        let peers = crate::peers::Peers::new(self.settings.peers, &[]);
+        let peers = crate::peers::Peers::new(self.settings.peers);
         AppState::new(self.settings, self.public, tokens(), store, index, node, peers)
     }
 

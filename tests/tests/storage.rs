@@ -30,32 +30,36 @@ async fn a_lost_garage_node_loses_no_upload_and_no_download() {
     let victim = std::path::Path::new(&state).with_file_name("garage/node2/garage.pid");
     let victim = std::fs::read_to_string(&victim)
         .unwrap_or_else(|e| panic!("{}: {e} (not a three-node cluster?)", victim.display()));
-    let object = |seed: u8| -> Vec<u8> {
+    let object = |seed: u8| -> std::sync::Arc<Vec<u8>> {
         // 20 MiB: three parts of the store's 8 MiB, written and read one after another.
-        (0..20 << 20).map(|i: usize| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+        std::sync::Arc::new(
+            (0..20 << 20).map(|i: usize| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect(),
+        )
     };
+    let objects: Vec<std::sync::Arc<Vec<u8>>> = (0..6u8).map(object).collect();
     // Objects stored before the loss, read during it.
     let mut stored = Vec::new();
     for seed in 0..3u8 {
         let id = ShareId(rand::random());
         let mut upload = store.upload(id).await.unwrap();
-        upload.write_all(&object(seed)).await.unwrap();
+        upload.write_all(&objects[seed as usize]).await.unwrap();
         upload.complete().await.unwrap();
         stored.push((id, seed));
     }
     // Slow transfers, a slice at a time (about 3 s each), so each spans the moment the
     // node dies: parts and ranges go before it and after it.
+    let moved = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut transfers = tokio::task::JoinSet::new();
-    for seed in 10..13u8 {
-        let store = store.clone();
-        let finished = finished.clone();
+    for seed in 3..6u8 {
+        let (store, moved, finished) = (store.clone(), moved.clone(), finished.clone());
+        let data = objects[seed as usize].clone();
         transfers.spawn(async move {
             let id = ShareId(rand::random());
-            let data = object(seed);
             let mut upload = store.upload(id).await.map_err(|e| e.to_string())?;
             for slice in data.chunks(256 << 10) {
                 upload.write_all(slice).await.map_err(|e| e.to_string())?;
+                moved.fetch_add(slice.len(), std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(40)).await;
             }
             upload.complete().await.map_err(|e| e.to_string())?;
@@ -64,8 +68,8 @@ async fn a_lost_garage_node_loses_no_upload_and_no_download() {
         });
     }
     for &(id, seed) in &stored {
-        let store = store.clone();
-        let finished = finished.clone();
+        let (store, moved, finished) = (store.clone(), moved.clone(), finished.clone());
+        let data = objects[seed as usize].clone();
         transfers.spawn(async move {
             let (mut reader, _) = store.download(id).await.map_err(|e| e.to_string())?;
             let mut back = Vec::new();
@@ -76,16 +80,21 @@ async fn a_lost_garage_node_loses_no_upload_and_no_download() {
                     break;
                 }
                 back.extend_from_slice(&slice[..n]);
+                moved.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(40)).await;
             }
-            if Sha256::digest(&back) != Sha256::digest(object(seed)) {
+            if Sha256::digest(&back) != Sha256::digest(data.as_slice()) {
                 return Err(format!("{id} came back different"));
             }
             finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             Ok((id, seed))
         });
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The node dies once the six have moved about 9 MiB each on average: past their
+    // first 8 MiB part or range, none done.
+    while moved.load(std::sync::atomic::Ordering::SeqCst) < 6 * (9 << 20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 0, "all six are under way");
     let killed =
         std::process::Command::new("kill").args(["-KILL", victim.trim()]).status().unwrap();
@@ -101,6 +110,10 @@ async fn a_lost_garage_node_loses_no_upload_and_no_download() {
         let (mut reader, _) = store.download(id).await.unwrap();
         let mut back = Vec::new();
         reader.read_to_end(&mut back).await.unwrap();
-        assert_eq!(Sha256::digest(&back), Sha256::digest(object(seed)), "{id}");
+        assert_eq!(
+            Sha256::digest(&back),
+            Sha256::digest(objects[seed as usize].as_slice()),
+            "{id}"
+        );
     }
 }

@@ -15,19 +15,22 @@ pub enum Registration {
     Updated,
 }
 
-/// Whether other nodes will call `endpoint`: an `https://` URL, or `http://` on this
-/// machine only (`127.0.0.0/8`, `::1`, `localhost`), as relays require of the
-/// endpoints they call.
+/// Whether other nodes will call `endpoint` at all: an `https://` URL, or `http://` on
+/// a literal loopback address (`127.0.0.0/8`, `::1`), as relays require of the
+/// endpoints they call (which also refuse credentials, queries and, by default,
+/// private addresses).
 pub fn check_endpoint_scheme(endpoint: &str) -> Result<(), ChainError> {
     let refuse = |why: &str| ChainError::Config(format!("endpoint `{endpoint}`: {why}"));
     let url = reqwest::Url::parse(endpoint).map_err(|_| refuse("not a URL"))?;
     let host = url.host_str().ok_or_else(|| refuse("no host"))?;
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
+    // Only a literal loopback address is plain HTTP: a name may resolve anywhere.
+    let loopback = match host.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    };
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
@@ -82,11 +85,13 @@ mod tests {
             "https://relay.example.org",
             "http://127.0.0.1:8081",
             "http://[::1]:1",
-            "http://localhost",
+            "http://[::ffff:127.0.0.1]:1",
         ] {
             assert!(check_endpoint_scheme(good).is_ok(), "{good}");
         }
-        for bad in ["http://relay.example.org", "http://10.0.0.1", "ftp://x", "nope"] {
+        for bad in
+            ["http://relay.example.org", "http://10.0.0.1", "http://localhost", "ftp://x", "nope"]
+        {
             assert!(check_endpoint_scheme(bad).is_err(), "{bad}");
         }
     }
