@@ -151,6 +151,9 @@ async fn serve_envelope(
         // was uploaded (recipient stanzas only).
         stored_header.bytes_as_read().ok_or_else(|| internal("a read header has its MAC"))?
     };
+    let plaintext_len = custodial.then_some(row.plaintext_len);
+    let answer_signature = sign_answer(&state.node().signer, &signed, &header_bytes, plaintext_len);
+    let answer_signature = header::HeaderValue::from_str(&answer_signature).map_err(internal)?;
     let release =
         KeyRelease { share_id, recipient: caller, released_at: view.access.now, receipt_paid_at };
     // Written down first; then, if a newer block was seen since the decision (the
@@ -171,8 +174,6 @@ async fn serve_envelope(
         Written::ReceiptUsed => return Err(denied(DenyReason::ReceiptUsedUp)),
     }
 
-    let plaintext_len = custodial.then_some(row.plaintext_len);
-    let answer_signature = sign_answer(&state.node().signer, &signed, &header_bytes, plaintext_len);
     let length = stored_len - stored_header.encoded_len() as u64 + header_bytes.len() as u64;
     let body = std::io::Cursor::new(header_bytes).chain(reader);
     let mut response = axum::body::Body::from_stream(ReaderStream::new(body)).into_response();
@@ -183,10 +184,7 @@ async fn serve_envelope(
     if let Some(plaintext_len) = plaintext_len {
         headers.insert(PLAINTEXT_LENGTH_HEADER, plaintext_len.into());
     }
-    headers.insert(
-        ANSWER_SIGNATURE_HEADER,
-        header::HeaderValue::from_str(&answer_signature).map_err(internal)?,
-    );
+    headers.insert(ANSWER_SIGNATURE_HEADER, answer_signature);
     Ok(response)
 }
 
