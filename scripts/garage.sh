@@ -134,6 +134,7 @@ up() {
   key_id=$(awk -F': *' '/Key ID/ { print $2; exit }' <<<"$info")
   secret_key=$(awk -F': *' '/Secret key/ { print $2; exit }' <<<"$info")
   if [ -z "$key_id" ] || [ -z "$secret_key" ]; then
+    down
     die "could not read the access key from garage"
   fi
   (umask 077 && python3 - "$S3_STATE" "$S3_PORT" "$(cfg s3.region)" "$BUCKET" "$key_id" "$secret_key" <<'PY'
