@@ -99,12 +99,7 @@ impl SignedHeaders {
         {
             return Err(P2pError::Malformed(NONCE_HEADER));
         }
-        let signature = field(SIGNATURE_HEADER)?
-            .strip_prefix("0x")
-            .and_then(|hex_text| {
-                let mut bytes = [0u8; 64];
-                hex::decode_to_slice(hex_text, &mut bytes).ok().map(|()| bytes)
-            })
+        let signature = parse_signature(field(SIGNATURE_HEADER)?)
             .ok_or(P2pError::Malformed(SIGNATURE_HEADER))?;
         Ok(Self { account, timestamp, nonce: nonce.to_owned(), signature })
     }
@@ -154,6 +149,12 @@ pub enum P2pError {
     ForgedAnswer,
 }
 
+/// A signature as the headers carry it: `0x` and 128 hex.
+fn parse_signature(text: &str) -> Option<[u8; 64]> {
+    let mut bytes = [0u8; 64];
+    hex::decode_to_slice(text.strip_prefix("0x")?, &mut bytes).ok().map(|()| bytes)
+}
+
 /// What an answer's signature covers: the request it answers (by its signature), the
 /// envelope header sent, and the plaintext length announced (if any).
 fn answer_message(request: &SignedHeaders, header: &[u8], plaintext_len: Option<u64>) -> Vec<u8> {
@@ -191,13 +192,7 @@ pub fn verify_answer(
     signature: Option<&str>,
 ) -> Result<(), P2pError> {
     let signature = signature.ok_or(P2pError::Missing(ANSWER_SIGNATURE_HEADER))?;
-    let bytes = signature
-        .strip_prefix("0x")
-        .and_then(|hex_text| {
-            let mut bytes = [0u8; 64];
-            hex::decode_to_slice(hex_text, &mut bytes).ok().map(|()| bytes)
-        })
-        .ok_or(P2pError::Malformed(ANSWER_SIGNATURE_HEADER))?;
+    let bytes = parse_signature(signature).ok_or(P2pError::Malformed(ANSWER_SIGNATURE_HEADER))?;
     let message = answer_message(request, header, plaintext_len);
     if sr25519::verify(&sr25519::Signature(bytes), message, &sr25519::PublicKey(owner.0)) {
         Ok(())

@@ -90,21 +90,14 @@ pub fn check_endpoint(endpoint: &str, policy: &PeerPolicy) -> Result<Url, PeerEr
     if url.query().is_some() || url.fragment().is_some() {
         return Err(refuse("an endpoint may not carry a query or a fragment"));
     }
-    let loopback = match url.host() {
+    match url.host() {
         None => return Err(refuse("an endpoint needs a host")),
-        Some(url::Host::Ipv4(ip)) => {
-            check_address(IpAddr::V4(ip), policy).map_err(refuse)?;
-            ip.is_loopback()
-        }
-        Some(url::Host::Ipv6(ip)) => {
-            check_address(IpAddr::V6(ip), policy).map_err(refuse)?;
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        // A name may resolve anywhere: only a literal loopback address is plain HTTP.
-        Some(url::Host::Domain(_)) => false,
-    };
+        Some(url::Host::Ipv4(ip)) => check_address(IpAddr::V4(ip), policy).map_err(refuse)?,
+        Some(url::Host::Ipv6(ip)) => check_address(IpAddr::V6(ip), policy).map_err(refuse)?,
+        Some(url::Host::Domain(_)) => {}
+    }
     // Anything that leaves this machine is encrypted and its server authenticated.
-    if url.scheme() == "http" && !loopback {
+    if url.scheme() == "http" && !datamgmt_client::chain::is_literal_loopback(&url) {
         return Err(refuse("an endpoint off this machine must be https://"));
     }
     Ok(url)

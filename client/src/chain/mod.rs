@@ -27,7 +27,9 @@ pub use dry_run::{DryRun, StorageDeposit, Weight};
 pub use error::ChainError;
 pub use events::RecordedEvent;
 pub use messages::ContractMessage;
-pub use registration::{ensure_registered, Registration};
+pub use registration::{
+    check_endpoint_scheme, ensure_registered, is_literal_loopback, Registration,
+};
 pub use signer::NodeSigner;
 
 /// An account as subxt spells it (SS58 text form via `Display`/`FromStr`).

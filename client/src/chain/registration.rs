@@ -15,6 +15,19 @@ pub enum Registration {
     Updated,
 }
 
+/// Whether `url`'s host is a literal loopback address (`127.0.0.0/8`, `::1`, or
+/// IPv4-mapped loopback): the only place plain HTTP is used between nodes. A name may
+/// resolve anywhere, so `localhost` is not one.
+pub fn is_literal_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        _ => false,
+    }
+}
+
 /// Whether other nodes will call `endpoint` at all: an `https://` URL, or `http://` on
 /// a literal loopback address (`127.0.0.0/8`, `::1`), as relays require of the
 /// endpoints they call (which also refuse credentials, queries and, by default,
@@ -22,18 +35,12 @@ pub enum Registration {
 pub fn check_endpoint_scheme(endpoint: &str) -> Result<(), ChainError> {
     let refuse = |why: &str| ChainError::Config(format!("endpoint `{endpoint}`: {why}"));
     let url = reqwest::Url::parse(endpoint).map_err(|_| refuse("not a URL"))?;
-    let host = url.host_str().ok_or_else(|| refuse("no host"))?;
-    // Only a literal loopback address is plain HTTP: a name may resolve anywhere.
-    let loopback = match host.trim_start_matches('[').trim_end_matches(']').parse() {
-        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
-        Ok(std::net::IpAddr::V6(ip)) => {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => false,
-    };
+    if url.host_str().is_none() {
+        return Err(refuse("no host"));
+    }
     match url.scheme() {
         "https" => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if is_literal_loopback(&url) => Ok(()),
         "http" => Err(refuse("an endpoint off this machine must be https://")),
         _ => Err(refuse("only https:// (or http:// on loopback) endpoints are called")),
     }

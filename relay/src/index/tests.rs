@@ -6,6 +6,18 @@ use datamgmt_abi::events::{ShareAction, ShareEvent};
 use datamgmt_abi::{AccountId, DataHash, ShareId};
 use sqlx::Row;
 
+/// `event` as the indexer hands it over from block `block`.
+fn in_block(block: u64, event: ShareEvent) -> IndexedEvent {
+    IndexedEvent {
+        block_number: block,
+        block_hash: format!("0x{block:064x}"),
+        extrinsic_index: 1,
+        extrinsic_hash: format!("0x{:064x}", block + 1000),
+        event_index: 0,
+        event,
+    }
+}
+
 fn row(id: u8) -> ShareRow {
     ShareRow {
         share_id: ShareId([id; 16]),
@@ -29,20 +41,18 @@ fn row(id: u8) -> ShareRow {
 async fn received_finds_the_shares_made_to_a_node_by_index() {
     let index = Index::open("sqlite::memory:").await.unwrap();
     let (me, other) = (AccountId([2; 32]), AccountId([3; 32]));
-    let event = |block: u64, share: u8, recipient: AccountId, action: ShareAction| IndexedEvent {
-        block_number: block,
-        block_hash: format!("0x{block:064x}"),
-        extrinsic_index: 1,
-        extrinsic_hash: format!("0x{:064x}", block + 1000),
-        event_index: 0,
-        event: ShareEvent {
-            share_id: ShareId([share; 16]),
-            owner: AccountId([1; 32]),
-            recipient,
-            data_hash: DataHash([7; 32]),
-            at: block * 1000,
-            action,
-        },
+    let event = |block: u64, share: u8, recipient: AccountId, action: ShareAction| {
+        in_block(
+            block,
+            ShareEvent {
+                share_id: ShareId([share; 16]),
+                owner: AccountId([1; 32]),
+                recipient,
+                data_hash: DataHash([7; 32]),
+                at: block * 1000,
+                action,
+            },
+        )
     };
     let created = ShareAction::Created { price: 0, expires_at: None, key_version: 1 };
     let released = ShareAction::KeyReleased { paid: 0 };
@@ -77,20 +87,18 @@ async fn received_finds_the_shares_made_to_a_node_by_index() {
 async fn received_shares_carry_what_later_events_changed() {
     let index = Index::open("sqlite::memory:").await.unwrap();
     let me = AccountId([2; 32]);
-    let event = |block: u64, share: u8, owner: u8, action: ShareAction| IndexedEvent {
-        block_number: block,
-        block_hash: format!("0x{block:064x}"),
-        extrinsic_index: 1,
-        extrinsic_hash: format!("0x{:064x}", block + 1000),
-        event_index: 0,
-        event: ShareEvent {
-            share_id: ShareId([share; 16]),
-            owner: AccountId([owner; 32]),
-            recipient: me,
-            data_hash: DataHash([share; 32]),
-            at: block * 1000,
-            action,
-        },
+    let event = |block: u64, share: u8, owner: u8, action: ShareAction| {
+        in_block(
+            block,
+            ShareEvent {
+                share_id: ShareId([share; 16]),
+                owner: AccountId([owner; 32]),
+                recipient: me,
+                data_hash: DataHash([share; 32]),
+                at: block * 1000,
+                action,
+            },
+        )
     };
     let created = |price, expires_at| ShareAction::Created { price, expires_at, key_version: 1 };
     let blocks = [
@@ -281,20 +289,18 @@ async fn replayed_blocks_do_not_undo_later_changes() {
     let index = Index::open("sqlite::memory:").await.unwrap();
     let share = row(1);
     index.insert_pending(&share).await.unwrap();
-    let event = |block: u64, action: ShareAction| IndexedEvent {
-        block_number: block,
-        block_hash: format!("0x{block:064x}"),
-        extrinsic_index: 1,
-        extrinsic_hash: format!("0x{:064x}", block + 1000),
-        event_index: 0,
-        event: ShareEvent {
-            share_id: share.share_id,
-            owner: share.owner,
-            recipient: share.recipient,
-            data_hash: share.data_hash,
-            at: block * 1000,
-            action,
-        },
+    let event = |block: u64, action: ShareAction| {
+        in_block(
+            block,
+            ShareEvent {
+                share_id: share.share_id,
+                owner: share.owner,
+                recipient: share.recipient,
+                data_hash: share.data_hash,
+                at: block * 1000,
+                action,
+            },
+        )
     };
     let first = event(5, ShareAction::ExpiryChanged { old: share.expires_at, new: None });
     let second = event(6, ShareAction::ExpiryChanged { old: None, new: Some(7_000) });
