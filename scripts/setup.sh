@@ -2,7 +2,9 @@
 # Installs what the project needs to build, deploy and test, and nothing twice:
 # the contract toolchain (1.81.0 + wasm32 target, rust-src, clippy),
 # `substrate-contracts-node`, `cargo-contract`, `garage` (the S3 server) and `cargo-deny`
-# (the dependency policy check, deny.toml) at the versions in substrate-dev.toml, and
+# (the dependency policy check, deny.toml) at the versions in substrate-dev.toml,
+# Debian's PostgreSQL server (the index's server engine) and nginx (the replicas' load
+# balancer in tests), and
 # Python's `cryptography` (the envelope's interoperability peer), the web console's npm
 # packages (web/package-lock.json) and Debian's Chromium, which the browser tests drive.
 # A tool already installed at the right version is kept; otherwise a verified prebuilt
@@ -145,6 +147,10 @@ install_toolchain
 install_packages shellcheck wrk
 # The browser the web tests drive (playwright-core with its executablePath).
 install_packages chromium
+# The index's server engine (scripts/postgres.sh runs a cluster of its own with it).
+install_packages "postgresql-$(cfg postgres.version)"
+# The load balancer in front of a node's replicas in the replica tests.
+install_packages nginx-light
 install_web
 install_tool substrate-contracts-node "$(cfg tools.contracts_node)" build_node
 install_tool cargo-contract "$(cfg tools.cargo_contract)" build_cargo_contract

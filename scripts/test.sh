@@ -2,7 +2,9 @@
 # Runs every test: formatting and lints (clippy, shellcheck, the dependency policy in
 # deny.toml), unit and in-process tests, the contract's own tests, a short fuzzing run,
 # then the end-to-end suites, the storage suite on a three-node Garage cluster (with a
-# node killed mid-transfer), schemathesis and the browser story (Chromium driving the
+# node killed mid-transfer), the relay suites again on a PostgreSQL server of their own
+# (with two replicas of one node behind nginx, the chain writer killed under load),
+# schemathesis and the browser story (Chromium driving the
 # web console and the dApp page across two relays) against a devnet and a Garage S3
 # server of their own (own state dir and ports, so the ones you keep running are left
 # alone), stopped afterwards even on failure.
@@ -60,7 +62,9 @@ garage_cluster() {
     DATAMGMT_S3_PORT=3920 DATAMGMT_S3_RPC_PORT=3921 DATAMGMT_S3_ADMIN_PORT=3923 \
     "$ROOT/scripts/garage.sh" "$1"
 }
-trap 'garage_cluster down || true; "$ROOT/scripts/garage.sh" down || true; "$ROOT/scripts/devnet.sh" down || true' EXIT
+# The PostgreSQL stage's server, on a port of its own.
+export DATAMGMT_PG_PORT=${DATAMGMT_PG_PORT:-5450}
+trap 'garage_cluster down || true; "$ROOT/scripts/postgres.sh" down || true; "$ROOT/scripts/garage.sh" down || true; "$ROOT/scripts/devnet.sh" down || true' EXIT
 "$ROOT/scripts/devnet.sh" up
 "$ROOT/scripts/garage.sh" up
 "$ROOT/scripts/deploy.sh"
@@ -76,6 +80,15 @@ garage_cluster up
 DATAMGMT_S3_STATE=$DATAMGMT_STATE_DIR/garage-cluster/s3.json \
   cargo nextest run --workspace --locked -E 'package(datamgmt-tests) & binary(storage)' --run-ignored all
 garage_cluster down
+
+log "the relay suites on PostgreSQL, and a node's replicas behind nginx with the chain writer killed"
+"$ROOT/scripts/postgres.sh" up
+# The tests make a database of their own each on this server (its `postgres` database
+# is where they connect to do so).
+DATAMGMT_TEST_POSTGRES=$(sed 's#/datamgmt$#/postgres#' "$DATAMGMT_STATE_DIR/postgres.url") \
+  cargo nextest run --workspace --locked --run-ignored all \
+  -E 'package(datamgmt-relay) | (package(datamgmt-tests) & (binary(relay) | binary(p2p) | binary(attacks) | binary(replicas)))'
+"$ROOT/scripts/postgres.sh" down
 
 log "schemathesis against a relay's /openapi.json"
 "$ROOT/scripts/schemathesis.sh" "${DATAMGMT_SCHEMATHESIS_SECONDS:-60}"

@@ -1,13 +1,16 @@
-//! `GET /data/list` with 100,000 shares made and 10,000 received in the index: latency of
-//! the handler (auth, query parsing, SQLite, JSON) through the router, for the newest
-//! page, a filtered page, the oldest page, a 500-row page, and the received and merged
-//! listings. `cargo bench -p datamgmt-relay --bench list`.
+//! The index on each engine, in one run: the release path's writes (a P2P nonce and an
+//! outbox row per release, from 32 tasks at once, committed in groups), then
+//! `GET /data/list` with 100,000 shares made and 10,000 received: latency of the handler
+//! (auth, query parsing, the database, JSON) through the router, for the newest page, a
+//! filtered page, the oldest page, a 500-row page, and the received and merged listings.
+//! SQLite always; PostgreSQL too when `DATAMGMT_TEST_POSTGRES` names a server
+//! (`scripts/postgres.sh up` starts one). `cargo bench -p datamgmt-relay --bench list`.
 
 use axum::{body::Body, http::Request};
 use datamgmt_abi::events::{ShareAction, ShareEvent};
 use datamgmt_abi::{AccountId, DataHash, ShareId};
 use datamgmt_client::api::ListResponse;
-use datamgmt_relay::index::{ChainRecord, Index, IndexedEvent, ShareRow};
+use datamgmt_relay::index::{ChainRecord, Index, IndexedEvent, KeyRelease, ShareRow};
 use datamgmt_relay::testing::TestRelay;
 use std::time::Instant;
 use tower::ServiceExt;
@@ -15,12 +18,77 @@ use tower::ServiceExt;
 const SHARES: u32 = 100_000;
 const RECEIVED: u32 = 10_000;
 const RUNS: usize = 200;
+/// Tasks writing releases at once, and releases each writes.
+const WRITERS: usize = 32;
+const RELEASES_PER_WRITER: usize = 250;
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().unwrap();
-    let index =
-        Index::open(&format!("sqlite://{}", dir.path().join("index.db").display())).await.unwrap();
+    let mut engines = vec![("SQLite", None)];
+    if let Ok(server) = std::env::var(datamgmt_relay::index::scratch::POSTGRES_VARIABLE) {
+        engines.push(("PostgreSQL", Some(server)));
+    }
+    for (engine, server) in engines {
+        println!("== {engine}");
+        let dir = tempfile::tempdir().unwrap();
+        let url = match server {
+            Some(_) => datamgmt_relay::index::scratch::database_url(dir.path()).await,
+            None => format!("sqlite://{}", dir.path().join("index.db").display()),
+        };
+        release_writes(&Index::open(&url).await.unwrap()).await;
+        listings(dir.path(), Index::open(&url).await.unwrap()).await;
+    }
+}
+
+/// What each key release writes before its envelope leaves: the request's nonce and
+/// the outbox row, from [`WRITERS`] tasks at once, committed in groups.
+async fn release_writes(index: &Index) {
+    let stopping = tokio_util::sync::CancellationToken::new();
+    let writer = tokio::spawn(index.write_groups(stopping.clone()));
+    let began = Instant::now();
+    let mut tasks = Vec::new();
+    for task in 0..WRITERS {
+        let index = index.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(RELEASES_PER_WRITER);
+            for n in 0..RELEASES_PER_WRITER {
+                let started = Instant::now();
+                let account = AccountId([task as u8; 32]);
+                let nonce = format!("{n:032x}");
+                assert!(index.remember_nonce(&account, &nonce, 1, 0).await.unwrap());
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&((task * RELEASES_PER_WRITER + n) as u64).to_be_bytes());
+                let release = KeyRelease {
+                    share_id: ShareId(id),
+                    recipient: account,
+                    released_at: 1,
+                    receipt_paid_at: Some(1),
+                };
+                assert!(index.insert_release(&release, 1).await.unwrap().is_some());
+                samples.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            samples
+        }));
+    }
+    let mut samples = Vec::new();
+    for task in tasks {
+        samples.extend(task.await.unwrap());
+    }
+    let elapsed = began.elapsed().as_secs_f64();
+    samples.sort_by(f64::total_cmp);
+    let total = samples.len();
+    println!(
+        "release writes, {WRITERS} tasks: {:.0} releases/s  p50 {:.2} ms  p99 {:.2} ms",
+        total as f64 / elapsed,
+        samples[total / 2],
+        samples[total * 99 / 100]
+    );
+    stopping.cancel();
+    writer.await.unwrap();
+}
+
+/// `GET /data/list` latencies over 100,000 shares made and 10,000 received.
+async fn listings(dir: &std::path::Path, index: Index) {
     let began = Instant::now();
     for i in 0..SHARES {
         let mut id = [0u8; 16];
@@ -93,7 +161,7 @@ async fn main() {
     }
     println!("indexed {RECEIVED} received shares in {:.1} s", began.elapsed().as_secs_f64());
 
-    let state = TestRelay::new(dir.path()).index(index).state().await;
+    let state = TestRelay::new(dir).index(index).state().await;
     let app = datamgmt_relay::app(state);
     let recipient = datamgmt_client::chain::node_id_of(&datamgmt_client::chain::from_abi_account(
         &AccountId([3; 32]),

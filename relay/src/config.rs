@@ -123,7 +123,8 @@ fn default_passphrase_env() -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
-    /// `sqlite://path/to/index.db` (created when missing).
+    /// `sqlite://path/to/index.db` (created when missing), or
+    /// `postgres://user:password@host:port/name`, which replicas of one node share.
     pub url: String,
 }
 

@@ -188,30 +188,86 @@ impl Workers {
 
 /// Starts every background task of the relay over `state`, on [`AppState::tasks`]:
 /// the connection to `chain` (none: the relay stays without one, as in router tests),
-/// the index's group writer, the release recorder and its watch, and the pending-share
-/// outbox and the indexer as `workers` says. Each ends when [`stop`] cancels it.
+/// the index's group writer and the release recorder's watch, and, while this replica
+/// holds the chain writer lease ([`index::leases`]), the release recorder and the
+/// pending-share outbox and the indexer as `workers` says. Each ends when [`stop`]
+/// cancels it.
 pub fn start(state: &AppState, chain: Option<ChainEndpoint>, workers: Workers) {
     let tasks = state.tasks();
     let stopping = state.stopping().clone();
     if let Some(ChainEndpoint { url, contract }) = chain {
         let connection = state.chain().clone();
         let node = state.node().clone();
-        tasks.spawn(connection.maintain(url, contract, node, stopping.clone()));
+        let submit_lock = state.index().shared_submit_lock();
+        tasks.spawn(connection.maintain(url, contract, node, submit_lock, stopping.clone()));
     }
     tasks.spawn(state.index().write_groups(stopping.clone()));
     tasks.spawn(until_stopped(stopping.clone(), release::recorder::watch(state.clone())));
-    tasks.spawn(until_stopped(stopping.clone(), release::recorder::run(state.clone())));
-    if workers.share_outbox {
-        tasks.spawn(until_stopped(
-            stopping.clone(),
-            share::outbox::run(state.clone(), OUTBOX_INTERVAL),
-        ));
-    }
-    if workers.indexer {
-        tasks.spawn(until_stopped(
-            stopping.clone(),
-            chain::indexer::run(state.clone(), INDEXER_INTERVAL),
-        ));
+    tasks.spawn(chain_writer(state.clone(), workers, stopping));
+}
+
+/// How often the chain writer checks that it still holds its lease, and how often a
+/// replica without it tries to take it: the bound on a failover.
+const LEASE_EVERY: Duration = Duration::from_millis(500);
+
+/// Runs the chain writer's tasks while this replica holds the lease, and tries to take
+/// the lease again whenever it does not, until `stopping` is cancelled. The tasks are
+/// stopped before a lost lease is let go, so two replicas never work the outboxes at
+/// once by this replica's doing.
+async fn chain_writer(state: AppState, workers: Workers, stopping: CancellationToken) {
+    while !stopping.is_cancelled() {
+        let lease = match state.index().try_writer_lease().await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                let _ = tokio::time::timeout(LEASE_EVERY, stopping.cancelled()).await;
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot ask for the chain writer lease");
+                let _ = tokio::time::timeout(LEASE_EVERY, stopping.cancelled()).await;
+                continue;
+            }
+        };
+        tracing::info!("this replica is the chain writer");
+        state.metrics().chain_writer(true);
+        let term = stopping.child_token();
+        let work = tokio_util::task::TaskTracker::new();
+        work.spawn(until_stopped(term.clone(), release::recorder::run(state.clone())));
+        if workers.share_outbox {
+            work.spawn(until_stopped(
+                term.clone(),
+                share::outbox::run(state.clone(), OUTBOX_INTERVAL),
+            ));
+        }
+        if workers.indexer {
+            work.spawn(until_stopped(
+                term.clone(),
+                chain::indexer::run(state.clone(), INDEXER_INTERVAL),
+            ));
+        }
+        work.close();
+        let mut lease = lease;
+        loop {
+            tokio::select! {
+                () = stopping.cancelled() => break,
+                () = tokio::time::sleep(LEASE_EVERY) => {}
+            }
+            if let Err(error) = lease.check().await {
+                tracing::warn!(%error, "lost the chain writer lease; stopping the writer's tasks");
+                break;
+            }
+        }
+        term.cancel();
+        work.wait().await;
+        // Record batches already sent are seen through (at most BATCH_TIMEOUT each)
+        // before another replica may take the lease and send their releases again.
+        let deadline =
+            tokio::time::Instant::now() + release::recorder::BATCH_TIMEOUT + Duration::from_secs(5);
+        while !state.releases().in_flight().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        state.metrics().chain_writer(false);
+        lease.release().await;
     }
 }
 

@@ -61,6 +61,7 @@ struct Inner {
     shares: Family<OutcomeLabels, Counter>,
     chain_calls: Histogram,
     indexed_block: Gauge,
+    chain_writer: Gauge,
     key_releases: Counter,
     release_records: Family<OutcomeLabels, Counter>,
 }
@@ -89,6 +90,12 @@ impl Default for Metrics {
         );
         let indexed_block = Gauge::default();
         registry.register("indexed_block", "last finalized block indexed", indexed_block.clone());
+        let chain_writer = Gauge::default();
+        registry.register(
+            "chain_writer",
+            "1 while this replica holds the chain writer lease (records, outbox, indexer)",
+            chain_writer.clone(),
+        );
         let key_releases = Counter::default();
         registry.register(
             "key_releases",
@@ -109,6 +116,7 @@ impl Default for Metrics {
                 shares,
                 chain_calls,
                 indexed_block,
+                chain_writer,
                 key_releases,
                 release_records,
             }),
@@ -148,6 +156,11 @@ impl Metrics {
                     .inc_by(count);
             }
         }
+    }
+
+    /// Records whether this replica holds the chain writer lease.
+    pub fn chain_writer(&self, holding: bool) {
+        self.inner.chain_writer.set(i64::from(holding));
     }
 
     /// Records the last block the indexer has read.

@@ -125,7 +125,7 @@ impl TestRelay {
         let index = match self.index {
             Some(index) => index,
             None => {
-                let url = format!("sqlite://{}", self.dir.join("index.db").display());
+                let url = crate::index::scratch::database_url(&self.dir).await;
                 Index::open(&url).await.expect("the test index opens")
             }
         };

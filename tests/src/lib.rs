@@ -14,7 +14,7 @@ mod process;
 
 pub use network::Network;
 pub use own_chain::{free_port, OwnChain};
-pub use process::{garage_storage, workspace_binary, RelayProcess, RELAY_PASSPHRASE};
+pub use process::{free_address, garage_storage, workspace_binary, RelayProcess, RELAY_PASSPHRASE};
 
 use datamgmt_abi::{AccountId, EncryptionKey};
 use datamgmt_client::chain::{

@@ -46,8 +46,15 @@ pub struct RelayProcess {
     /// Its API token (role admin).
     pub token: String,
     dir: PathBuf,
+    database_url: String,
     suri: String,
     child: Option<Child>,
+}
+
+/// The string `key` of `[table]` in the TOML `settings`, if there.
+fn settings_value(settings: &str, table: &str, key: &str) -> Option<String> {
+    let parsed: toml::Table = settings.parse().ok()?;
+    parsed.get(table)?.get(key)?.as_str().map(str::to_owned)
 }
 
 /// The passphrase of every test relay's keyring.
@@ -62,7 +69,9 @@ impl RelayProcess {
 
     /// As [`start`](Self::start), with `settings` (TOML tables such as `[releases]`,
     /// `[peers]` or `[server]`) replacing the defaults the tests use. Peers on loopback
-    /// are called unless `settings` has a `[peers]` table of its own.
+    /// are called unless `settings` has a `[peers]` table of its own; the index is a new
+    /// database (SQLite in `dir`, or on the `DATAMGMT_TEST_POSTGRES` server) unless
+    /// `settings` has a `[database]` table.
     pub async fn start_with(
         dir: &Path,
         node: &TestNode,
@@ -70,20 +79,52 @@ impl RelayProcess {
         s3: bool,
         settings: &str,
     ) -> Self {
+        Self::start_configured(dir, node, deploy, s3, settings, None).await
+    }
+
+    /// A replica of a node: a relay storing in Garage that registers `public_url` (a
+    /// load balancer in front of the node's replicas) as the node's endpoint. Replicas
+    /// of one node share its `[database]` (given in `settings`) and its keyring (copied
+    /// into `dir` before the second starts).
+    pub async fn start_replica(
+        dir: &Path,
+        node: &TestNode,
+        deploy: &DeployState,
+        public_url: &str,
+        settings: &str,
+    ) -> Self {
+        Self::start_configured(dir, node, deploy, true, settings, Some(public_url)).await
+    }
+
+    async fn start_configured(
+        dir: &Path,
+        node: &TestNode,
+        deploy: &DeployState,
+        s3: bool,
+        settings: &str,
+        public_url: Option<&str>,
+    ) -> Self {
         let address = free_address();
         let token = format!("token-{}", rand::random::<u64>());
         let q = |s: &str| serde_json::Value::from(s).to_string();
         let mut config = format!(
             "listen = {}\npublic_url = {}\n[chain]\nurl = {}\ncontract = {}\n\
-             public_node_url = {}\n[keyring]\npath = {}\n[database]\nurl = {}\n",
+             public_node_url = {}\n[keyring]\npath = {}\n",
             q(&address.to_string()),
-            q(&format!("http://{address}")),
+            q(&public_url.map_or_else(|| format!("http://{address}"), str::to_owned)),
             q(&deploy.url),
             q(&deploy.contract),
             q(&deploy.url),
             q(&dir.join("keyring.json").display().to_string()),
-            q(&format!("sqlite://{}", dir.join("index.db").display())),
         );
+        let database_url = match settings_value(settings, "database", "url") {
+            Some(url) => url,
+            None => {
+                let url = datamgmt_relay::index::scratch::database_url(dir).await;
+                config += &format!("[database]\nurl = {}\n", q(&url));
+                url
+            }
+        };
         match (s3, garage_storage()) {
             (
                 true,
@@ -114,8 +155,14 @@ impl RelayProcess {
             &format!("[[tokens]]\nname = \"test\"\nsha256 = {}\nrole = \"admin\"\n", q(&hash));
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("relay.toml"), config).unwrap();
-        let mut relay =
-            Self { address, token, dir: dir.to_owned(), suri: node.suri.clone(), child: None };
+        let mut relay = Self {
+            address,
+            token,
+            dir: dir.to_owned(),
+            database_url,
+            suri: node.suri.clone(),
+            child: None,
+        };
         relay.restart().await;
         relay
     }
@@ -182,6 +229,11 @@ impl RelayProcess {
         &self.dir
     }
 
+    /// Its index database's URL.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// Its keyring file.
     pub fn keyring_path(&self) -> PathBuf {
         self.dir.join("keyring.json")
@@ -221,8 +273,8 @@ impl Drop for RelayProcess {
     }
 }
 
-/// A loopback address no one listens on now.
-fn free_address() -> SocketAddr {
+/// A loopback address with a port free at the time of asking.
+pub fn free_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap()
 }

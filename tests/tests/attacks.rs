@@ -39,8 +39,7 @@ async fn until_seen(relay: &RelayProcess, number: u64) {
 /// Waits until `relay` (acting for `node`) has indexed `count` shares of `hash` made
 /// to it: read from its index database, as its `GET /data/{hash}` would.
 async fn until_indexed(relay: &RelayProcess, node: &TestNode, hash: &str, count: usize) {
-    let url = format!("sqlite://{}", relay.dir().join("index.db").display());
-    let index = datamgmt_relay::index::Index::open(&url).await.unwrap();
+    let index = datamgmt_relay::index::Index::open(relay.database_url()).await.unwrap();
     let hash: DataHash = hash.parse().unwrap();
     for _ in 0..120 {
         if index.received(hash, &node.id).await.unwrap().len() >= count {
@@ -448,8 +447,7 @@ async fn a_refused_record_pauses_releases_until_acknowledged() {
         .await
         .unwrap();
     net.devnet.advance_block().await;
-    let url = format!("sqlite://{}", net.a.dir().join("index.db").display());
-    let index = datamgmt_relay::index::Index::open(&url).await.unwrap();
+    let index = datamgmt_relay::index::Index::open(net.a.database_url()).await.unwrap();
     let release = datamgmt_relay::index::KeyRelease {
         share_id: revoked,
         recipient: net.node_b.id,

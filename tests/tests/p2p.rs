@@ -124,8 +124,7 @@ async fn a_sent_release_is_recorded_after_a_restart_and_a_revocation() {
     let (share_id, hash) = net.share("released, then revoked", json!({})).await;
     let released_at = net.devnet.chain_time().await;
     net.a.stop();
-    let url = format!("sqlite://{}", net.a.dir().join("index.db").display());
-    let index = Index::open(&url).await.unwrap();
+    let index = Index::open(net.a.database_url()).await.unwrap();
     let release =
         KeyRelease { share_id, recipient: net.node_b.id, released_at, receipt_paid_at: None };
     assert!(index.insert_release(&release, now_ms()).await.unwrap().is_some());

@@ -356,7 +356,7 @@ async fn share_data_stores_records_and_reads_back() {
     // the node's registration holds the same records.
     let dir = tempfile::tempdir().unwrap();
     let fresh =
-        Index::open(&format!("sqlite://{}", dir.path().join("fresh.db").display())).await.unwrap();
+        Index::open(&datamgmt_relay::index::scratch::database_url(dir.path()).await).await.unwrap();
     indexer::catch_up(&chain, &fresh, &owner.id, since).await.unwrap();
     let events =
         fresh.events_for(priced_hash.parse().unwrap(), &owner.id, None, 100).await.unwrap();
@@ -392,12 +392,17 @@ async fn pending_shares_are_retried_once_the_chain_answers() {
         key_version: 1,
         plaintext_len: 1,
         envelope_len: 1,
-        created_at: time::now_ms(),
+        // Older than a first chain call may take: the outbox's to retry.
+        created_at: time::now_ms() - 60_000,
         recorded: None,
         revoked_at: None,
         attempts: 1,
         last_error: Some("chain unreachable".into()),
     };
+    // A share whose first call may still be under way (on this or another replica) is
+    // left to that call: a second one would race it.
+    let young = ShareRow { created_at: time::now_ms(), ..pending(3) };
+    relay.state.index().insert_pending(&young).await.unwrap();
     let failed = pending(1);
     relay.state.index().insert_pending(&failed).await.unwrap();
     let landed = pending(2);
@@ -413,6 +418,8 @@ async fn pending_shares_are_retried_once_the_chain_answers() {
     let waiting = relay.state.index().get(landed.share_id).await.unwrap().unwrap();
     assert!(waiting.recorded.is_none());
     assert!(waiting.last_error.unwrap().contains("already on chain"));
+    let untouched = relay.state.index().get(young.share_id).await.unwrap().unwrap();
+    assert_eq!((untouched.attempts, untouched.recorded), (0, None), "the young share waits");
     assert_eq!(
         devnet.chain.share_record(landed.share_id).await.unwrap().unwrap().data_hash,
         landed.data_hash

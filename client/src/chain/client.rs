@@ -130,6 +130,19 @@ pub struct ChainClient {
     /// Held from reading a nonce until the transaction is in the pool, so concurrent
     /// submissions from one account never sign with the same nonce.
     submit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The same, across the processes that sign for the account (replicas of one
+    /// relay), when there are several.
+    shared_submit_lock: Option<Arc<dyn SharedSubmitLock>>,
+}
+
+/// A lock several processes signing for one account share, held from reading the
+/// account's nonce until the transaction is in the pool, so none of them signs with a
+/// nonce another is using (a PostgreSQL advisory lock, say).
+pub trait SharedSubmitLock: Send + Sync {
+    /// Waits for the lock; it is held until the returned guard is dropped.
+    fn acquire(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<Box<dyn std::any::Any + Send>, String>>;
 }
 
 impl ChainClient {
@@ -151,7 +164,14 @@ impl ChainClient {
             metadata,
             contract,
             submit_lock: Arc::default(),
+            shared_submit_lock: None,
         })
+    }
+
+    /// This client, also taking `lock` around each submission (see [`SharedSubmitLock`]).
+    pub fn with_shared_submit_lock(mut self, lock: Arc<dyn SharedSubmitLock>) -> Self {
+        self.shared_submit_lock = Some(lock);
+        self
     }
 
     /// The node's URL.
@@ -444,6 +464,10 @@ impl ChainClient {
     ) -> Result<(InBlock, bool), ChainError> {
         let mut progress = {
             let _in_pool = self.submit_lock.lock().await;
+            let _shared_in_pool = match &self.shared_submit_lock {
+                Some(lock) => Some(lock.acquire().await.map_err(ChainError::SubmitLock)?),
+                None => None,
+            };
             let mut attempt = 1;
             loop {
                 // Built at the best block: under load the dev node seals dozens of blocks

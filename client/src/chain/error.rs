@@ -21,6 +21,10 @@ pub enum ChainError {
     /// The chain rejected the call (for example an out-of-gas trap or too little balance).
     #[error("the chain rejected the call: {0}")]
     Dispatch(String),
+    /// The lock that orders this account's submissions across processes could not be
+    /// taken (its database is down?): nothing was submitted.
+    #[error("cannot take the submission lock: {0}")]
+    SubmitLock(String),
     /// The transaction did not make it into a block.
     #[error("the transaction failed: {0}")]
     Transaction(String),

@@ -21,7 +21,7 @@ pub mod messages;
 mod registration;
 mod signer;
 
-pub use client::{AccessView, CallReceipt, ChainClient, Confirmation};
+pub use client::{AccessView, CallReceipt, ChainClient, Confirmation, SharedSubmitLock};
 pub use deploy_state::{DeployState, DEPLOY_STATE_ENV};
 pub use dry_run::{DryRun, StorageDeposit, Weight};
 pub use error::ChainError;

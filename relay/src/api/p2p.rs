@@ -161,7 +161,17 @@ async fn serve_envelope(
     // allows the release.
     let confirm = {
         let state = state.clone();
-        move || async move { still_allowed(&state, share_id, caller, block, receipt_paid_at).await }
+        move || async move {
+            let decided_again = still_allowed(&state, share_id, caller, block, receipt_paid_at);
+            tokio::time::timeout(crate::release::recorder::CONFIRM_WITHIN, decided_again)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::Unavailable {
+                        dependency: "the chain",
+                        cause: "the release could not be decided again in time".into(),
+                    })
+                })
+        }
     };
     match state
         .releases()

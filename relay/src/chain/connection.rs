@@ -6,7 +6,7 @@ use crate::node;
 use crate::node::NodeIdentity;
 use tokio_util::sync::CancellationToken;
 
-use datamgmt_client::chain::{AccountId32, ChainClient, NodeSigner, H256};
+use datamgmt_client::chain::{AccountId32, ChainClient, NodeSigner, SharedSubmitLock, H256};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::RwLock;
@@ -69,11 +69,14 @@ impl ChainConnection {
         url: String,
         contract: AccountId32,
         node: NodeIdentity,
+        submit_lock: Option<Arc<dyn SharedSubmitLock>>,
         stopping: CancellationToken,
     ) {
         while !stopping.is_cancelled() {
-            let connect =
-                tokio::time::timeout(CONNECT_TIMEOUT, Self::try_connect(&url, contract, &node));
+            let connect = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                Self::try_connect(&url, contract, &node, submit_lock.clone()),
+            );
             let attempt = tokio::select! {
                 () = stopping.cancelled() => break,
                 attempt = connect => {
@@ -173,8 +176,13 @@ impl ChainConnection {
         url: &str,
         contract: AccountId32,
         node: &NodeIdentity,
+        submit_lock: Option<Arc<dyn SharedSubmitLock>>,
     ) -> Result<ChainClient, String> {
-        let client = ChainClient::connect(url, contract).await.map_err(|e| e.to_string())?;
+        let mut client = ChainClient::connect(url, contract).await.map_err(|e| e.to_string())?;
+        if let Some(lock) = submit_lock {
+            // Replicas of this node sign for one account: their submissions take turns.
+            client = client.with_shared_submit_lock(lock);
+        }
         let keyring = node.keyring.read().await;
         let outcome = node::ensure_registered(&client, &node.signer, &keyring, &node.public_url)
             .await

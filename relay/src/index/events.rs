@@ -42,12 +42,19 @@ impl Index {
         super::nodes::upsert(&mut tx, nodes).await?;
         for indexed in events {
             let event = &indexed.event;
-            let action = serde_json::to_string(&event.action)
+            let action = serde_json::to_value(&event.action)
                 .map_err(|e| IndexError::Corrupt(e.to_string()))?;
+            let kind = action.get("kind").and_then(|kind| kind.as_str()).map(str::to_owned);
+            let paid = match &event.action {
+                ShareAction::KeyReleased { paid } => Some(paid.to_string()),
+                _ => None,
+            };
             let inserted = sqlx::query(
-                "INSERT OR IGNORE INTO share_events (block_number, event_index, block_hash, \
+                "INSERT INTO share_events (block_number, event_index, block_hash, \
                  extrinsic_index, extrinsic_hash, share_id, owner, recipient, data_hash, at, \
-                 action, owner_node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 action, owner_node, kind, paid) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(to_i64(indexed.block_number))
             .bind(i64::from(indexed.event_index))
@@ -59,8 +66,10 @@ impl Index {
             .bind(event.recipient.to_string())
             .bind(event.data_hash.to_string())
             .bind(to_i64(event.at))
-            .bind(action)
+            .bind(action.to_string())
             .bind(node_of(&event.owner).to_string())
+            .bind(kind)
+            .bind(paid)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -73,7 +82,7 @@ impl Index {
             match &event.action {
                 ShareAction::Revoked => {
                     sqlx::query(
-                        "UPDATE shares SET revoked_at = COALESCE(revoked_at, ?) WHERE share_id = ?",
+                        "UPDATE shares SET revoked_at = COALESCE(revoked_at, $1) WHERE share_id = $2",
                     )
                     .bind(to_i64(event.at))
                     .bind(event.share_id.to_string())
@@ -81,7 +90,7 @@ impl Index {
                     .await?;
                 }
                 ShareAction::ExpiryChanged { new, .. } => {
-                    sqlx::query("UPDATE shares SET expires_at = ? WHERE share_id = ?")
+                    sqlx::query("UPDATE shares SET expires_at = $1 WHERE share_id = $2")
                         .bind(new.map(to_i64))
                         .bind(event.share_id.to_string())
                         .execute(&mut *tx)
@@ -92,8 +101,8 @@ impl Index {
             if matches!(event.action, ShareAction::Created { .. }) {
                 // A share whose chain call landed unseen is settled here.
                 sqlx::query(
-                    "UPDATE shares SET state = 'recorded', tx_hash = ?, block_number = ?, \
-                     block_hash = ?, last_error = NULL WHERE share_id = ? AND state = 'pending'",
+                    "UPDATE shares SET state = 'recorded', tx_hash = $1, block_number = $2, \
+                     block_hash = $3, last_error = NULL WHERE share_id = $4 AND state = 'pending'",
                 )
                 .bind(&indexed.extrinsic_hash)
                 .bind(to_i64(indexed.block_number))
@@ -105,8 +114,9 @@ impl Index {
         }
         for table in ["indexer_cursor", "directory_cursor"] {
             sqlx::query(&format!(
-                "INSERT INTO {table} (id, last_block) VALUES (1, ?) ON CONFLICT (id) \
-                 DO UPDATE SET last_block = MAX(last_block, excluded.last_block)"
+                "INSERT INTO {table} (id, last_block) VALUES (1, $1) ON CONFLICT (id) \
+                 DO UPDATE SET last_block = excluded.last_block \
+                 WHERE excluded.last_block > {table}.last_block"
             ))
             .bind(to_i64(block_number))
             .execute(&mut *tx)
@@ -142,9 +152,9 @@ impl Index {
         let rows = sqlx::query(
             "SELECT block_number, event_index, block_hash, extrinsic_index, extrinsic_hash, \
              share_id, owner, recipient, data_hash, at, action FROM share_events \
-             WHERE data_hash = ? AND (owner = ? OR recipient = ?) \
-             AND (block_number > ? OR (block_number = ? AND event_index > ?)) \
-             ORDER BY block_number, event_index LIMIT ?",
+             WHERE data_hash = $1 AND (owner = $2 OR recipient = $3) \
+             AND (block_number > $4 OR (block_number = $5 AND event_index > $6)) \
+             ORDER BY block_number, event_index LIMIT $7",
         )
         .bind(data_hash.to_string())
         .bind(party.to_string())
@@ -159,7 +169,7 @@ impl Index {
     }
 }
 
-pub(super) fn event_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<IndexedEvent, IndexError> {
+pub(super) fn event_from_row(row: &sqlx::any::AnyRow) -> Result<IndexedEvent, IndexError> {
     let number = |column: &str| unsigned(row, column);
     let action: String = row.try_get("action")?;
     Ok(IndexedEvent {

@@ -1,14 +1,15 @@
 //! Small writes on the key-release path, committed together.
 //!
 //! Every signed P2P request writes its nonce and every release its outbox row, and a
-//! commit waits for the disk (SQLite syncs each one). Committed one by one, they cap
+//! commit waits for the disk (SQLite and PostgreSQL sync each one). Committed one by one, they cap
 //! releases at the disk's sync rate; here the writes that arrive while a commit is under
 //! way go together in the next transaction, and each caller is answered once the commit
 //! holding its write is durable, so nothing is acknowledged before it is on disk.
 
 use super::columns::{to_i64, IndexError};
 use datamgmt_abi::{AccountId, ShareId, Timestamp};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
+use sqlx::Row;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
@@ -44,7 +45,7 @@ type Waiting = (Write, oneshot::Sender<Result<Option<i64>, String>>);
 /// write is committed on its own.
 #[derive(Clone, Debug)]
 pub(super) struct GroupCommit {
-    pool: SqlitePool,
+    pool: AnyPool,
     queue: mpsc::UnboundedSender<Waiting>,
     receiver: Arc<Mutex<Option<mpsc::UnboundedReceiver<Waiting>>>>,
     running: Arc<AtomicBool>,
@@ -52,7 +53,7 @@ pub(super) struct GroupCommit {
 
 impl GroupCommit {
     /// Writes on `pool`; nothing commits in groups until [`run`](Self::run) does.
-    pub(super) fn new(pool: SqlitePool) -> Self {
+    pub(super) fn new(pool: AnyPool) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel::<Waiting>();
         Self {
             pool,
@@ -122,34 +123,38 @@ impl GroupCommit {
 }
 
 /// Runs `group` in one transaction: per write, its new row's id if it wrote one.
-async fn commit(pool: &SqlitePool, group: &[Waiting]) -> Result<Vec<Option<i64>>, String> {
+async fn commit(pool: &AnyPool, group: &[Waiting]) -> Result<Vec<Option<i64>>, String> {
     let run = async {
         let mut transaction = pool.begin().await?;
         let mut new_rows = Vec::with_capacity(group.len());
         for (write, _) in group {
-            let inserted = match write {
+            let new_row = match write {
                 Write::Nonce { account, nonce, seen_at, forget_before } => {
                     if let Some(before) = forget_before {
-                        sqlx::query("DELETE FROM p2p_nonces WHERE seen_at < ?")
+                        sqlx::query("DELETE FROM p2p_nonces WHERE seen_at < $1")
                             .bind(to_i64(*before))
                             .execute(&mut *transaction)
                             .await?;
                     }
-                    sqlx::query(
-                        "INSERT INTO p2p_nonces (account, nonce, seen_at) VALUES (?, ?, ?) \
+                    let inserted = sqlx::query(
+                        "INSERT INTO p2p_nonces (account, nonce, seen_at) VALUES ($1, $2, $3) \
                          ON CONFLICT (account, nonce) DO NOTHING",
                     )
                     .bind(account.to_string())
                     .bind(nonce)
                     .bind(to_i64(*seen_at))
                     .execute(&mut *transaction)
-                    .await?
+                    .await?;
+                    // A nonce has no row id of its own: 0 says it is new.
+                    (inserted.rows_affected() == 1).then_some(0)
                 }
                 Write::Release { share_id, recipient, released_at, receipt_paid_at, now } => {
-                    sqlx::query(
-                        "INSERT OR IGNORE INTO key_releases \
+                    // A receipt used already (the unique index) writes nothing.
+                    let inserted = sqlx::query(
+                        "INSERT INTO key_releases \
                          (share_id, recipient, released_at, receipt_paid_at, state, updated_at, \
-                         written_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                         written_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6) \
+                         ON CONFLICT DO NOTHING RETURNING id",
                     )
                     .bind(share_id.to_string())
                     .bind(recipient.to_string())
@@ -157,11 +162,12 @@ async fn commit(pool: &SqlitePool, group: &[Waiting]) -> Result<Vec<Option<i64>>
                     .bind(receipt_paid_at.map(to_i64))
                     .bind(to_i64(*now))
                     .bind(to_i64(*now))
-                    .execute(&mut *transaction)
-                    .await?
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+                    inserted.map(|row| row.try_get::<i64, _>("id")).transpose()?
                 }
             };
-            new_rows.push((inserted.rows_affected() == 1).then(|| inserted.last_insert_rowid()));
+            new_rows.push(new_row);
         }
         transaction.commit().await?;
         Ok::<_, sqlx::Error>(new_rows)

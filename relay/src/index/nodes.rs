@@ -38,14 +38,14 @@ pub struct DirectoryRow {
 
 /// Writes `nodes` (in chain order) into the directory, inside the indexer's transaction.
 pub(super) async fn upsert(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     nodes: &[IndexedNode],
 ) -> Result<(), IndexError> {
     for indexed in nodes {
         let node = &indexed.node;
         sqlx::query(
             "INSERT INTO nodes (account, node_id, endpoint, key_version, registered_at, \
-             updated_at, block_number) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             updated_at, block_number) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (account) DO UPDATE SET node_id = excluded.node_id, \
              endpoint = excluded.endpoint, key_version = excluded.key_version, \
              registered_at = excluded.registered_at, updated_at = excluded.updated_at, \
@@ -83,8 +83,8 @@ impl Index {
         let (node_id, account) = after.unwrap_or_default();
         let rows = sqlx::query(
             "SELECT account, node_id, endpoint, key_version, registered_at, updated_at, \
-             block_number FROM nodes WHERE (node_id, account) > (?, ?) \
-             ORDER BY node_id, account LIMIT ?",
+             block_number FROM nodes WHERE (node_id, account) > ($1, $2) \
+             ORDER BY node_id, account LIMIT $3",
         )
         .bind(node_id)
         .bind(account)

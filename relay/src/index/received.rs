@@ -4,13 +4,13 @@
 //! events: a dApp's revocation straight on the contract shows as soon as the indexer has
 //! copied its block.
 
-use super::columns::{node_of, parse, to_i64, unsigned, IndexError};
+use super::columns::{node_of, parse, to_i64, unsigned, IndexError, Statement};
 use super::database::Index;
 use super::shares::ShareQuery;
 use datamgmt_abi::events::ShareAction;
 use datamgmt_abi::{AccountId, Balance, DataHash, ShareId, Timestamp};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
 /// A share made to this node, as of the newest event indexed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,49 +63,48 @@ impl Index {
         let later = |kind: &'static str, what: &'static str| {
             format!(
                 "(SELECT {what} FROM share_events e WHERE e.share_id = c.share_id \
-                 AND json_extract(e.action, '$.kind') = '{kind}')"
+                 AND e.kind = '{kind}')"
             )
         };
-        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+        let mut sql = Statement::new(format!(
             "SELECT c.share_id, c.data_hash, c.owner, c.recipient, c.at, c.block_number, \
              c.extrinsic_hash, c.action AS created, \
              (SELECT e.action FROM share_events e \
               WHERE e.share_id = c.share_id \
-              AND json_extract(e.action, '$.kind') = 'expiry_changed' \
+              AND e.kind = 'expiry_changed' \
               ORDER BY e.block_number DESC, e.event_index DESC LIMIT 1) AS expiry_changed, \
              {} AS revoked_at, {} AS payments, \
              (SELECT COUNT(*) FROM share_events e WHERE e.share_id = c.share_id \
-              AND json_extract(e.action, '$.kind') = 'key_released' \
-              AND CAST(json_extract(e.action, '$.paid') AS TEXT) != '0') AS paid_releases \
+              AND e.kind = 'key_released' AND e.paid != '0') AS paid_releases \
              FROM share_events c \
-             WHERE json_extract(c.action, '$.kind') = 'created' AND c.recipient = ",
+             WHERE c.kind = 'created' AND c.recipient = ",
             later("revoked", "MIN(e.at)"),
             later("paid", "COUNT(*)"),
         ));
-        sql.push_bind(me.to_string());
+        sql.bind(me.to_string());
         if let Some(from) = query.from {
-            sql.push(" AND c.at >= ").push_bind(to_i64(from));
+            sql.push(" AND c.at >= ").bind(to_i64(from));
         }
         if let Some(to) = query.to {
-            sql.push(" AND c.at < ").push_bind(to_i64(to));
+            sql.push(" AND c.at < ").bind(to_i64(to));
         }
         if let Some(sender) = query.sender {
-            sql.push(" AND c.owner_node = ").push_bind(sender.to_string());
+            sql.push(" AND c.owner_node = ").bind(sender.to_string());
         }
         if let Some((at, share_id)) = query.after {
-            sql.push(" AND (c.at < ").push_bind(to_i64(at));
-            sql.push(" OR (c.at = ").push_bind(to_i64(at));
-            sql.push(" AND c.share_id < ").push_bind(share_id.to_string()).push("))");
+            sql.push(" AND (c.at < ").bind(to_i64(at));
+            sql.push(" OR (c.at = ").bind(to_i64(at));
+            sql.push(" AND c.share_id < ").bind(share_id.to_string()).push("))");
         }
-        sql.push(" ORDER BY c.at DESC, c.share_id DESC LIMIT ").push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(&self.pool).await?;
+        sql.push(" ORDER BY c.at DESC, c.share_id DESC LIMIT ").bind(i64::from(query.limit));
+        let rows = sql.fetch_all(&self.pool).await?;
         rows.iter().map(received_from_row).collect()
     }
 }
 
 /// The action stored in `column` (the event's JSON, decoded as the contract wrote it:
-/// amounts and times of any size, not SQLite's numbers).
-fn action(row: &SqliteRow, column: &str) -> Result<Option<ShareAction>, IndexError> {
+/// amounts and times of any size, not the database's numbers).
+fn action(row: &AnyRow, column: &str) -> Result<Option<ShareAction>, IndexError> {
     let text: Option<String> = row.try_get(column)?;
     text.map(|text| {
         serde_json::from_str(&text).map_err(|e| IndexError::Corrupt(format!("{column}: {e}")))
@@ -113,7 +112,7 @@ fn action(row: &SqliteRow, column: &str) -> Result<Option<ShareAction>, IndexErr
     .transpose()
 }
 
-fn received_from_row(row: &SqliteRow) -> Result<ReceivedShare, IndexError> {
+fn received_from_row(row: &AnyRow) -> Result<ReceivedShare, IndexError> {
     let Some(ShareAction::Created { price, expires_at, .. }) = action(row, "created")? else {
         return Err(IndexError::Corrupt("a created event without its terms".into()));
     };

@@ -1,7 +1,7 @@
 //! The `key_releases` table: the release outbox. Each release is written before its
 //! envelope leaves and marked when the chain records (or refuses) it.
 
-use super::columns::{id_list, parse, to_i64, unsigned, IndexError};
+use super::columns::{parse, to_i64, unsigned, IndexError, Statement};
 use super::database::Index;
 use super::group_commit::Write;
 use datamgmt_abi::{AccountId, ShareId, Timestamp};
@@ -69,7 +69,7 @@ impl Index {
 
     /// Takes back a release written but not sent (row `id`, while still pending).
     pub async fn cancel_release(&self, id: i64) -> Result<bool, IndexError> {
-        let deleted = sqlx::query("DELETE FROM key_releases WHERE id = ? AND state = 'pending'")
+        let deleted = sqlx::query("DELETE FROM key_releases WHERE id = $1 AND state = 'pending'")
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -97,7 +97,7 @@ impl Index {
     ) -> Result<bool, IndexError> {
         let found = sqlx::query(
             "SELECT 1 FROM key_releases \
-             WHERE share_id = ? AND recipient = ? AND receipt_paid_at = ? LIMIT 1",
+             WHERE share_id = $1 AND recipient = $2 AND receipt_paid_at = $3 LIMIT 1",
         )
         .bind(share_id.to_string())
         .bind(recipient.to_string())
@@ -119,8 +119,8 @@ impl Index {
     ) -> Result<Vec<PendingRelease>, IndexError> {
         let rows = sqlx::query(
             "SELECT id, share_id, recipient, released_at, receipt_paid_at FROM key_releases \
-             WHERE state = 'pending' AND next_attempt_at <= ? AND written_at <= ? \
-             ORDER BY id LIMIT ?",
+             WHERE state = 'pending' AND next_attempt_at <= $1 AND written_at <= $2 \
+             ORDER BY id LIMIT $3",
         )
         .bind(to_i64(now))
         .bind(to_i64(written_before))
@@ -159,17 +159,14 @@ impl Index {
         block_number: u64,
         now: Timestamp,
     ) -> Result<(), IndexError> {
-        sqlx::query(
-            "UPDATE key_releases SET state = 'recorded', tx_hash = ?, block_number = ?, \
-             attempts = attempts + 1, last_error = NULL, updated_at = ? \
-             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
-        )
-        .bind(tx_hash)
-        .bind(to_i64(block_number))
-        .bind(to_i64(now))
-        .bind(id_list(ids)?)
-        .execute(&self.pool)
-        .await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut sql = Statement::new("UPDATE key_releases SET state = 'recorded', tx_hash = ");
+        sql.bind(tx_hash.to_owned()).push(", block_number = ").bind(to_i64(block_number));
+        sql.push(", attempts = attempts + 1, last_error = NULL, updated_at = ").bind(to_i64(now));
+        sql.push(" WHERE state = 'pending' AND id IN (").bind_list(ids).push(")");
+        sql.execute(&self.pool).await?;
         Ok(())
     }
 
@@ -182,19 +179,18 @@ impl Index {
         retry_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), IndexError> {
-        sqlx::query(
-            "UPDATE key_releases SET state = CASE WHEN ? IS NULL THEN 'refused' ELSE state END, \
-             next_attempt_at = COALESCE(?, next_attempt_at), attempts = attempts + 1, \
-             last_error = ?, updated_at = ? \
-             WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
-        )
-        .bind(retry_at.map(to_i64))
-        .bind(retry_at.map(to_i64))
-        .bind(error)
-        .bind(to_i64(now))
-        .bind(id_list(ids)?)
-        .execute(&self.pool)
-        .await?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut sql = Statement::new("UPDATE key_releases SET ");
+        match retry_at {
+            Some(at) => sql.push("next_attempt_at = ").bind(to_i64(at)),
+            None => sql.push("state = 'refused'"),
+        };
+        sql.push(", attempts = attempts + 1, last_error = ").bind(error.to_owned());
+        sql.push(", updated_at = ").bind(to_i64(now));
+        sql.push(" WHERE state = 'pending' AND id IN (").bind_list(ids).push(")");
+        sql.execute(&self.pool).await?;
         Ok(())
     }
 
@@ -234,8 +230,8 @@ impl Index {
         now: Timestamp,
     ) -> Result<u64, IndexError> {
         let updated = sqlx::query(
-            "UPDATE key_releases SET acknowledged_at = ? \
-             WHERE state = 'refused' AND acknowledged_at IS NULL AND id <= ?",
+            "UPDATE key_releases SET acknowledged_at = $1 \
+             WHERE state = 'refused' AND acknowledged_at IS NULL AND id <= $2",
         )
         .bind(to_i64(now))
         .bind(up_to_id)
@@ -253,8 +249,8 @@ impl Index {
     ) -> Result<Vec<OutboxRelease>, IndexError> {
         let rows = sqlx::query(
             "SELECT id, share_id, recipient, released_at, receipt_paid_at, state, attempts, \
-             last_error, written_at, updated_at FROM key_releases WHERE state = ? \
-             ORDER BY id LIMIT ?",
+             last_error, written_at, updated_at FROM key_releases WHERE state = $1 \
+             ORDER BY id LIMIT $2",
         )
         .bind(state)
         .bind(i64::from(limit))
@@ -288,7 +284,7 @@ impl Index {
     pub async fn prune_refused_releases(&self, before: Timestamp) -> Result<u64, IndexError> {
         let deleted = sqlx::query(
             "DELETE FROM key_releases WHERE state = 'refused' AND receipt_paid_at IS NULL \
-             AND acknowledged_at IS NOT NULL AND updated_at < ?",
+             AND acknowledged_at IS NOT NULL AND updated_at < $1",
         )
         .bind(to_i64(before))
         .execute(&self.pool)
@@ -300,7 +296,7 @@ impl Index {
     /// state shows their receipts used.
     pub async fn prune_recorded_releases(&self, before: Timestamp) -> Result<u64, IndexError> {
         let deleted =
-            sqlx::query("DELETE FROM key_releases WHERE state = 'recorded' AND updated_at < ?")
+            sqlx::query("DELETE FROM key_releases WHERE state = 'recorded' AND updated_at < $1")
                 .bind(to_i64(before))
                 .execute(&self.pool)
                 .await?;

@@ -2,13 +2,12 @@
 //! outbox the retry worker works from) and settled when the chain answers; the shares
 //! made to this node are found through the `events` table.
 
-use super::columns::{node_of, parse, to_i64, unsigned, IndexError};
+use super::columns::{node_of, parse, to_i64, unsigned, IndexError, Statement};
 use super::database::Index;
 use super::events::{event_from_row, IndexedEvent};
 use datamgmt_abi::{AccountId, Balance, DataHash, KeyVersion, NodeId, ShareId, Timestamp};
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-use sqlx::{FromRow, QueryBuilder, Sqlite};
+use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 /// Where a share was recorded on chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +80,7 @@ impl Index {
     pub async fn insert_pending(&self, share: &ShareRow) -> Result<(), IndexError> {
         sqlx::query(&format!(
             "INSERT INTO shares ({SHARE_COLUMNS}) VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL, 0, NULL, ?, ?, NULL)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', NULL, NULL, NULL, 0, NULL, $11, $12, NULL)"
         ))
         .bind(share.share_id.to_string())
         .bind(share.data_hash.to_string())
@@ -107,8 +106,8 @@ impl Index {
         record: &ChainRecord,
     ) -> Result<(), IndexError> {
         sqlx::query(
-            "UPDATE shares SET state = 'recorded', tx_hash = ?, block_number = ?, \
-             block_hash = ?, attempts = attempts + 1, last_error = NULL WHERE share_id = ?",
+            "UPDATE shares SET state = 'recorded', tx_hash = $1, block_number = $2, \
+             block_hash = $3, attempts = attempts + 1, last_error = NULL WHERE share_id = $4",
         )
         .bind(&record.tx_hash)
         .bind(to_i64(record.block_number))
@@ -125,17 +124,19 @@ impl Index {
         share_id: ShareId,
         error: &str,
     ) -> Result<(), IndexError> {
-        sqlx::query("UPDATE shares SET attempts = attempts + 1, last_error = ? WHERE share_id = ?")
-            .bind(error)
-            .bind(share_id.to_string())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE shares SET attempts = attempts + 1, last_error = $1 WHERE share_id = $2",
+        )
+        .bind(error)
+        .bind(share_id.to_string())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Records a revocation the chain accepted.
     pub async fn mark_revoked(&self, share_id: ShareId, at: Timestamp) -> Result<(), IndexError> {
-        sqlx::query("UPDATE shares SET revoked_at = ? WHERE share_id = ?")
+        sqlx::query("UPDATE shares SET revoked_at = $1 WHERE share_id = $2")
             .bind(to_i64(at))
             .bind(share_id.to_string())
             .execute(&self.pool)
@@ -149,7 +150,7 @@ impl Index {
         share_id: ShareId,
         expires_at: Option<Timestamp>,
     ) -> Result<(), IndexError> {
-        sqlx::query("UPDATE shares SET expires_at = ? WHERE share_id = ?")
+        sqlx::query("UPDATE shares SET expires_at = $1 WHERE share_id = $2")
             .bind(expires_at.map(to_i64))
             .bind(share_id.to_string())
             .execute(&self.pool)
@@ -164,7 +165,7 @@ impl Index {
         share_id: ShareId,
         version: KeyVersion,
     ) -> Result<(), IndexError> {
-        sqlx::query("UPDATE shares SET key_version = ? WHERE share_id = ?")
+        sqlx::query("UPDATE shares SET key_version = $1 WHERE share_id = $2")
             .bind(i64::from(version))
             .bind(share_id.to_string())
             .execute(&self.pool)
@@ -182,8 +183,8 @@ impl Index {
         limit: u32,
     ) -> Result<Vec<ShareRow>, IndexError> {
         let sql = format!(
-            "SELECT {SHARE_COLUMNS} FROM shares WHERE key_version > 0 AND key_version < ? \
-             AND share_id > ? ORDER BY share_id LIMIT ?"
+            "SELECT {SHARE_COLUMNS} FROM shares WHERE key_version > 0 AND key_version < $1 \
+             AND share_id > $2 ORDER BY share_id LIMIT $3"
         );
         let rows = sqlx::query_as(&sql)
             .bind(i64::from(version))
@@ -197,7 +198,7 @@ impl Index {
     /// How many shares have a custody stanza older than master key `version`.
     pub async fn count_below_key_version(&self, version: KeyVersion) -> Result<u64, IndexError> {
         let count: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM shares WHERE key_version > 0 AND key_version < ?",
+            "SELECT COUNT(*) FROM shares WHERE key_version > 0 AND key_version < $1",
         )
         .bind(i64::from(version))
         .fetch_one(&self.pool)
@@ -207,7 +208,7 @@ impl Index {
 
     /// Forgets a share the chain refused for good (its object is deleted too).
     pub async fn remove(&self, share_id: ShareId) -> Result<(), IndexError> {
-        sqlx::query("DELETE FROM shares WHERE share_id = ?")
+        sqlx::query("DELETE FROM shares WHERE share_id = $1")
             .bind(share_id.to_string())
             .execute(&self.pool)
             .await?;
@@ -221,34 +222,33 @@ impl Index {
 
     /// Shares of the data with this hash, newest first.
     pub async fn by_hash(&self, data_hash: DataHash) -> Result<Vec<ShareRow>, IndexError> {
-        self.select("WHERE data_hash = ? ORDER BY created_at DESC", Some(data_hash.to_string()))
+        self.select("WHERE data_hash = $1 ORDER BY created_at DESC", Some(data_hash.to_string()))
             .await
     }
 
     /// A page of shares matching `query`, newest first.
     pub async fn list(&self, query: &ShareQuery) -> Result<Vec<ShareRow>, IndexError> {
-        let mut sql =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {SHARE_COLUMNS} FROM shares WHERE 1 = 1"));
+        let mut sql = Statement::new(format!("SELECT {SHARE_COLUMNS} FROM shares WHERE 1 = 1"));
         if let Some(from) = query.from {
-            sql.push(" AND created_at >= ").push_bind(to_i64(from));
+            sql.push(" AND created_at >= ").bind(to_i64(from));
         }
         if let Some(to) = query.to {
-            sql.push(" AND created_at < ").push_bind(to_i64(to));
+            sql.push(" AND created_at < ").bind(to_i64(to));
         }
         if let Some(sender) = query.sender {
-            sql.push(" AND owner_node = ").push_bind(sender.to_string());
+            sql.push(" AND owner_node = ").bind(sender.to_string());
         }
         if let Some(recipient) = query.recipient {
-            sql.push(" AND recipient_node = ").push_bind(recipient.to_string());
+            sql.push(" AND recipient_node = ").bind(recipient.to_string());
         }
         if let Some((created_at, share_id)) = query.after {
-            sql.push(" AND (created_at < ").push_bind(to_i64(created_at));
-            sql.push(" OR (created_at = ").push_bind(to_i64(created_at));
-            sql.push(" AND share_id < ").push_bind(share_id.to_string()).push("))");
+            sql.push(" AND (created_at < ").bind(to_i64(created_at));
+            sql.push(" OR (created_at = ").bind(to_i64(created_at));
+            sql.push(" AND share_id < ").bind(share_id.to_string()).push("))");
         }
-        sql.push(" ORDER BY created_at DESC, share_id DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
-        Ok(sql.build_query_as::<ShareRow>().fetch_all(&self.pool).await?)
+        sql.push(" ORDER BY created_at DESC, share_id DESC LIMIT ").bind(i64::from(query.limit));
+        let rows = sql.fetch_all(&self.pool).await?;
+        rows.iter().map(share_from_row).collect()
     }
 
     /// The shares of data with this hash made to `recipient` (their `created` events),
@@ -261,7 +261,7 @@ impl Index {
         let rows = sqlx::query(
             "SELECT block_number, event_index, block_hash, extrinsic_index, extrinsic_hash, \
              share_id, owner, recipient, data_hash, at, action FROM share_events \
-             WHERE data_hash = ? AND recipient = ? AND json_extract(action, '$.kind') = 'created' \
+             WHERE data_hash = $1 AND recipient = $2 AND kind = 'created' \
              ORDER BY block_number DESC, event_index DESC",
         )
         .bind(data_hash.to_string())
@@ -273,7 +273,7 @@ impl Index {
 
     /// The share with this id.
     pub async fn get(&self, share_id: ShareId) -> Result<Option<ShareRow>, IndexError> {
-        Ok(self.select("WHERE share_id = ?", Some(share_id.to_string())).await?.pop())
+        Ok(self.select("WHERE share_id = $1", Some(share_id.to_string())).await?.pop())
     }
 
     async fn select(
@@ -292,13 +292,13 @@ impl Index {
 
 /// A `shares` row read by the `SHARE_COLUMNS` select; a value that does not parse is
 /// a decoding error naming the column.
-impl<'r> FromRow<'r, SqliteRow> for ShareRow {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> FromRow<'r, AnyRow> for ShareRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         share_from_row(row).map_err(|error| sqlx::Error::Decode(Box::new(error)))
     }
 }
 
-fn share_from_row(row: &SqliteRow) -> Result<ShareRow, IndexError> {
+fn share_from_row(row: &AnyRow) -> Result<ShareRow, IndexError> {
     let state: String = row.try_get("state")?;
     let recorded = match state.as_str() {
         "recorded" => Some(ChainRecord {

@@ -39,7 +39,7 @@ fn row(id: u8) -> ShareRow {
 
 #[tokio::test]
 async fn received_finds_the_shares_made_to_a_node_by_index() {
-    let index = Index::open("sqlite::memory:").await.unwrap();
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
     let (me, other) = (AccountId([2; 32]), AccountId([3; 32]));
     let event = |block: u64, share: u8, recipient: AccountId, action: ShareAction| {
         in_block(
@@ -64,10 +64,14 @@ async fn received_finds_the_shares_made_to_a_node_by_index() {
     let shares: Vec<ShareId> = received.iter().map(|e| e.event.share_id).collect();
     assert_eq!(shares, [ShareId([3; 16]), ShareId([1; 16])], "created for me, newest first");
 
-    // The lookup uses its partial index, however many releases the data has.
+    // The lookup uses its partial index, however many releases the data has (SQLite's
+    // planner; PostgreSQL's picks by table statistics).
+    if index.engine() != Engine::Sqlite {
+        return;
+    }
     let plan: Vec<String> = sqlx::query(
-        "EXPLAIN QUERY PLAN SELECT share_id FROM share_events WHERE data_hash = ? \
-             AND recipient = ? AND json_extract(action, '$.kind') = 'created'",
+        "EXPLAIN QUERY PLAN SELECT share_id FROM share_events WHERE data_hash = $1 \
+             AND recipient = $2 AND kind = 'created'",
     )
     .bind("x")
     .bind("y")
@@ -85,7 +89,7 @@ async fn received_finds_the_shares_made_to_a_node_by_index() {
 /// filters by sender.
 #[tokio::test]
 async fn received_shares_carry_what_later_events_changed() {
-    let index = Index::open("sqlite::memory:").await.unwrap();
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
     let me = AccountId([2; 32]);
     let event = |block: u64, share: u8, owner: u8, action: ShareAction| {
         in_block(
@@ -145,9 +149,12 @@ async fn received_shares_carry_what_later_events_changed() {
     assert!(index.received_shares(&AccountId([9; 32]), &first).await.unwrap().is_empty());
 
     // Pages come from the partial index in order, not from a sort of every event.
+    if index.engine() != Engine::Sqlite {
+        return;
+    }
     let plan: Vec<String> = sqlx::query(
         "EXPLAIN QUERY PLAN SELECT share_id FROM share_events c \
-         WHERE json_extract(c.action, '$.kind') = 'created' AND c.recipient = ? \
+         WHERE c.kind = 'created' AND c.recipient = $1 \
          ORDER BY c.at DESC, c.share_id DESC LIMIT 5",
     )
     .bind("x")
@@ -163,7 +170,7 @@ async fn received_shares_carry_what_later_events_changed() {
 
 #[tokio::test]
 async fn release_outbox_keeps_one_release_per_receipt_until_recorded() {
-    let index = Index::open("sqlite::memory:").await.unwrap();
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
     let release = |share: u8, paid_at: Option<u64>| KeyRelease {
         share_id: ShareId([share; 16]),
         recipient: AccountId([2; 32]),
@@ -222,7 +229,7 @@ async fn release_outbox_keeps_one_release_per_receipt_until_recorded() {
 
 #[tokio::test]
 async fn pending_share_becomes_recorded() {
-    let index = Index::open("sqlite::memory:").await.unwrap();
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
     index.insert_pending(&row(1)).await.unwrap();
     index.insert_pending(&row(2)).await.unwrap();
     assert_eq!(index.pending().await.unwrap().len(), 2);
@@ -242,7 +249,7 @@ async fn pending_share_becomes_recorded() {
 
 #[tokio::test]
 async fn listing_filters_and_pages() {
-    let index = Index::open("sqlite::memory:").await.unwrap();
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
     for id in 1..=5 {
         index.insert_pending(&row(id)).await.unwrap();
     }
@@ -268,7 +275,7 @@ async fn listing_filters_and_pages() {
 
 #[tokio::test]
 async fn a_share_id_is_stored_once() {
-    let index = Index::open("sqlite::memory:").await.unwrap();
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
     index.insert_pending(&row(1)).await.unwrap();
     assert!(index.insert_pending(&row(1)).await.is_err());
 }
@@ -276,7 +283,7 @@ async fn a_share_id_is_stored_once() {
 #[tokio::test]
 async fn reopening_keeps_rows_and_migrations_run_once() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("index.db").display());
+    let url = scratch::database_url(dir.path()).await;
     Index::open(&url).await.unwrap().insert_pending(&row(4)).await.unwrap();
     let reopened = Index::open(&url).await.unwrap();
     assert_eq!(reopened.get(ShareId([4; 16])).await.unwrap(), Some(row(4)));
@@ -286,7 +293,7 @@ async fn reopening_keeps_rows_and_migrations_run_once() {
 /// replayed expiry change does not undo a later one on the node's own share.
 #[tokio::test]
 async fn replayed_blocks_do_not_undo_later_changes() {
-    let index = Index::open("sqlite::memory:").await.unwrap();
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
     let share = row(1);
     index.insert_pending(&share).await.unwrap();
     let event = |block: u64, action: ShareAction| {
@@ -307,7 +314,7 @@ async fn replayed_blocks_do_not_undo_later_changes() {
     index.record_block(5, std::slice::from_ref(&first), &[]).await.unwrap();
     index.record_block(6, &[second], &[]).await.unwrap();
     index.record_block(5, &[first], &[]).await.unwrap();
-    let expires: Option<i64> = sqlx::query("SELECT expires_at FROM shares WHERE share_id = ?")
+    let expires: Option<i64> = sqlx::query("SELECT expires_at FROM shares WHERE share_id = $1")
         .bind(share.share_id.to_string())
         .fetch_one(&index.pool)
         .await
@@ -323,7 +330,7 @@ async fn replayed_blocks_do_not_undo_later_changes() {
 #[tokio::test]
 async fn the_directory_keeps_the_latest_record_of_each_node() {
     use datamgmt_abi::{EncryptionKey, Node};
-    let index = Index::open("sqlite::memory:").await.unwrap();
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
     let account = AccountId([9; 32]);
     let node = |block: u64, endpoint: &str| IndexedNode {
         block_number: block,
@@ -342,4 +349,51 @@ async fn the_directory_keeps_the_latest_record_of_each_node() {
     let rows = index.nodes(None, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].endpoint.as_str(), rows[0].block_number), ("https://new.example", 3));
+}
+
+/// Replicas sharing one database: a paid receipt buys one release and a nonce is
+/// accepted once, whichever replica is asked, even when both are asked at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_a_database_answer_a_receipt_and_a_nonce_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = scratch::database_url(dir.path()).await;
+    let (one, two) = (Index::open(&url).await.unwrap(), Index::open(&url).await.unwrap());
+    for n in 0..20u8 {
+        let release = KeyRelease {
+            share_id: ShareId([n; 16]),
+            recipient: AccountId([2; 32]),
+            released_at: 5,
+            receipt_paid_at: Some(4),
+        };
+        let (a, b) =
+            tokio::join!(one.insert_release(&release, 10), two.insert_release(&release, 10));
+        let written: Vec<i64> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+        assert_eq!(written.len(), 1, "one release per receipt: {written:?}");
+        let account = AccountId([n; 32]);
+        let (a, b) = tokio::join!(
+            one.remember_nonce(&account, "nonce", 10, 0),
+            two.remember_nonce(&account, "nonce", 10, 0)
+        );
+        assert_eq!([a.unwrap(), b.unwrap()].iter().filter(|new| **new).count(), 1);
+    }
+}
+
+/// One replica at a time holds the chain writer lease; letting it go hands it on. (On
+/// SQLite, whose index belongs to one process, that process always holds it.)
+#[tokio::test]
+async fn the_chain_writer_lease_has_one_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = scratch::database_url(dir.path()).await;
+    let (one, two) = (Index::open(&url).await.unwrap(), Index::open(&url).await.unwrap());
+    let mut held = one.try_writer_lease().await.unwrap().expect("a free lease is taken");
+    held.check().await.unwrap();
+    if one.engine() == Engine::Sqlite {
+        assert!(two.try_writer_lease().await.unwrap().is_some());
+        return;
+    }
+    assert!(two.try_writer_lease().await.unwrap().is_none(), "held by the first");
+    held.release().await;
+    let mut taken = two.try_writer_lease().await.unwrap().expect("free again");
+    taken.check().await.unwrap();
+    assert!(one.try_writer_lease().await.unwrap().is_none());
 }

@@ -68,7 +68,7 @@ pub(crate) async fn release_decision(
             state.chain().produce_block(chain, &state.node().signer, block).await?;
             continue;
         }
-        let outcome = check_decision(&view.access, share_id, &caller);
+        let outcome = check_decision(&view.access, share_id, &caller, &state.node().account());
         let newer_may_differ = match &outcome {
             Err(ApiError::NotFound(_)) => true,
             Err(_) => matches!(
@@ -137,7 +137,7 @@ pub(crate) async fn still_allowed(
     }
     let chain = state.chain().client().await?;
     let (_, view) = view_at_newest(state, &chain, share_id, caller).await?;
-    if check_decision(&view.access, share_id, &caller)? != paid_at {
+    if check_decision(&view.access, share_id, &caller, &state.node().account())? != paid_at {
         return Err(ApiError::Conflict(
             "the payment this release was decided on changed meanwhile; ask again".into(),
         ));
@@ -180,15 +180,22 @@ async fn payment_final(
 }
 
 /// The paid receipt (its `paid_at`) a release to `caller` would use, `None` for a free
-/// share, or why there is no release: the contract's decision, re-checked.
+/// share, or why there is no release: the contract's decision, re-checked. Only a share
+/// this node (`own`) owns on chain releases this node's keys.
 fn check_decision(
     access: &AccessView,
     share_id: ShareId,
     caller: &AccountId,
+    own: &AccountId,
 ) -> Result<Option<Timestamp>, ApiError> {
     let (Some(share), Some(contract_decision)) = (&access.share, access.decision) else {
         return Err(ApiError::NotFound(format!("share {share_id} is not on chain (yet)")));
     };
+    if share.owner != *own {
+        return Err(ApiError::AccessDenied(format!(
+            "share {share_id} on chain is another node's; nothing was released"
+        )));
+    }
     let local_decision = decide(share, access.receipt.as_ref(), caller, access.now);
     if local_decision != contract_decision {
         tracing::error!(%share_id, ?local_decision, ?contract_decision, "access rule mismatch");

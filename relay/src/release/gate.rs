@@ -356,7 +356,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_release_decided_before_a_newer_block_is_taken_back_unsent() {
-        let index = crate::index::Index::open("sqlite::memory:").await.unwrap();
+        let index =
+            crate::index::Index::open(&crate::index::scratch::ephemeral_url().await).await.unwrap();
         let metrics = crate::metrics::Metrics::default();
         let recorder = loaded(ReleasePolicy::default());
         let release = |paid_at: Option<u64>| KeyRelease {

@@ -3,7 +3,7 @@
 //! outbox.
 
 use crate::error::{chain_unavailable, ApiError};
-use crate::index::{IndexError, PendingRelease};
+use crate::index::{Engine, IndexError, PendingRelease};
 use crate::release::gate::{ReleaseRecorder, RETRY_AFTER_MS};
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -30,11 +30,20 @@ const BATCHES_IN_FLIGHT: usize = 3;
 /// failed (releases stop) and its releases are tried again; should the first
 /// transaction still land, a free release is recorded twice and a paid one's second
 /// record is refused: more records than keys, never fewer.
-pub(super) const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long a written release stays out of the recorder's sight at least: it is marked
 /// unconfirmed just after its write, and this covers the moment in between.
 pub(super) const HOLD: Duration = Duration::from_millis(250);
+
+/// How long a release may take to be decided again after its write (then it is taken
+/// back, unsent).
+pub(crate) const CONFIRM_WITHIN: Duration = Duration::from_secs(4);
+
+/// [`HOLD`] where replicas share the outbox: a row another replica wrote is not in this
+/// process's unconfirmed set, so it is left alone until it is surely confirmed or taken
+/// back ([`CONFIRM_WITHIN`], with room for the replicas' clocks to differ).
+pub(super) const SHARED_HOLD: Duration = Duration::from_secs(6);
 
 /// How often the outbox is looked at without being woken (for retries, and for rows
 /// whose [`HOLD`] has passed).
@@ -103,7 +112,11 @@ pub async fn run(state: AppState) {
             prune(&state, now).await;
         }
         let skip = recorder.busy_rows();
-        let written_before = now.saturating_sub(HOLD.as_millis() as u64);
+        let hold = match state.index().engine() {
+            Engine::Sqlite => HOLD,
+            Engine::Postgres => SHARED_HOLD,
+        };
+        let written_before = now.saturating_sub(hold.as_millis() as u64);
         let due = match state.index().due_releases(now, written_before, &skip, MAX_BATCH).await {
             Ok(due) => due,
             Err(error) => {

@@ -230,11 +230,33 @@ pub(crate) async fn record_on_chain(
             state.index().mark_recorded(row.share_id, &record).await?;
             Ok(record)
         }
+        Err(ChainError::Contract(datamgmt_abi::Error::ShareExists)) => {
+            match on_chain(chain, row).await.map_err(chain_unavailable)? {
+                // Recorded by another attempt (the outbox, or a replica's) that raced
+                // this one: its object and row stay; the indexer fills in its block.
+                OnChain::Ours => {
+                    let note = "already on chain; waiting for the indexer to find its block";
+                    let _ = state.index().mark_attempt_failed(row.share_id, note).await;
+                    Err(ApiError::Unavailable {
+                        dependency: "the chain",
+                        cause: format!(
+                            "share {} is on chain; its block is being indexed",
+                            row.share_id
+                        ),
+                    })
+                }
+                // Someone else's share holds the id: this one can never be recorded.
+                OnChain::Taken | OnChain::Absent => {
+                    state.metrics().share(ShareOutcome::Refused);
+                    discard(state, row).await;
+                    Err(contract_refusal(datamgmt_abi::Error::ShareExists))
+                }
+            }
+        }
         Err(ChainError::Contract(refusal)) => {
             state.metrics().share(ShareOutcome::Refused);
             // The contract will never accept it: undo the object and the row.
-            let _ = state.store().delete(row.share_id).await;
-            let _ = state.index().remove(row.share_id).await;
+            discard(state, row).await;
             Err(contract_refusal(refusal))
         }
         Err(error) => {
@@ -249,6 +271,41 @@ pub(crate) async fn record_on_chain(
             })
         }
     }
+}
+
+/// What the chain holds under a pending share's id.
+pub(crate) enum OnChain {
+    /// Nothing: the share is still to record.
+    Absent,
+    /// This node's share, on the terms of its row.
+    Ours,
+    /// Another share. Share ids are random, but anyone can send one first that they saw
+    /// waiting in the transaction pool; such a share must never be taken for this one.
+    Taken,
+}
+
+/// Reads what the chain holds under `row`'s share id.
+pub(crate) async fn on_chain(chain: &ChainClient, row: &ShareRow) -> Result<OnChain, ChainError> {
+    Ok(match chain.share_record(row.share_id).await? {
+        None => OnChain::Absent,
+        Some(share)
+            if share.owner == row.owner
+                && share.recipient == row.recipient
+                && share.data_hash == row.data_hash
+                && share.price == row.price
+                && share.expires_at == row.expires_at
+                && share.key_version == row.key_version =>
+        {
+            OnChain::Ours
+        }
+        Some(_) => OnChain::Taken,
+    })
+}
+
+/// Forgets a share the chain will never record: its object and its row.
+pub(crate) async fn discard(state: &AppState, row: &ShareRow) {
+    let _ = state.store().delete(row.share_id).await;
+    let _ = state.index().remove(row.share_id).await;
 }
 
 /// The recipient's account: as given, or looked up on chain by node id.

@@ -1,0 +1,222 @@
+//! Replicas of one node behind a load balancer: two relay processes sharing the node's
+//! PostgreSQL index, keyring and Garage bucket, with nginx (Debian's) in front as the
+//! node's registered endpoint. The chain writer is killed while 32 clients read through
+//! another node, which has every read released by the replicas.
+//!
+//! Needs a PostgreSQL server (`DATAMGMT_TEST_POSTGRES`, which `scripts/test.sh` sets
+//! for its PostgreSQL stage) and nginx: ignored otherwise.
+
+use datamgmt_relay::index::Index;
+use datamgmt_tests::{http, Devnet, RelayProcess};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Clients reading at once.
+const CLIENTS: usize = 32;
+
+/// nginx in front of `backends`, listening on a free loopback port; stopped when
+/// dropped. A backend that refuses or drops a connection is skipped for the next one.
+struct LoadBalancer {
+    child: Child,
+}
+
+impl LoadBalancer {
+    fn start_at(dir: &Path, address: SocketAddr, backends: &[SocketAddr]) -> Self {
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        let servers: String = backends
+            .iter()
+            .map(|b| format!("    server {b} max_fails=1 fail_timeout=2s;\n"))
+            .collect();
+        let config = format!(
+            "daemon off;\nworker_processes 1;\nuser root;\npid {dir}/nginx.pid;\n\
+             error_log {dir}/logs/error.log warn;\nevents {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
+             proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
+             uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
+             upstream node {{\n{servers}    keepalive 64;\n  }}\n\
+             server {{\n    listen {address};\n    client_max_body_size 0;\n\
+             location / {{\n      proxy_pass http://node;\n      proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
+             proxy_next_upstream error timeout http_502;\n      proxy_connect_timeout 1s;\n\
+             proxy_buffering off;\n    }}\n  }}\n}}\n",
+            dir = dir.display(),
+        );
+        std::fs::write(dir.join("nginx.conf"), config).unwrap();
+        let mut child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts (Debian's nginx-light, installed by scripts/setup.sh)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(address).is_ok() {
+                return Self { child };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("nginx does not listen on {address}; see {}/logs/error.log", dir.display());
+    }
+}
+
+impl Drop for LoadBalancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `relay` holds the chain writer lease, by its `/metrics`.
+async fn is_writer(relay: &RelayProcess) -> bool {
+    let response = http(relay.address, "", "GET", "/metrics", "", b"").await;
+    String::from_utf8_lossy(&response.body)
+        .lines()
+        .any(|line| line.trim() == "datamgmt_chain_writer 1")
+}
+
+/// The chain writer is killed (SIGKILL) under a 32-client release load: the other
+/// replica takes the lease within a bound, reads go on through the load balancer, and
+/// afterwards every release that left is recorded on chain exactly once (the outbox
+/// empty, as many `KeyReleased` events as recorded rows, at least as many as reads
+/// answered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs DATAMGMT_TEST_POSTGRES and nginx: scripts/test.sh runs it in its PostgreSQL stage"]
+async fn killing_the_chain_writer_under_load_loses_no_release_record() {
+    assert!(
+        std::env::var(datamgmt_relay::index::scratch::POSTGRES_VARIABLE)
+            .is_ok_and(|v| !v.is_empty()),
+        "replicas share a PostgreSQL index: set DATAMGMT_TEST_POSTGRES"
+    );
+    let devnet = Devnet::connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    let owner = devnet.funded_account("replicated").await;
+    let reader = devnet.funded_account("reader").await;
+    let database = datamgmt_relay::index::scratch::database_url(dir.path()).await;
+    // One share read by one node hundreds of times a second, which the default rate
+    // limits refuse (as scripts/bench-p2p.toml lifts them).
+    let settings = format!(
+        "[database]\nurl = {}\n[releases]\nper_share_recipient_per_minute = 0\n\
+         [peers]\nallow_loopback = true\nrequests_per_second = 0\n",
+        serde_json::Value::from(database.clone())
+    );
+
+    // The balancer's port is the node's endpoint; its backends are the replicas' ports,
+    // known once they listen, so it starts after them (a read before that fails).
+    let balancer_address = datamgmt_tests::free_address();
+    let endpoint = format!("http://{balancer_address}");
+    let first_dir = dir.path().join("a1");
+    let mut first =
+        RelayProcess::start_replica(&first_dir, &owner, &devnet.state, &endpoint, &settings).await;
+    let second_dir = dir.path().join("a2");
+    std::fs::create_dir_all(&second_dir).unwrap();
+    std::fs::copy(first.keyring_path(), second_dir.join("keyring.json")).unwrap();
+    let mut second =
+        RelayProcess::start_replica(&second_dir, &owner, &devnet.state, &endpoint, &settings).await;
+    let balancer = LoadBalancer::start_at(
+        &dir.path().join("nginx"),
+        balancer_address,
+        &[first.address, second.address],
+    );
+    let b = RelayProcess::start(&dir.path().join("b"), &reader, &devnet.state, false).await;
+
+    // One writer: the first replica, which started first.
+    assert!(is_writer(&first).await && !is_writer(&second).await, "one chain writer");
+
+    let request =
+        serde_json::json!({"data": "read by many", "recipient": reader.account.to_string()});
+    let (status, body) = first.request("POST", "/share_data", Some(&request)).await;
+    assert_eq!(status, 200, "{body}");
+    let hash = body["data_hash"].as_str().unwrap().to_owned();
+    let path = format!("/data/{hash}");
+    for _ in 0..120 {
+        if b.request("GET", &path, None).await.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // 32 clients read through B for 12 s; the writer dies 4 s in.
+    let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let load = Duration::from_secs(12);
+    let mut clients = Vec::new();
+    for _ in 0..CLIENTS {
+        let (client, path) = ((b.address, b.token.clone()), path.clone());
+        let (answered, failed) = (answered.clone(), failed.clone());
+        clients.push(tokio::spawn(async move {
+            while started.elapsed() < load {
+                let response = http(client.0, &client.1, "GET", &path, "", b"").await;
+                let counter = if response.status == 200 { &answered } else { &failed };
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let before_kill = answered.load(std::sync::atomic::Ordering::Relaxed);
+    first.kill();
+    let killed_at = Instant::now();
+    let mut takeover = None;
+    while killed_at.elapsed() < Duration::from_secs(30) {
+        if is_writer(&second).await {
+            takeover = Some(killed_at.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let takeover = takeover.expect("the second replica takes the lease within 30 s");
+    for client in clients {
+        client.await.unwrap();
+    }
+    let (answered, failed) = (
+        answered.load(std::sync::atomic::Ordering::Relaxed),
+        failed.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    assert!(answered > before_kill, "reads go on after the writer died");
+    // Reads fail only around the kill (those the dead replica was answering).
+    assert!(failed < answered / 4, "{failed} reads failed, {answered} answered");
+    assert!(takeover < Duration::from_secs(5), "takeover took {takeover:?}");
+
+    // Every release that left is recorded, once.
+    let index = Index::open(&database).await.unwrap();
+    let settled_by = Instant::now() + Duration::from_secs(90);
+    let (pending, recorded, refused) = loop {
+        let counts = index.count_releases().await.unwrap();
+        if counts.0 == 0 || Instant::now() > settled_by {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!((pending, refused), (0, 0), "every release recorded; {recorded} were");
+    assert!(recorded >= answered, "{recorded} releases recorded for {answered} reads answered");
+    let data_hash = hash.parse().unwrap();
+    let on_chain = loop {
+        let events = index.events_for(data_hash, &owner.id, None, 100_000).await.unwrap();
+        let released = events
+            .iter()
+            .filter(|e| {
+                matches!(e.event.action, datamgmt_abi::events::ShareAction::KeyReleased { .. })
+            })
+            .count() as u64;
+        if released >= recorded || Instant::now() > settled_by {
+            break released;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(on_chain, recorded, "one KeyReleased event per recorded release");
+    eprintln!(
+        "replicas: {answered} reads answered, {failed} failed, {recorded} releases recorded, \
+         {on_chain} on chain; takeover {} ms after the kill",
+        takeover.as_millis()
+    );
+    second.stop();
+    drop(balancer);
+}
