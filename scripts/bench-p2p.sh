@@ -24,25 +24,27 @@ A_PORT=$(port a)
 B_PORT=$(port b)
 A_TOKEN=$(cat "$STATE_DIR/relay-a/token")
 B_TOKEN=$(cat "$STATE_DIR/relay-b/token")
-B_NODE=$(curl -sf "http://127.0.0.1:$B_PORT/healthz" | python3 -c 'import json, sys; print(json.load(sys.stdin)["node_id"])')
+A_URL=$(relay_url "$A_PORT")
+B_URL=$(relay_url "$B_PORT")
+B_NODE=$(relay_curl -sf "$B_URL/healthz" | python3 -c 'import json, sys; print(json.load(sys.stdin)["node_id"])')
 
 DATA=$(head -c 768 /dev/urandom | base64 -w0) # 1,024 characters
-HASH=$(curl -sf -X POST "http://127.0.0.1:$A_PORT/share_data" \
+HASH=$(relay_curl -sf -X POST "$A_URL/share_data" \
   -H "authorization: Bearer $A_TOKEN" -H 'content-type: application/json' \
   -d "{\"data\": \"$DATA\", \"recipient\": \"$B_NODE\"}" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["data_hash"])')
 log "A shared 1 KiB with B: $HASH"
-URL="http://127.0.0.1:$B_PORT/data/$HASH"
+URL="$B_URL/data/$HASH"
 for _ in $(seq 1 120); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $B_TOKEN" "$URL")" = 200 ] && break
+  [ "$(relay_curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $B_TOKEN" "$URL")" = 200 ] && break
   sleep 0.5
 done
-[ "$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $B_TOKEN" "$URL")" = 200 ] \
+[ "$(relay_curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $B_TOKEN" "$URL")" = 200 ] \
   || die "B never read the share"
 
 # route_buckets: A's P2P route latency histogram, "upper_bound count" per line.
 route_buckets() {
-  curl -sf "http://127.0.0.1:$A_PORT/metrics" | python3 -c '
+  relay_curl -sf "$A_URL/metrics" | python3 -c '
 import re, sys
 for line in sys.stdin:
     if line.startswith("datamgmt_http_request_duration_seconds_bucket") and "/p2p/envelopes/" in line:
@@ -78,4 +80,4 @@ for clients in 1 32; do
     quantiles "$before" "$(route_buckets)"
   done
 done
-curl -sf "http://127.0.0.1:$A_PORT/metrics" | grep -E '^datamgmt_(key_releases|release_records)_total'
+relay_curl -sf "$A_URL/metrics" | grep -E '^datamgmt_(key_releases|release_records)_total'

@@ -83,3 +83,45 @@ DEPLOY_STATE=$STATE_DIR/deploy.json
 RPC_PORT=${DATAMGMT_RPC_PORT:-$(cfg node.rpc_port)}
 P2P_PORT=${DATAMGMT_P2P_PORT:-$(cfg node.p2p_port)}
 RPC_URL="ws://127.0.0.1:$RPC_PORT"
+
+# The local certificate authority the scripts make for the relays' HTTPS (the demo's,
+# the browser story's and schemathesis's relays): ca.pem is what clients trust
+# (curl --cacert, dmn --ca-cert, the relays' [tls] peer_roots).
+TLS_DIR=$STATE_DIR/tls
+LOCAL_CA=$TLS_DIR/ca.pem
+# relay_url PORT: the base URL of the scripts' relay on PORT (HTTPS unless
+# DATAMGMT_RELAY_TLS=0, with which relays.sh starts them on plain loopback HTTP).
+relay_url() {
+  if [ "${DATAMGMT_RELAY_TLS:-1}" = 0 ]; then printf 'http://127.0.0.1:%s\n' "$1"; else printf 'https://127.0.0.1:%s\n' "$1"; fi
+}
+# relay_curl ARGS…: curl trusting the local CA.
+relay_curl() { curl --cacert "$LOCAL_CA" "$@"; }
+
+# relay_certificate NAME: makes the local CA (once) and a certificate of relay NAME for
+# 127.0.0.1 and localhost signed by it (once): $TLS_DIR/NAME.pem (the certificate, then
+# the CA's) and $TLS_DIR/NAME.key (readable by the owner only).
+relay_certificate() {
+  local name=$1
+  mkdir -p "$TLS_DIR"
+  if [ ! -f "$LOCAL_CA" ] || [ ! -f "$TLS_DIR/ca.key" ]; then
+    (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -days 365 -subj "/CN=DataMgmt local CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -keyout "$TLS_DIR/ca.key" -out "$LOCAL_CA" 2>/dev/null) || die "openssl could not make the local CA"
+    chmod 644 "$LOCAL_CA"
+    rm -f "$TLS_DIR"/*.csr "$TLS_DIR"/relay-*.pem
+  fi
+  [ -f "$TLS_DIR/relay-$name.pem" ] && [ -f "$TLS_DIR/relay-$name.key" ] && return
+  local extensions
+  extensions=$(mktemp)
+  printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" >"$extensions"
+  (umask 077 && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=relay $name" -keyout "$TLS_DIR/relay-$name.key" -out "$TLS_DIR/relay-$name.csr" 2>/dev/null \
+    && openssl x509 -req -in "$TLS_DIR/relay-$name.csr" -CA "$LOCAL_CA" -CAkey "$TLS_DIR/ca.key" \
+      -CAcreateserial -days 365 -extfile "$extensions" -out "$TLS_DIR/relay-$name.leaf.pem" 2>/dev/null) \
+    || { rm -f "$extensions"; die "openssl could not certify relay $name"; }
+  rm -f "$extensions" "$TLS_DIR/relay-$name.csr"
+  cat "$TLS_DIR/relay-$name.leaf.pem" "$LOCAL_CA" >"$TLS_DIR/relay-$name.pem"
+  rm -f "$TLS_DIR/relay-$name.leaf.pem"
+}

@@ -4,9 +4,10 @@
 # directory, one role `datamgmt` with a random password (scram-sha-256) and one database
 # `datamgmt`. `up` writes the connection URL of that database to `<state_dir>/postgres.url`
 # (readable by the owner only) for the relays and the tests; `down` stops the server and
-# deletes its data (it is a scratch cluster). Run as root, the server runs as the
+# deletes its data (it is a scratch cluster); `stop` and `start` stop it and start it
+# again on the same data (what the database outage test does). Run as root, the server runs as the
 # `postgres` system user, as PostgreSQL requires.
-# Usage: scripts/postgres.sh up|down|restart|status
+# Usage: scripts/postgres.sh up|down|stop|start|restart|status
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -83,13 +84,19 @@ down() {
   rm -rf "$PG_DIR" "$PG_URL_FILE"
 }
 
-# restart: stops the server and starts it again on the same data (what a fault test
-# does to the relays' database).
+# start: starts the server again on the data `stop` kept.
+start() {
+  is_running && return 0
+  if [ ! -f "$PG_URL_FILE" ] || [ ! -d "$PG_DATA" ]; then die "no cluster to start: run $0 up"; fi
+  as_server "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -o "$PG_OPTIONS" start >/dev/null
+  log "postgres started"
+}
+
+# restart: stops the server and starts it again on the same data.
 restart() {
   is_running || die "postgres is not running"
   stop
-  as_server "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -o "$PG_OPTIONS" start >/dev/null
-  log "postgres restarted"
+  start
 }
 
 status() {
@@ -99,7 +106,9 @@ status() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  stop) stop; log "postgres stopped (data kept; \`$0 start\` starts it again)" ;;
+  start) start ;;
   restart) restart ;;
   status) status ;;
-  *) die "usage: $0 up|down|restart|status" ;;
+  *) die "usage: $0 up|down|stop|start|restart|status" ;;
 esac

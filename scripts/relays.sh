@@ -2,7 +2,10 @@
 # Starts, stops and reports on the relays listed in substrate-dev.toml (`[[relays]]`),
 # on 127.0.0.1, against the running devnet (and Garage for `storage = "s3"`). Each relay
 # gets a directory in the state dir with its configuration, keyring (and passphrase),
-# index, log, and an API token in `token` (owner-readable only) for curl.
+# index, log, and an API token in `token` (owner-readable only) for curl. Relays serve
+# HTTPS with a certificate from the scripts' local CA (`<state_dir>/tls/ca.pem`, which
+# they trust for each other's P2P calls; curl --cacert / dmn --ca-cert it), unless
+# DATAMGMT_RELAY_TLS=0 (plain HTTP, loopback only).
 # Usage: scripts/relays.sh up|down|status (DATAMGMT_RELAY_PROFILE=release: optimized build;
 # DATAMGMT_RELAY_SETTINGS=FILE: TOML tables such as [releases] added to each relay's config)
 # shellcheck source=lib.sh
@@ -34,14 +37,18 @@ write_config() {
   (umask 077 && mkdir -p "$dir" \
     && { [ -f "$dir/token" ] || od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/token"; } \
     && { [ -f "$dir/passphrase" ] || od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$dir/passphrase"; })
-  local token_hash
+  local token_hash tls=
   token_hash=$(tr -d '\n' <"$dir/token" | sha256sum | cut -d' ' -f1)
-  (umask 077 && python3 - "$dir" "$port" "$storage" "$token_hash" "$DEPLOY_STATE" "$STATE_DIR/s3.json" >"$dir/relay.toml" <<'PY'
+  if [ "${DATAMGMT_RELAY_TLS:-1}" != 0 ]; then
+    relay_certificate "$name"
+    tls=$TLS_DIR
+  fi
+  (umask 077 && python3 - "$dir" "$port" "$storage" "$token_hash" "$DEPLOY_STATE" "$STATE_DIR/s3.json" "$name" "$tls" >"$dir/relay.toml" <<'PY'
 import json, os, sys
-dir, port, storage, token_hash, deploy_state, s3_state = sys.argv[1:]
+dir, port, storage, token_hash, deploy_state, s3_state, name, tls = sys.argv[1:]
 q = json.dumps  # TOML basic strings accept JSON string escapes
 print(f"listen = {q('127.0.0.1:' + port)}")
-print(f"public_url = {q('http://127.0.0.1:' + port)}")
+print(f"public_url = {q(('https' if tls else 'http') + '://127.0.0.1:' + port)}")
 # The devnet's node is on loopback, so dApps on this machine may be told about it.
 node_url = json.load(open(deploy_state))["url"]
 print(f"[chain]\ndeploy_state = {q(deploy_state)}\npublic_node_url = {q(node_url)}")
@@ -51,6 +58,9 @@ web = os.environ.get("DATAMGMT_WEB_DIST", "")
 if web and os.path.isfile(os.path.join(web, "index.html")):
     print(f"[console]\ndir = {q(web)}")
 print(f"[database]\nurl = {q('sqlite://' + dir + '/index.db')}")
+if tls:
+    print(f"[tls]\ncert = {q(f'{tls}/relay-{name}.pem')}\nkey = {q(f'{tls}/relay-{name}.key')}")
+    print(f"peer_roots = {q(tls + '/ca.pem')}")
 if storage == "s3":
     s3 = json.load(open(s3_state))
     print('[storage]\nkind = "s3"')
@@ -106,16 +116,16 @@ up() {
     DATAMGMT_NODE_SURI=$account DATAMGMT_KEYRING_PASSPHRASE=$(cat "$dir/passphrase") \
       setsid "$binary" --config "$dir/relay.toml" >"$dir/relay.log" 2>&1 </dev/null &
     echo $! >"$dir/relay.pid"
-    log "relay $name starting on http://127.0.0.1:$port (log: $dir/relay.log)"
+    log "relay $name starting on $(relay_url "$port") (log: $dir/relay.log)"
   done < <(relays)
   while read -r name port _ _; do
     local deadline=$((SECONDS + 60))
-    until curl -sf --max-time 2 "http://127.0.0.1:$port/readyz" >/dev/null; do
+    until relay_curl -sf --max-time 2 "$(relay_url "$port")/readyz" >/dev/null; do
       is_running "$name" || { tail -n 20 "$(relay_dir "$name")/relay.log" >&2; die "relay $name exited"; }
-      [ $SECONDS -lt $deadline ] || die "relay $name was not ready within 60s: $(curl -s "http://127.0.0.1:$port/readyz")"
+      [ $SECONDS -lt $deadline ] || die "relay $name was not ready within 60s: $(relay_curl -s "$(relay_url "$port")/readyz")"
       sleep 0.5
     done
-    log "relay $name ready: $(curl -s "http://127.0.0.1:$port/healthz")"
+    log "relay $name ready: $(relay_curl -s "$(relay_url "$port")/healthz")"
   done < <(relays)
 }
 
@@ -137,7 +147,7 @@ status() {
   local all_up=0
   while read -r name port _ _; do
     if is_running "$name"; then
-      echo "relay $name: running on http://127.0.0.1:$port $(curl -s --max-time 2 "http://127.0.0.1:$port/readyz")"
+      echo "relay $name: running on $(relay_url "$port") $(relay_curl -s --max-time 2 "$(relay_url "$port")/readyz")"
     else
       echo "relay $name: stopped"
       all_up=1

@@ -34,22 +34,24 @@ port() { python3 -c 'import sys, tomllib; r = {x["name"]: x for x in tomllib.loa
 json_field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 show() { printf '\n$ %s\n' "$*" >&2; "$@"; echo; }
 
-A="http://127.0.0.1:$(port a)"
-B="http://127.0.0.1:$(port b)"
-C="http://127.0.0.1:$(port c)"
+# The relays serve HTTPS with certificates of the scripts' local CA, which curl and dmn
+# are told to trust.
+A=$(relay_url "$(port a)")
+B=$(relay_url "$(port b)")
+C=$(relay_url "$(port c)")
 TOKEN=$(cat "$STATE_DIR/relay-a/token")
-B_NODE=$(curl -sf "$B/healthz" | json_field node_id)
+B_NODE=$(relay_curl -sf "$B/healthz" | json_field node_id)
 
 log "sharing through relay A ($A) with node B ($B_NODE)"
-response=$(show curl -sf -X POST "$A/share_data" \
+response=$(show relay_curl -sf -X POST "$A/share_data" \
   -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
   -d "{\"data\": \"Sensitive enterprise data...\", \"recipient\": \"$B_NODE\", \"encrypt\": true, \"require_payment\": false}")
 echo "$response"
 HASH=$(json_field data_hash <<<"$response")
-show curl -sf "$A/data/$HASH" -H "authorization: Bearer $TOKEN"
-show curl -sf "$A/data/list?limit=5" -H "authorization: Bearer $TOKEN"
+show relay_curl -sf "$A/data/$HASH" -H "authorization: Bearer $TOKEN"
+show relay_curl -sf "$A/data/list?limit=5" -H "authorization: Bearer $TOKEN"
 sleep 2 # the proof lists finalized blocks once the indexer has read them
-show curl -sf "$A/verify_data/$HASH" -H "authorization: Bearer $TOKEN"
+show relay_curl -sf "$A/verify_data/$HASH" -H "authorization: Bearer $TOKEN"
 
 
 log "the story, with the dmn CLI"
@@ -57,7 +59,7 @@ build_binaries --quiet
 DMN=$CARGO_TARGET_DIR/debug/dmn
 as_node() { # as_node NAME dmn-args…: dmn with relay NAME's endpoint and token
   local name=$1; shift
-  DMN_ENDPOINT="http://127.0.0.1:$(port "$name")" DMN_TOKEN=$(cat "$STATE_DIR/relay-$name/token") \
+  DMN_ENDPOINT=$(relay_url "$(port "$name")") DMN_CA_CERT=$LOCAL_CA DMN_TOKEN=$(cat "$STATE_DIR/relay-$name/token") \
     "$DMN" "$@"
 }
 story() { printf '\n# %s\n' "$1" >&2; }

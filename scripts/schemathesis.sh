@@ -25,11 +25,15 @@ TOKEN=$(cat "$STATE_DIR/relay-schema/token")
 REPORT_DIR=$STATE_DIR/schemathesis
 mkdir -p "$REPORT_DIR"
 
-log "schemathesis against http://127.0.0.1:$PORT/openapi.json for ${BUDGET}s"
+URL=$(relay_url "$PORT")
+# Over HTTPS, schemathesis trusts the scripts' local CA (and nothing else).
+TLS=()
+[ "${DATAMGMT_RELAY_TLS:-1}" = 0 ] || TLS=(--tls-verify "$LOCAL_CA")
+log "schemathesis against $URL/openapi.json for ${BUDGET}s"
 # Its caches go beside its reports, not into the checkout. One worker: with more, its
 # coverage phase has been seen to fail inside CPython (a recursion-depth SystemError).
 cd "$REPORT_DIR"
-schemathesis run "http://127.0.0.1:$PORT/openapi.json" \
+schemathesis run "$URL/openapi.json" "${TLS[@]}" \
   --header "Authorization: Bearer $TOKEN" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,ignored_auth \
   --max-time "$BUDGET" \

@@ -8,10 +8,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod balancer;
 mod network;
 mod own_chain;
 mod process;
 
+pub use balancer::LoadBalancer;
 pub use network::Network;
 pub use own_chain::{free_port, OwnChain};
 pub use process::{free_address, garage_storage, workspace_binary, RelayProcess, RELAY_PASSPHRASE};

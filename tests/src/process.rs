@@ -254,6 +254,14 @@ impl RelayProcess {
         crate::http_json(self.address, &self.token, method, path, body).await
     }
 
+    /// The value of the metric line `name` (labels included, if any) on its
+    /// `/metrics`, if there.
+    pub async fn metric(&self, name: &str) -> Option<String> {
+        let response = crate::http(self.address, "", "GET", "/metrics", "", b"").await;
+        let text = String::from_utf8_lossy(&response.body).into_owned();
+        text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ').map(str::to_owned))
+    }
+
     /// The last `lines` lines of its log, for a failing test's message.
     pub fn log_tail(&self, lines: usize) -> String {
         let log = std::fs::read_to_string(self.dir.join("relay.log")).unwrap_or_default();

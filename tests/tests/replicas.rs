@@ -7,82 +7,20 @@
 //! for its PostgreSQL stage) and nginx: ignored otherwise.
 
 use datamgmt_relay::index::Index;
-use datamgmt_tests::{http, Devnet, RelayProcess};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use datamgmt_tests::{http, Devnet, LoadBalancer, RelayProcess};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Clients reading at once.
 const CLIENTS: usize = 32;
 
-/// nginx in front of `backends`, listening on a free loopback port; stopped when
-/// dropped. A backend that refuses or drops a connection is skipped for the next one.
-struct LoadBalancer {
-    child: Child,
-}
-
-impl LoadBalancer {
-    fn start_at(dir: &Path, address: SocketAddr, backends: &[SocketAddr]) -> Self {
-        std::fs::create_dir_all(dir.join("logs")).unwrap();
-        let servers: String = backends
-            .iter()
-            .map(|b| format!("    server {b} max_fails=1 fail_timeout=2s;\n"))
-            .collect();
-        let config = format!(
-            "daemon off;\nworker_processes 1;\nuser root;\npid {dir}/nginx.pid;\n\
-             error_log {dir}/logs/error.log warn;\nevents {{ worker_connections 1024; }}\n\
-             http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
-             proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
-             uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-             upstream node {{\n{servers}    keepalive 64;\n  }}\n\
-             server {{\n    listen {address};\n    client_max_body_size 0;\n\
-             location / {{\n      proxy_pass http://node;\n      proxy_http_version 1.1;\n\
-             proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
-             proxy_next_upstream error timeout http_502;\n      proxy_connect_timeout 1s;\n\
-             proxy_buffering off;\n    }}\n  }}\n}}\n",
-            dir = dir.display(),
-        );
-        std::fs::write(dir.join("nginx.conf"), config).unwrap();
-        let mut child = Command::new("nginx")
-            .arg("-p")
-            .arg(dir)
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts (Debian's nginx-light, installed by scripts/setup.sh)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(address).is_ok() {
-                return Self { child };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("nginx does not listen on {address}; see {}/logs/error.log", dir.display());
-    }
-}
-
-impl Drop for LoadBalancer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Whether `relay` holds the chain writer lease, by its `/metrics`.
 async fn is_writer(relay: &RelayProcess) -> bool {
-    let response = http(relay.address, "", "GET", "/metrics", "", b"").await;
-    String::from_utf8_lossy(&response.body)
-        .lines()
-        .any(|line| line.trim() == "datamgmt_chain_writer 1")
+    relay.metric("datamgmt_chain_writer").await.as_deref() == Some("1")
 }
 
-/// The chain writer is killed (SIGKILL) under a 32-client release load: the other
+/// A signed P2P request one replica answered is refused as a replay by the other. Then
+/// the chain writer is killed (SIGKILL) under a 32-client release load: the other
 /// replica takes the lease within a bound, reads go on through the load balancer, and
 /// afterwards every release that left is recorded on chain exactly once (the outbox
 /// empty, as many `KeyReleased` events as recorded rows, at least as many as reads
@@ -135,6 +73,35 @@ async fn killing_the_chain_writer_under_load_loses_no_release_record() {
     let (status, body) = first.request("POST", "/share_data", Some(&request)).await;
     assert_eq!(status, 200, "{body}");
     let hash = body["data_hash"].as_str().unwrap().to_owned();
+    let share_id: datamgmt_abi::ShareId = body["share_id"].as_str().unwrap().parse().unwrap();
+
+    // A signed P2P request answered by one replica is a replay to the other: the nonce
+    // is in the index they share.
+    let envelope = datamgmt_tests::envelope_path(share_id);
+    let mut answered = None;
+    for _ in 0..120 {
+        let signed = datamgmt_client::p2p::SignedHeaders::sign(
+            &reader.signer,
+            "GET",
+            &envelope,
+            b"",
+            datamgmt_relay::time::now_ms(),
+        );
+        let headers = datamgmt_tests::signed_header_lines(&signed);
+        let response = http(first.address, "", "GET", &envelope, &headers, b"").await;
+        match response.status {
+            200 => {
+                answered = Some(headers);
+                break;
+            }
+            // Until the replica's chain view has the share's block.
+            404 => tokio::time::sleep(Duration::from_millis(250)).await,
+            _ => panic!("the first replica refused a fresh request: {}", response.head),
+        }
+    }
+    let headers = answered.expect("the first replica answers the signed request");
+    let replayed = http(second.address, "", "GET", &envelope, &headers, b"").await;
+    assert_eq!(replayed.status, 401, "a replay to the other replica is refused");
     let path = format!("/data/{hash}");
     for _ in 0..120 {
         if b.request("GET", &path, None).await.0 == 200 {

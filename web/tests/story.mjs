@@ -8,7 +8,9 @@
 //
 // Environment: DATAMGMT_A_URL, DATAMGMT_A_TOKEN, DATAMGMT_B_URL, DATAMGMT_B_TOKEN (two
 // running relays serving the console, B's node account a development account),
-// DATAMGMT_SCREENSHOTS (folder), DATAMGMT_WEB_DIST (the build), CHROMIUM (the browser).
+// DATAMGMT_SCREENSHOTS (folder), DATAMGMT_WEB_DIST (the build), CHROMIUM (the browser),
+// DATAMGMT_TRUSTED_SPKI (the relays' certificates' public key hashes, when they serve
+// HTTPS from a local CA).
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
@@ -39,7 +41,10 @@ const cspViolations = [];
 const started = Date.now();
 const step = (text) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${text}`);
 
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+// The relays' certificates (HTTPS from the scripts' local CA), by their public keys.
+const TRUSTED = process.env.DATAMGMT_TRUSTED_SPKI;
+const tls = TRUSTED ? [`--ignore-certificate-errors-spki-list=${TRUSTED}`] : [];
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-dev-shm-usage", ...tls] });
 const contextA = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
 const contextB = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
 const a = await contextA.newPage();

@@ -123,11 +123,46 @@ impl GroupCommit {
 }
 
 /// Runs `group` in one transaction: per write, its new row's id if it wrote one.
+///
+/// Replicas sharing a PostgreSQL index commit groups side by side. Rows are written in
+/// one order (by key), so two groups wait for each other's rows only one way round;
+/// should PostgreSQL still find a deadlock (or a serialization failure) and abort a
+/// group, it is tried once more.
 async fn commit(pool: &AnyPool, group: &[Waiting]) -> Result<Vec<Option<i64>>, String> {
+    match commit_once(pool, group).await {
+        Err(error) if is_transient(&error) => {
+            commit_once(pool, group).await.map_err(|error| error.to_string())
+        }
+        outcome => outcome.map_err(|error| error.to_string()),
+    }
+}
+
+/// Whether PostgreSQL aborted a transaction only for its timing (deadlock detected,
+/// serialization failure), so that it may simply run again.
+fn is_transient(error: &sqlx::Error) -> bool {
+    let code = error.as_database_error().and_then(|error| error.code());
+    matches!(code.as_deref(), Some("40P01" | "40001"))
+}
+
+/// The order `group`'s rows are written in: by table, then key.
+fn write_order(group: &[Waiting]) -> Vec<usize> {
+    let key = |write: &Write| match write {
+        Write::Nonce { account, nonce, .. } => (0, account.to_string(), nonce.clone(), None),
+        Write::Release { share_id, recipient, receipt_paid_at, .. } => {
+            (1, share_id.to_string(), recipient.to_string(), *receipt_paid_at)
+        }
+    };
+    let mut order: Vec<usize> = (0..group.len()).collect();
+    order.sort_by_cached_key(|&n| key(&group[n].0));
+    order
+}
+
+async fn commit_once(pool: &AnyPool, group: &[Waiting]) -> Result<Vec<Option<i64>>, sqlx::Error> {
     let run = async {
         let mut transaction = pool.begin().await?;
-        let mut new_rows = Vec::with_capacity(group.len());
-        for (write, _) in group {
+        let mut new_rows = vec![None; group.len()];
+        for n in write_order(group) {
+            let write = &group[n].0;
             let new_row = match write {
                 Write::Nonce { account, nonce, seen_at, forget_before } => {
                     if let Some(before) = forget_before {
@@ -167,10 +202,10 @@ async fn commit(pool: &AnyPool, group: &[Waiting]) -> Result<Vec<Option<i64>>, S
                     inserted.map(|row| row.try_get::<i64, _>("id")).transpose()?
                 }
             };
-            new_rows.push(new_row);
+            new_rows[n] = new_row;
         }
         transaction.commit().await?;
         Ok::<_, sqlx::Error>(new_rows)
     };
-    run.await.map_err(|error| error.to_string())
+    run.await
 }

@@ -14,6 +14,7 @@ pub struct Context {
     pub json: bool,
     endpoint: Option<String>,
     token: Option<String>,
+    ca_cert: Option<PathBuf>,
     deploy_state: Option<PathBuf>,
 }
 
@@ -24,6 +25,7 @@ impl Context {
         profile: Option<&Path>,
         endpoint: Option<String>,
         token: Option<String>,
+        ca_cert: Option<PathBuf>,
         deploy_state: Option<PathBuf>,
         json: bool,
     ) -> Result<Self, CliError> {
@@ -32,6 +34,7 @@ impl Context {
             json,
             endpoint: endpoint.or(profile.endpoint),
             token: token.or(profile.token),
+            ca_cert: ca_cert.or(profile.ca_cert),
             deploy_state: deploy_state.or(profile.deploy_state),
         })
     }
@@ -48,7 +51,21 @@ impl Context {
                 "no API token: pass --token, set DMN_TOKEN, or put token in the profile",
             )
         })?;
-        Ok(RelayClient::new(endpoint, token))
+        let Some(ca_cert) = &self.ca_cert else { return Ok(RelayClient::new(endpoint, token)) };
+        let unreadable =
+            |why: String| CliError::usage(format!("--ca-cert {}: {why}", ca_cert.display()));
+        let pem = std::fs::read(ca_cert).map_err(|e| unreadable(e.to_string()))?;
+        let roots =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| unreadable(e.to_string()))?;
+        if roots.is_empty() {
+            return Err(unreadable("no PEM certificate in it".into()));
+        }
+        let http = roots
+            .into_iter()
+            .fold(reqwest::Client::builder(), |builder, root| builder.add_root_certificate(root))
+            .build()
+            .map_err(|e| unreadable(e.to_string()))?;
+        Ok(RelayClient::with_http_client(endpoint, token, http))
     }
 
     /// A connection to the chain the deploy state names.

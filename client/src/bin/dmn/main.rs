@@ -40,6 +40,9 @@ struct Cli {
     /// The relay's API token
     #[arg(long, global = true, env = "DMN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM certificates to trust for the relay's HTTPS, beside the system's (a private CA)
+    #[arg(long, global = true, env = "DMN_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// The deploy state file naming the chain node and contract
     #[arg(long, global = true, env = "DATAMGMT_DEPLOY_STATE")]
     deploy_state: Option<PathBuf>,
@@ -92,8 +95,14 @@ async fn main() -> ExitCode {
 /// Runs the command; the exit code of a success (0 but for an audit that found
 /// discrepancies).
 async fn run(cli: Cli) -> Result<u8, CliError> {
-    let context =
-        Context::new(cli.profile.as_deref(), cli.endpoint, cli.token, cli.deploy_state, cli.json)?;
+    let context = Context::new(
+        cli.profile.as_deref(),
+        cli.endpoint,
+        cli.token,
+        cli.ca_cert,
+        cli.deploy_state,
+        cli.json,
+    )?;
     match cli.command {
         Command::Share(args) => share::run(&context, args).await?,
         Command::Get(args) => get::run(&context, args).await?,

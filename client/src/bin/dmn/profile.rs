@@ -1,8 +1,9 @@
 //! Where `dmn` finds its relay and chain: flags, then environment, then a profile file.
 //!
-//! The profile is TOML: `endpoint` (the relay's URL), `token` (its API token) and
-//! `deploy_state` (the deploy state file naming the chain node and the contract, for the
-//! commands that talk to the chain directly). `--profile`, or `DMN_PROFILE`, names it;
+//! The profile is TOML: `endpoint` (the relay's URL), `token` (its API token),
+//! `ca_cert` (PEM certificates to trust for the relay's HTTPS, beside the system's: a
+//! private CA) and `deploy_state` (the deploy state file naming the chain node and the
+//! contract, for the commands that talk to the chain directly). `--profile`, or `DMN_PROFILE`, names it;
 //! otherwise `$XDG_CONFIG_HOME/dmn/profile.toml` (or `~/.config/dmn/profile.toml`) is
 //! read when it exists.
 
@@ -18,6 +19,8 @@ pub struct Profile {
     pub endpoint: Option<String>,
     /// The relay's API token.
     pub token: Option<String>,
+    /// PEM certificates to trust for the relay's HTTPS (a private CA).
+    pub ca_cert: Option<PathBuf>,
     /// The deploy state file (chain URL and contract address).
     pub deploy_state: Option<PathBuf>,
 }

@@ -1,0 +1,65 @@
+//! nginx (Debian's `nginx-light`, installed by `scripts/setup.sh`) as the load balancer
+//! in front of a node's replicas, for the replica suite and benchmark.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// nginx in front of `backends`, listening on the address it is given; stopped when
+/// dropped. A backend that refuses or drops a connection is skipped for the next one.
+pub struct LoadBalancer {
+    child: Child,
+}
+
+impl LoadBalancer {
+    /// Starts nginx on `address` in front of `backends`, with its files in `dir`.
+    pub fn start_at(dir: &Path, address: SocketAddr, backends: &[SocketAddr]) -> Self {
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        let servers: String = backends
+            .iter()
+            .map(|b| format!("    server {b} max_fails=1 fail_timeout=2s;\n"))
+            .collect();
+        let config = format!(
+            "daemon off;\nworker_processes 1;\nuser root;\npid {dir}/nginx.pid;\n\
+             error_log {dir}/logs/error.log warn;\nevents {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
+             proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
+             uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
+             upstream node {{\n{servers}    keepalive 64;\n  }}\n\
+             server {{\n    listen {address};\n    client_max_body_size 0;\n\
+             location / {{\n      proxy_pass http://node;\n      proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\";\n      proxy_set_header Host $http_host;\n\
+             proxy_next_upstream error timeout http_502;\n      proxy_connect_timeout 1s;\n\
+             proxy_buffering off;\n    }}\n  }}\n}}\n",
+            dir = dir.display(),
+        );
+        std::fs::write(dir.join("nginx.conf"), config).unwrap();
+        let mut child = Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts (Debian's nginx-light, installed by scripts/setup.sh)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(address).is_ok() {
+                return Self { child };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("nginx does not listen on {address}; see {}/logs/error.log", dir.display());
+    }
+}
+
+impl Drop for LoadBalancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
