@@ -103,7 +103,8 @@ relay_curl() { curl --cacert "$LOCAL_CA" "$@"; }
 relay_certificate() {
   local name=$1
   mkdir -p "$TLS_DIR"
-  if [ ! -f "$LOCAL_CA" ] || [ ! -f "$TLS_DIR/ca.key" ]; then
+  if [ ! -f "$LOCAL_CA" ] || [ ! -f "$TLS_DIR/ca.key" ] \
+    || ! openssl x509 -in "$LOCAL_CA" -noout -checkend 604800 >/dev/null 2>&1; then
     (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
       -days 365 -subj "/CN=DataMgmt local CA" \
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
@@ -111,7 +112,12 @@ relay_certificate() {
     chmod 644 "$LOCAL_CA"
     rm -f "$TLS_DIR"/*.csr "$TLS_DIR"/relay-*.pem
   fi
-  [ -f "$TLS_DIR/relay-$name.pem" ] && [ -f "$TLS_DIR/relay-$name.key" ] && return
+  # A certificate is kept while the CA vouches for it and it has a week left.
+  if [ -f "$TLS_DIR/relay-$name.pem" ] && [ -f "$TLS_DIR/relay-$name.key" ] \
+    && openssl verify -CAfile "$LOCAL_CA" "$TLS_DIR/relay-$name.pem" >/dev/null 2>&1 \
+    && openssl x509 -in "$TLS_DIR/relay-$name.pem" -noout -checkend 604800 >/dev/null; then
+    return
+  fi
   local extensions
   extensions=$(mktemp)
   printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \

@@ -1,5 +1,6 @@
-//! The index on each engine, in one run: the release path's writes (a P2P nonce and an
-//! outbox row per release, from 32 tasks at once, committed in groups), then
+//! The index on each engine, in one run: the release path's writes (a P2P nonce, an
+//! outbox row and its confirmation per release, from 32 tasks at once, committed in
+//! groups), then
 //! `GET /data/list` with 100,000 shares made and 10,000 received: latency of the handler
 //! (auth, query parsing, the database, JSON) through the router, for the newest page, a
 //! filtered page, the oldest page, a 500-row page, and the received and merged listings.
@@ -40,8 +41,8 @@ async fn main() {
     }
 }
 
-/// What each key release writes before its envelope leaves: the request's nonce and
-/// the outbox row, from [`WRITERS`] tasks at once, committed in groups.
+/// What each key release writes before its envelope leaves: the request's nonce, the
+/// outbox row and its confirmation, from [`WRITERS`] tasks at once, committed in groups.
 async fn release_writes(index: &Index) {
     let stopping = tokio_util::sync::CancellationToken::new();
     let writer = tokio::spawn(index.write_groups(stopping.clone()));
@@ -64,7 +65,8 @@ async fn release_writes(index: &Index) {
                     released_at: 1,
                     receipt_paid_at: Some(1),
                 };
-                assert!(index.insert_release(&release, 1).await.unwrap().is_some());
+                let id = index.insert_release(&release, 1).await.unwrap().unwrap();
+                assert!(index.confirm_release(id, 1).await.unwrap());
                 samples.push(started.elapsed().as_secs_f64() * 1e3);
             }
             samples

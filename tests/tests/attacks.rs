@@ -361,8 +361,10 @@ async fn an_owner_that_cannot_pay_fees_stops_releasing_until_it_can() {
         assert!(drained.elapsed() < Duration::from_secs(15), "still releasing without funds");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    // What leaves before the first record fails: about half a second of releases.
-    assert!(left <= 5, "{left} keys left after the funds did");
+    // What leaves before the first record fails: the releases of the second a record
+    // batch gathers for and of its failed submission, a request every 200 ms or so (on
+    // SQLite about half a second of them, on PostgreSQL a little more).
+    assert!(left <= 8, "{left} keys left after the funds did");
     let message = refusal["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("key release"), "{refusal}");
     let (_, report) = net.a.request("GET", "/admin/releases", None).await;
@@ -454,7 +456,9 @@ async fn a_refused_record_pauses_releases_until_acknowledged() {
         released_at: net.devnet.chain_time().await,
         receipt_paid_at: None,
     };
-    assert!(index.insert_release(&release, now_ms()).await.unwrap().is_some());
+    // Written and confirmed, as a release that left.
+    let id = index.insert_release(&release, now_ms()).await.unwrap().unwrap();
+    assert!(index.confirm_release(id, now_ms()).await.unwrap());
     drop(index);
     net.a.restart().await;
 

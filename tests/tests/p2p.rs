@@ -127,7 +127,9 @@ async fn a_sent_release_is_recorded_after_a_restart_and_a_revocation() {
     let index = Index::open(net.a.database_url()).await.unwrap();
     let release =
         KeyRelease { share_id, recipient: net.node_b.id, released_at, receipt_paid_at: None };
-    assert!(index.insert_release(&release, now_ms()).await.unwrap().is_some());
+    // Written and confirmed, as a release that left.
+    let id = index.insert_release(&release, now_ms()).await.unwrap().unwrap();
+    assert!(index.confirm_release(id, now_ms()).await.unwrap());
     drop(index);
     let chain = &net.devnet.chain;
     chain

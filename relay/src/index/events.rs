@@ -79,22 +79,29 @@ impl Index {
             }
             // A revocation or expiry change made straight on the contract (by a dApp)
             // reaches this node's own share here: the P2P route refuses on it at once.
+            // (Only the owner's events touch its row: another node's share under the
+            // same id, made to this node, must not.)
             match &event.action {
                 ShareAction::Revoked => {
                     sqlx::query(
-                        "UPDATE shares SET revoked_at = COALESCE(revoked_at, $1) WHERE share_id = $2",
+                        "UPDATE shares SET revoked_at = COALESCE(revoked_at, $1) \
+                         WHERE share_id = $2 AND owner = $3",
                     )
                     .bind(to_i64(event.at))
                     .bind(event.share_id.to_string())
+                    .bind(event.owner.to_string())
                     .execute(&mut *tx)
                     .await?;
                 }
                 ShareAction::ExpiryChanged { new, .. } => {
-                    sqlx::query("UPDATE shares SET expires_at = $1 WHERE share_id = $2")
-                        .bind(new.map(to_i64))
-                        .bind(event.share_id.to_string())
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE shares SET expires_at = $1 WHERE share_id = $2 AND owner = $3",
+                    )
+                    .bind(new.map(to_i64))
+                    .bind(event.share_id.to_string())
+                    .bind(event.owner.to_string())
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 _ => {}
             }
@@ -102,12 +109,14 @@ impl Index {
                 // A share whose chain call landed unseen is settled here.
                 sqlx::query(
                     "UPDATE shares SET state = 'recorded', tx_hash = $1, block_number = $2, \
-                     block_hash = $3, last_error = NULL WHERE share_id = $4 AND state = 'pending'",
+                     block_hash = $3, last_error = NULL \
+                     WHERE share_id = $4 AND owner = $5 AND state = 'pending'",
                 )
                 .bind(&indexed.extrinsic_hash)
                 .bind(to_i64(indexed.block_number))
                 .bind(&indexed.block_hash)
                 .bind(event.share_id.to_string())
+                .bind(event.owner.to_string())
                 .execute(&mut *tx)
                 .await?;
             }

@@ -28,12 +28,18 @@ pub(super) enum Write {
         seen_at: Timestamp,
         forget_before: Option<Timestamp>,
     },
-    /// A key release, pending its chain record (see `key_releases`).
+    /// A key release, written unconfirmed (see `key_releases`).
     Release {
         share_id: ShareId,
         recipient: AccountId,
         released_at: Timestamp,
         receipt_paid_at: Option<Timestamp>,
+        now: Timestamp,
+    },
+    /// An unconfirmed release confirmed: from now on it waits for its chain record.
+    Confirm {
+        /// Its row.
+        id: i64,
         now: Timestamp,
     },
 }
@@ -151,6 +157,7 @@ fn write_order(group: &[Waiting]) -> Vec<usize> {
         Write::Release { share_id, recipient, receipt_paid_at, .. } => {
             (1, share_id.to_string(), recipient.to_string(), *receipt_paid_at)
         }
+        Write::Confirm { id, .. } => (2, format!("{id:020}"), String::new(), None),
     };
     let mut order: Vec<usize> = (0..group.len()).collect();
     order.sort_by_cached_key(|&n| key(&group[n].0));
@@ -188,7 +195,7 @@ async fn commit_once(pool: &AnyPool, group: &[Waiting]) -> Result<Vec<Option<i64
                     let inserted = sqlx::query(
                         "INSERT INTO key_releases \
                          (share_id, recipient, released_at, receipt_paid_at, state, updated_at, \
-                         written_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6) \
+                         written_at) VALUES ($1, $2, $3, $4, 'unconfirmed', $5, $6) \
                          ON CONFLICT DO NOTHING RETURNING id",
                     )
                     .bind(share_id.to_string())
@@ -200,6 +207,17 @@ async fn commit_once(pool: &AnyPool, group: &[Waiting]) -> Result<Vec<Option<i64
                     .fetch_optional(&mut *transaction)
                     .await?;
                     inserted.map(|row| row.try_get::<i64, _>("id")).transpose()?
+                }
+                Write::Confirm { id, now } => {
+                    let confirmed = sqlx::query(
+                        "UPDATE key_releases SET state = 'pending', updated_at = $1 \
+                         WHERE id = $2 AND state = 'unconfirmed'",
+                    )
+                    .bind(to_i64(*now))
+                    .bind(*id)
+                    .execute(&mut *transaction)
+                    .await?;
+                    (confirmed.rows_affected() == 1).then_some(*id)
                 }
             };
             new_rows[n] = new_row;

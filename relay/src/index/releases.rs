@@ -1,5 +1,8 @@
 //! The `key_releases` table: the release outbox. Each release is written before its
-//! envelope leaves and marked when the chain records (or refuses) it.
+//! envelope leaves, `unconfirmed`; once decided again (if a newer block came meanwhile)
+//! it becomes `pending` and only then leaves, or it is deleted, unsent. The recorder
+//! reads `pending` rows only, so a release taken back is never recorded, whichever
+//! replica wrote it; `recorded` or `refused` is what the chain made of it.
 
 use super::columns::{parse, to_i64, unsigned, IndexError, Statement};
 use super::database::Index;
@@ -49,9 +52,10 @@ pub struct PendingRelease {
 }
 
 impl Index {
-    /// Writes a key release down before its envelope leaves, as pending its chain
-    /// record; its row id. A release that uses a paid receipt (`receipt_paid_at`) is
-    /// refused with `None` when another release already used the same receipt.
+    /// Writes a key release down before its envelope leaves, unconfirmed (see
+    /// [`confirm_release`](Self::confirm_release)); its row id. A release that uses a
+    /// paid receipt (`receipt_paid_at`) is refused with `None` when another release
+    /// already used the same receipt (or holds it, unconfirmed).
     pub async fn insert_release(
         &self,
         release: &KeyRelease,
@@ -67,12 +71,20 @@ impl Index {
         self.hot_writes.write(write).await
     }
 
-    /// Takes back a release written but not sent (row `id`, while still pending).
+    /// Confirms release `id`: it may leave, and waits for its chain record from now on.
+    /// `false` when it is no longer there to confirm (forgotten as abandoned): then it
+    /// must not leave.
+    pub async fn confirm_release(&self, id: i64, now: Timestamp) -> Result<bool, IndexError> {
+        Ok(self.hot_writes.write(Write::Confirm { id, now }).await?.is_some())
+    }
+
+    /// Takes back a release written but not sent (row `id`, while unconfirmed).
     pub async fn cancel_release(&self, id: i64) -> Result<bool, IndexError> {
-        let deleted = sqlx::query("DELETE FROM key_releases WHERE id = $1 AND state = 'pending'")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let deleted =
+            sqlx::query("DELETE FROM key_releases WHERE id = $1 AND state = 'unconfirmed'")
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
         Ok(deleted.rows_affected() == 1)
     }
 
@@ -107,23 +119,19 @@ impl Index {
         Ok(found.is_some())
     }
 
-    /// Releases still to record whose next attempt is due at `now` and that were written
-    /// before `written_before`, oldest first, leaving out `skip` (those being recorded
-    /// already).
+    /// Confirmed releases still to record whose next attempt is due at `now`, oldest
+    /// first, leaving out `skip` (those being recorded already).
     pub async fn due_releases(
         &self,
         now: Timestamp,
-        written_before: Timestamp,
         skip: &std::collections::HashSet<i64>,
         limit: usize,
     ) -> Result<Vec<PendingRelease>, IndexError> {
         let rows = sqlx::query(
             "SELECT id, share_id, recipient, released_at, receipt_paid_at FROM key_releases \
-             WHERE state = 'pending' AND next_attempt_at <= $1 AND written_at <= $2 \
-             ORDER BY id LIMIT $3",
+             WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2",
         )
         .bind(to_i64(now))
-        .bind(to_i64(written_before))
         .bind(i64::try_from(skip.len() + limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
@@ -206,7 +214,9 @@ impl Index {
             match state.as_str() {
                 "pending" => counts.0 = n,
                 "recorded" => counts.1 = n,
-                _ => counts.2 = n,
+                "refused" => counts.2 = n,
+                // Unconfirmed: still being decided, not yet released.
+                _ => {}
             }
         }
         Ok(counts)
@@ -289,6 +299,18 @@ impl Index {
         .bind(to_i64(before))
         .execute(&self.pool)
         .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// Forgets releases written before `before` (ms) and never confirmed nor taken back
+    /// (their relay died while deciding): none of them left, and a receipt one held is
+    /// free again.
+    pub async fn forget_abandoned_releases(&self, before: Timestamp) -> Result<u64, IndexError> {
+        let deleted =
+            sqlx::query("DELETE FROM key_releases WHERE state = 'unconfirmed' AND written_at < $1")
+                .bind(to_i64(before))
+                .execute(&self.pool)
+                .await?;
         Ok(deleted.rows_affected())
     }
 

@@ -178,19 +178,29 @@ async fn release_outbox_keeps_one_release_per_receipt_until_recorded() {
         receipt_paid_at: paid_at,
     };
     // Free releases repeat; a receipt buys one, a new receipt another.
-    assert!(index.insert_release(&release(1, None), 10).await.unwrap().is_some());
-    assert!(index.insert_release(&release(1, None), 10).await.unwrap().is_some());
-    assert!(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap().is_some());
+    let mut written = Vec::new();
+    written.push(index.insert_release(&release(1, None), 10).await.unwrap().unwrap());
+    written.push(index.insert_release(&release(1, None), 10).await.unwrap().unwrap());
+    written.push(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap().unwrap());
     assert!(index.insert_release(&release(2, Some(4_000)), 10).await.unwrap().is_none());
     let later = index.insert_release(&release(2, Some(4_500)), 10).await.unwrap().unwrap();
+    written.push(later);
     let me = AccountId([2; 32]);
     assert!(index.receipt_released(ShareId([2; 16]), &me, 4_000).await.unwrap());
     assert!(!index.receipt_released(ShareId([2; 16]), &me, 4_600).await.unwrap());
     assert!(!index.receipt_released(ShareId([1; 16]), &me, 4_000).await.unwrap());
 
+    // Unconfirmed releases are not the recorder's, nor counted; a confirmed one is, and
+    // is confirmed once.
     let none = std::collections::HashSet::new();
-    let due = index.due_releases(10, 10, &none, 10).await.unwrap();
-    assert!(index.due_releases(10, 9, &none, 10).await.unwrap().is_empty(), "held");
+    assert!(index.due_releases(10, &none, 10).await.unwrap().is_empty(), "unconfirmed");
+    assert_eq!(index.count_releases().await.unwrap(), (0, 0, 0));
+    for id in &written {
+        assert!(index.confirm_release(*id, 10).await.unwrap());
+    }
+    assert!(!index.confirm_release(written[0], 10).await.unwrap(), "confirmed already");
+    assert!(!index.cancel_release(written[0]).await.unwrap(), "a confirmed release stays");
+    let due = index.due_releases(10, &none, 10).await.unwrap();
     assert_eq!(due.len(), 4);
     assert_eq!(due[2].release, release(2, Some(4_000)));
     let ids: Vec<i64> = due.iter().map(|d| d.id).collect();
@@ -198,7 +208,7 @@ async fn release_outbox_keeps_one_release_per_receipt_until_recorded() {
     assert_eq!(index.pending_releases().await.unwrap(), (4, Some(10)));
     // Rows being recorded are left out, and the limit holds.
     let skip = std::collections::HashSet::from([ids[0], ids[1]]);
-    let rest = index.due_releases(10, 10, &skip, 1).await.unwrap();
+    let rest = index.due_releases(10, &skip, 1).await.unwrap();
     assert_eq!(rest.iter().map(|d| d.id).collect::<Vec<_>>(), [ids[2]]);
 
     index.mark_releases_recorded(&ids[..2], "0xabc", 7, 20).await.unwrap();
@@ -206,8 +216,8 @@ async fn release_outbox_keeps_one_release_per_receipt_until_recorded() {
     index.mark_releases_failed(&ids[3..], "contract refused", None, 20).await.unwrap();
     assert_eq!(index.count_releases().await.unwrap(), (1, 2, 1));
     // A retry is due when its time comes; a refused one never again.
-    assert!(index.due_releases(29, 29, &none, 10).await.unwrap().is_empty());
-    assert_eq!(index.due_releases(30, 30, &none, 10).await.unwrap().len(), 1);
+    assert!(index.due_releases(29, &none, 10).await.unwrap().is_empty());
+    assert_eq!(index.due_releases(30, &none, 10).await.unwrap().len(), 1);
     // A recorded receipt still counts as used, even once recorded.
     assert!(index.insert_release(&release(2, Some(4_000)), 40).await.unwrap().is_none());
     assert_eq!(index.prune_recorded_releases(21).await.unwrap(), 2);
@@ -396,4 +406,28 @@ async fn the_chain_writer_lease_has_one_holder() {
     let mut taken = two.try_writer_lease().await.unwrap().expect("free again");
     taken.check().await.unwrap();
     assert!(one.try_writer_lease().await.unwrap().is_none());
+}
+
+/// A release taken back is gone, unsent and never recorded; one whose relay died while
+/// deciding is forgotten once abandoned, and the receipt it held buys a release again.
+#[tokio::test]
+async fn unconfirmed_releases_are_taken_back_or_forgotten_never_recorded() {
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
+    let release = KeyRelease {
+        share_id: ShareId([1; 16]),
+        recipient: AccountId([2; 32]),
+        released_at: 5_000,
+        receipt_paid_at: Some(4_000),
+    };
+    let none = std::collections::HashSet::new();
+    let taken_back = index.insert_release(&release, 10).await.unwrap().unwrap();
+    assert!(index.cancel_release(taken_back).await.unwrap());
+    assert!(!index.confirm_release(taken_back, 11).await.unwrap(), "gone: must not leave");
+    let abandoned = index.insert_release(&release, 20).await.unwrap().expect("receipt free");
+    assert!(index.insert_release(&release, 21).await.unwrap().is_none(), "held");
+    assert_eq!(index.forget_abandoned_releases(20).await.unwrap(), 0, "not old enough");
+    assert_eq!(index.forget_abandoned_releases(21).await.unwrap(), 1);
+    assert!(!index.confirm_release(abandoned, 22).await.unwrap());
+    assert!(index.due_releases(100, &none, 10).await.unwrap().is_empty());
+    assert!(index.insert_release(&release, 30).await.unwrap().is_some(), "receipt free again");
 }

@@ -36,9 +36,9 @@
 //!
 //! A release is written down before it is confirmed: if a block newer than the one it
 //! was decided on has been seen meanwhile and no longer allows it, it is taken back,
-//! unsent ([`ReleaseRecorder::release`]). The recorder leaves alone a row that is not
-//! confirmed yet (and, to cover the moment between its write and its being marked so,
-//! any row younger than [`super::recorder::HOLD`]), so one taken back is never recorded.
+//! unsent ([`ReleaseRecorder::release`]). Until confirmed its row is `unconfirmed`, which
+//! the recorder (of whichever replica holds the chain writer lease) never reads, so one
+//! taken back is never recorded.
 
 use crate::config::ReleasePolicy;
 use crate::error::ApiError;
@@ -69,8 +69,6 @@ pub struct ReleaseRecorder {
     pub(crate) wake: Arc<Notify>,
     /// Rows a transaction is carrying now.
     in_flight: Arc<Mutex<HashSet<i64>>>,
-    /// Rows written whose release is not confirmed yet (it may still be taken back).
-    unconfirmed: Arc<Mutex<HashSet<i64>>>,
     /// What the gate decides on.
     gate: Arc<Mutex<GateInputs>>,
     /// Attempts to record, numbered as they start: only a record sent after a failure
@@ -118,16 +116,11 @@ impl ReleaseRecorder {
         self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn unconfirmed(&self) -> MutexGuard<'_, HashSet<i64>> {
-        self.unconfirmed.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The rows the recorder must leave alone now: those being recorded and those whose
-    /// release may still be taken back.
+    /// The rows the recorder must leave alone now: those being recorded. (Releases that
+    /// may still be taken back are `unconfirmed` in the outbox, which the recorder does
+    /// not read.)
     pub(crate) fn busy_rows(&self) -> HashSet<i64> {
-        let mut busy = self.in_flight().clone();
-        busy.extend(self.unconfirmed().iter().copied());
-        busy
+        self.in_flight().clone()
     }
 
     /// Whether releases may go on at `now` (ms), and if not, why.
@@ -195,11 +188,12 @@ impl ReleaseRecorder {
         }
     }
 
-    /// Writes `release` down as pending its chain record, then has `confirm` say whether
-    /// it may still leave (the caller decides again if a newer block was seen since the
-    /// decision). If it may not, the row is taken back and `confirm`'s refusal is the
-    /// answer; if it may, the release is counted and may be sent. A 503 while releases
-    /// are paused.
+    /// Writes `release` down, unconfirmed, then has `confirm` say whether it may still
+    /// leave (the caller decides again if a newer block was seen since the decision). If
+    /// it may not, the row is taken back and `confirm`'s refusal is the answer; if it
+    /// may, the row is confirmed (pending its chain record from then on, so the recorder
+    /// of any replica records it), counted, and the release may be sent. A row the
+    /// outbox no longer holds to confirm is not sent. A 503 while releases are paused.
     ///
     /// This runs to the end, on `tasks`, even if the request is dropped meanwhile (the
     /// asker hung up), so the outbox, the pending count and the metric always agree, and
@@ -223,15 +217,18 @@ impl ReleaseRecorder {
             let Some(id) = index.insert_release(&release, now).await? else {
                 return Ok(Written::ReceiptUsed);
             };
-            recorder.unconfirmed().insert(id);
-            let confirmed = confirm().await;
-            if let Err(refusal) = confirmed {
-                let cancelled = index.cancel_release(id).await;
-                recorder.unconfirmed().remove(&id);
-                cancelled?;
+            if let Err(refusal) = confirm().await {
+                // Should the take-back fail, the row stays unconfirmed: never recorded,
+                // and forgotten as abandoned later.
+                index.cancel_release(id).await?;
                 return Err(refusal);
             }
-            recorder.unconfirmed().remove(&id);
+            if !index.confirm_release(id, now_ms()).await? {
+                return Err(ApiError::Unavailable {
+                    dependency: "the index",
+                    cause: "the release was forgotten before it was confirmed".into(),
+                });
+            }
             {
                 let mut inputs = recorder.inputs();
                 inputs.pending += 1;

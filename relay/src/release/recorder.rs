@@ -3,7 +3,7 @@
 //! outbox.
 
 use crate::error::{chain_unavailable, ApiError};
-use crate::index::{Engine, IndexError, PendingRelease};
+use crate::index::{IndexError, PendingRelease};
 use crate::release::gate::{ReleaseRecorder, RETRY_AFTER_MS};
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -32,21 +32,16 @@ const BATCHES_IN_FLIGHT: usize = 3;
 /// record is refused: more records than keys, never fewer.
 pub(crate) const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// How long a written release stays out of the recorder's sight at least: it is marked
-/// unconfirmed just after its write, and this covers the moment in between.
-pub(super) const HOLD: Duration = Duration::from_millis(250);
-
 /// How long a release may take to be decided again after its write (then it is taken
 /// back, unsent).
 pub(crate) const CONFIRM_WITHIN: Duration = Duration::from_secs(4);
 
-/// [`HOLD`] where replicas share the outbox: a row another replica wrote is not in this
-/// process's unconfirmed set, so it is left alone until it is surely confirmed or taken
-/// back ([`CONFIRM_WITHIN`], with room for the replicas' clocks to differ).
-pub(super) const SHARED_HOLD: Duration = Duration::from_secs(6);
+/// How old an unconfirmed release must be to count as abandoned (its relay died while
+/// deciding): far past [`CONFIRM_WITHIN`], and past any difference of replicas' clocks.
+const ABANDONED_AFTER_MS: u64 = 60_000;
 
 /// How often the outbox is looked at without being woken (for retries, and for rows
-/// whose [`HOLD`] has passed).
+/// another replica confirmed).
 const POLL: Duration = Duration::from_millis(250);
 
 /// Least time between two record transactions, unless a full batch waits: on a chain
@@ -107,17 +102,12 @@ pub async fn run(state: AppState) {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let recorder = state.releases().clone();
         let now = now_ms();
-        if now.saturating_sub(last_prune) > KEEP_RECORDED_MS / 4 {
+        if now.saturating_sub(last_prune) > ABANDONED_AFTER_MS {
             last_prune = now;
             prune(&state, now).await;
         }
         let skip = recorder.busy_rows();
-        let hold = match state.index().engine() {
-            Engine::Sqlite => HOLD,
-            Engine::Postgres => SHARED_HOLD,
-        };
-        let written_before = now.saturating_sub(hold.as_millis() as u64);
-        let due = match state.index().due_releases(now, written_before, &skip, MAX_BATCH).await {
+        let due = match state.index().due_releases(now, &skip, MAX_BATCH).await {
             Ok(due) => due,
             Err(error) => {
                 tracing::error!(%error, "cannot read the release outbox");
@@ -176,6 +166,11 @@ impl Drop for Carrying {
 }
 
 async fn prune(state: &AppState, now: u64) {
+    match state.index().forget_abandoned_releases(now.saturating_sub(ABANDONED_AFTER_MS)).await {
+        Ok(0) => {}
+        Ok(forgotten) => tracing::info!(forgotten, "forgot releases abandoned unconfirmed"),
+        Err(error) => tracing::warn!(%error, "cannot prune the release outbox"),
+    }
     match state.index().prune_recorded_releases(now.saturating_sub(KEEP_RECORDED_MS)).await {
         Ok(0) => {}
         Ok(pruned) => tracing::debug!(pruned, "forgot releases recorded on chain"),
@@ -228,27 +223,21 @@ enum Outcome {
 type Item = (ShareId, AccountId, Timestamp);
 
 async fn record_batch(state: &AppState, batch: Vec<PendingRelease>) {
-    let attempt = state.releases().next_attempt();
-    let outcomes = match state.chain().client().await {
-        Ok(chain) => {
-            let started = std::time::Instant::now();
-            let recording = record_on_chain(&chain, &state.node().signer, &batch);
-            let outcomes =
-                tokio::time::timeout(BATCH_TIMEOUT, recording).await.unwrap_or_else(|_| {
-                    let why = format!("no block within {} s", BATCH_TIMEOUT.as_secs());
-                    batch
-                        .iter()
-                        .map(|_| Outcome::Failed(ChainError::Transaction(why.clone())))
-                        .collect()
-                });
-            state.metrics().chain_call(started);
-            outcomes
-        }
-        Err(error) => batch
-            .iter()
-            .map(|_| Outcome::Failed(ChainError::Transaction(error.to_string())))
-            .collect(),
+    // Without a connection to the chain (the relay just started, or the node is gone)
+    // nothing is attempted: the rows wait, and releases are already refused for want of
+    // a chain, not for a failed record.
+    let Ok(chain) = state.chain().client().await else {
+        tokio::time::sleep(POLL).await;
+        return;
     };
+    let attempt = state.releases().next_attempt();
+    let started = std::time::Instant::now();
+    let recording = record_on_chain(&chain, &state.node().signer, &batch);
+    let outcomes = tokio::time::timeout(BATCH_TIMEOUT, recording).await.unwrap_or_else(|_| {
+        let why = format!("no block within {} s", BATCH_TIMEOUT.as_secs());
+        batch.iter().map(|_| Outcome::Failed(ChainError::Transaction(why.clone()))).collect()
+    });
+    state.metrics().chain_call(started);
     if let Err(error) = store_outcomes(state, attempt, &batch, outcomes).await {
         // The rows stay pending and would be recorded again at once: releases pause,
         // and the rows stay in flight a while before they are looked at again.

@@ -246,10 +246,21 @@ pub(crate) async fn record_on_chain(
                     })
                 }
                 // Someone else's share holds the id: this one can never be recorded.
-                OnChain::Taken | OnChain::Absent => {
+                OnChain::Taken => {
                     state.metrics().share(ShareOutcome::Refused);
                     discard(state, row).await;
                     Err(contract_refusal(datamgmt_abi::Error::ShareExists))
+                }
+                // Refused on one block, absent from the next (a chain reorganisation):
+                // it stays pending, for the outbox to try again.
+                OnChain::Absent => {
+                    state.metrics().share(ShareOutcome::Pending);
+                    let note = "the chain both had and lacked this id; trying again later";
+                    let _ = state.index().mark_attempt_failed(row.share_id, note).await;
+                    Err(ApiError::Unavailable {
+                        dependency: "the chain",
+                        cause: format!("share {} stays pending: {note}", row.share_id),
+                    })
                 }
             }
         }
@@ -277,7 +288,7 @@ pub(crate) async fn record_on_chain(
 pub(crate) enum OnChain {
     /// Nothing: the share is still to record.
     Absent,
-    /// This node's share, on the terms of its row.
+    /// This node's share.
     Ours,
     /// Another share. Share ids are random, but anyone can send one first that they saw
     /// waiting in the transaction pool; such a share must never be taken for this one.
@@ -288,16 +299,9 @@ pub(crate) enum OnChain {
 pub(crate) async fn on_chain(chain: &ChainClient, row: &ShareRow) -> Result<OnChain, ChainError> {
     Ok(match chain.share_record(row.share_id).await? {
         None => OnChain::Absent,
-        Some(share)
-            if share.owner == row.owner
-                && share.recipient == row.recipient
-                && share.data_hash == row.data_hash
-                && share.price == row.price
-                && share.expires_at == row.expires_at
-                && share.key_version == row.key_version =>
-        {
-            OnChain::Ours
-        }
+        // Only this node's account makes shares it owns, and it makes each id once: the
+        // terms may have changed since (expiry, a rewrapped key version), the share not.
+        Some(share) if share.owner == row.owner => OnChain::Ours,
         Some(_) => OnChain::Taken,
     })
 }

@@ -52,11 +52,15 @@ impl Context {
             )
         })?;
         let Some(ca_cert) = &self.ca_cert else { return Ok(RelayClient::new(endpoint, token)) };
-        let unreadable =
-            |why: String| CliError::usage(format!("--ca-cert {}: {why}", ca_cert.display()));
+        let unreadable = |why: String| {
+            CliError::usage(format!(
+                "the CA certificates {} (--ca-cert, DMN_CA_CERT or ca_cert): {why}",
+                ca_cert.display()
+            ))
+        };
         let pem = std::fs::read(ca_cert).map_err(|e| unreadable(e.to_string()))?;
         let roots =
-            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| unreadable(e.to_string()))?;
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| unreadable(with_causes(&e)))?;
         if roots.is_empty() {
             return Err(unreadable("no PEM certificate in it".into()));
         }
@@ -64,7 +68,7 @@ impl Context {
             .into_iter()
             .fold(reqwest::Client::builder(), |builder, root| builder.add_root_certificate(root))
             .build()
-            .map_err(|e| unreadable(e.to_string()))?;
+            .map_err(|e| unreadable(with_causes(&e)))?;
         Ok(RelayClient::with_http_client(endpoint, token, http))
     }
 
@@ -76,6 +80,17 @@ impl Context {
         let state = DeployState::load(path).map_err(|e| CliError::usage(e.to_string()))?;
         state.connect().await.map_err(|e| CliError::unavailable(e.to_string()))
     }
+}
+
+/// `error` and each error under it, joined: reqwest's own message leaves out why.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text = format!("{text}: {inner}");
+        cause = inner.source();
+    }
+    text
 }
 
 /// A party given as a node id, an SS58 account or a `0x` account.
