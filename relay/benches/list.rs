@@ -25,16 +25,17 @@ const RELEASES_PER_WRITER: usize = 250;
 
 #[tokio::main]
 async fn main() {
-    let mut engines = vec![("SQLite", None)];
-    if let Ok(server) = std::env::var(datamgmt_relay::index::scratch::POSTGRES_VARIABLE) {
-        engines.push(("PostgreSQL", Some(server)));
+    let mut engines = vec![("SQLite", false)];
+    if datamgmt_relay::index::scratch::postgres_server().is_some() {
+        engines.push(("PostgreSQL", true));
     }
-    for (engine, server) in engines {
+    for (engine, postgres) in engines {
         println!("== {engine}");
         let dir = tempfile::tempdir().unwrap();
-        let url = match server {
-            Some(_) => datamgmt_relay::index::scratch::database_url(dir.path()).await,
-            None => format!("sqlite://{}", dir.path().join("index.db").display()),
+        let url = if postgres {
+            datamgmt_relay::index::scratch::database_url(dir.path()).await
+        } else {
+            format!("sqlite://{}", dir.path().join("index.db").display())
         };
         release_writes(&Index::open(&url).await.unwrap()).await;
         listings(dir.path(), Index::open(&url).await.unwrap()).await;

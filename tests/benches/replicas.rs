@@ -46,9 +46,10 @@ struct Run {
 
 #[tokio::main]
 async fn main() {
-    let server = std::env::var(datamgmt_relay::index::scratch::POSTGRES_VARIABLE)
-        .expect("DATAMGMT_TEST_POSTGRES names the PostgreSQL server (scripts/postgres.sh up)");
-    assert!(!server.is_empty(), "DATAMGMT_TEST_POSTGRES is empty");
+    assert!(
+        datamgmt_relay::index::scratch::postgres_server().is_some(),
+        "DATAMGMT_TEST_POSTGRES names the PostgreSQL server (scripts/postgres.sh up)"
+    );
     let devnet = Devnet::connect().await;
     let dir = tempfile::tempdir().unwrap();
     for (label, postgres, replicas) in [

@@ -1,7 +1,7 @@
 //! Three nodes on the devnet, for the suites that need several: relay processes A, B
 //! and C with accounts of their own.
 
-use crate::{http, Devnet, RelayProcess, TestNode};
+use crate::{Devnet, RelayProcess, TestNode};
 use datamgmt_abi::DataHash;
 use datamgmt_abi::ShareId;
 use datamgmt_client::api::{DataResponse, ErrorCode, ReadParams, RelayError, VerifyParams};
@@ -103,11 +103,7 @@ impl Network {
 
     /// A's count of key releases.
     pub async fn releases(&self) -> u64 {
-        let response = http(self.a.address, "", "GET", "/metrics", "", b"").await;
-        let text = String::from_utf8(response.body).unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix("datamgmt_key_releases_total "))
-            .and_then(|n| n.trim().parse().ok())
-            .expect("the release counter")
+        let count = self.a.metric("datamgmt_key_releases_total").await;
+        count.and_then(|n| n.trim().parse().ok()).expect("the release counter")
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// A loopback port no one listens on now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    crate::free_address().port()
 }
 
 /// A chain node of the test's own, with persistent state so it can be restarted.

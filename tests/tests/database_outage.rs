@@ -38,14 +38,6 @@ async fn timed(relay: &RelayProcess, path: &str) -> (u16, Duration, String) {
     (response.status, began.elapsed(), response.head)
 }
 
-async fn writer_metric(relay: &RelayProcess) -> Option<String> {
-    let response = http(relay.address, "", "GET", "/metrics", "", b"").await;
-    String::from_utf8_lossy(&response.body)
-        .lines()
-        .find(|line| line.starts_with("datamgmt_chain_writer "))
-        .map(str::to_owned)
-}
-
 /// PostgreSQL stopped under a running relay: listings, `/readyz` and shares answer 503
 /// within seconds while it is down; once it is back, the relay answers 200 again, holds
 /// the chain writer lease again and shares data, with no restart.
@@ -54,7 +46,7 @@ async fn postgresql_down_is_503_and_the_relay_recovers_by_itself() {
     let devnet = Devnet::connect().await;
     let dir = tempfile::tempdir().unwrap();
     let state_dir = dir.path().join("postgres-state");
-    let port = datamgmt_tests::free_address().port();
+    let port = datamgmt_tests::free_port();
     postgres(&state_dir, port, "up");
     let _cluster = Cluster(&state_dir, port);
     let url = std::fs::read_to_string(state_dir.join("postgres.url")).unwrap();
@@ -97,7 +89,7 @@ async fn postgresql_down_is_503_and_the_relay_recovers_by_itself() {
         assert!(back.elapsed() < Duration::from_secs(30), "/readyz still 503 after 30 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    while writer_metric(&relay).await.as_deref() != Some("datamgmt_chain_writer 1") {
+    while relay.metric("datamgmt_chain_writer").await.as_deref() != Some("1") {
         assert!(back.elapsed() < Duration::from_secs(30), "the writer lease was not taken again");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

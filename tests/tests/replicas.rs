@@ -29,8 +29,7 @@ async fn is_writer(relay: &RelayProcess) -> bool {
 #[ignore = "needs DATAMGMT_TEST_POSTGRES and nginx: scripts/test.sh runs it in its PostgreSQL stage"]
 async fn killing_the_chain_writer_under_load_loses_no_release_record() {
     assert!(
-        std::env::var(datamgmt_relay::index::scratch::POSTGRES_VARIABLE)
-            .is_ok_and(|v| !v.is_empty()),
+        datamgmt_relay::index::scratch::postgres_server().is_some(),
         "replicas share a PostgreSQL index: set DATAMGMT_TEST_POSTGRES"
     );
     let devnet = Devnet::connect().await;

@@ -10,18 +10,23 @@ pub const POSTGRES_VARIABLE: &str = "DATAMGMT_TEST_POSTGRES";
 
 /// The URL of a new, empty index database for one test, kept under `dir` on SQLite.
 pub async fn database_url(dir: &Path) -> String {
-    match std::env::var(POSTGRES_VARIABLE) {
-        Ok(server) if !server.is_empty() => new_postgres_database(&server).await,
-        _ => format!("sqlite://{}", dir.join("index.db").display()),
+    match postgres_server() {
+        Some(server) => new_postgres_database(&server).await,
+        None => format!("sqlite://{}", dir.join("index.db").display()),
     }
 }
 
 /// A database in memory on SQLite, or a new one on the PostgreSQL server.
 pub async fn ephemeral_url() -> String {
-    match std::env::var(POSTGRES_VARIABLE) {
-        Ok(server) if !server.is_empty() => new_postgres_database(&server).await,
-        _ => "sqlite::memory:".to_owned(),
+    match postgres_server() {
+        Some(server) => new_postgres_database(&server).await,
+        None => "sqlite::memory:".to_owned(),
     }
+}
+
+/// The PostgreSQL server [`POSTGRES_VARIABLE`] names, if it names one.
+pub fn postgres_server() -> Option<String> {
+    std::env::var(POSTGRES_VARIABLE).ok().filter(|server| !server.is_empty())
 }
 
 /// Creates a database with a random name on `server` and returns its URL.
