@@ -168,6 +168,28 @@ async fn concurrent_calls_from_one_account_all_land() {
     assert_eq!(devnet.chain.share_count().await.unwrap(), before + 6);
 }
 
+/// A relay dry-runs its record batch, then submits it; a dApp's revocation can land in
+/// between and make the share's record larger (it now carries its revocation time). The
+/// record, made for a release before the revocation, must still land: a gas limit of
+/// exactly the dry-run's figure ran out of gas here and paused the relay's releases.
+#[tokio::test]
+async fn a_record_dry_run_before_a_revocation_still_lands_after_it() {
+    let devnet = Devnet::connect().await;
+    let owner = devnet.registered_node("owner").await;
+    let recipient = devnet.registered_node("recipient").await;
+    let (id, _) = share(&devnet, &owner, &recipient, 0, None).await;
+    let released_at = devnet.chain_time().await;
+    let record = messages::record_releases(&[(id, recipient.id, released_at)]);
+    let dry_run = devnet.chain.dry_run(&owner.account, &record).await.unwrap();
+    devnet.chain.submit(&owner.signer, &messages::revoke(id), Confirmation::InBlock).await.unwrap();
+    let receipt = devnet
+        .chain
+        .submit_dry_run(&owner.signer, &record, &dry_run, Confirmation::InBlock)
+        .await
+        .expect("the record lands with the earlier dry-run's limits");
+    assert_eq!(share_action(&receipt), ShareAction::KeyReleased { paid: 0 });
+}
+
 #[tokio::test]
 async fn refused_calls_cost_no_transaction() {
     let devnet = Devnet::connect().await;

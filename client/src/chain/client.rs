@@ -89,7 +89,7 @@ pub struct CallReceipt {
     pub extrinsic_index: u32,
     /// Whether the block was finalized when this was returned.
     pub finalized: bool,
-    /// Weight limit the call was given (what the dry-run said it needs).
+    /// Weight limit the call was given (the dry-run's, with headroom).
     pub gas_limit: Weight,
     /// Storage deposit the dry-run said it charges or refunds.
     pub storage_deposit: StorageDeposit,
@@ -359,7 +359,7 @@ impl ChainClient {
         dry_run: &DryRun,
         confirmation: Confirmation,
     ) -> Result<CallReceipt, ChainError> {
-        let gas_limit = dry_run.gas_required;
+        let gas_limit = dry_run.gas_limit();
         let call =
             subxt::dynamic::transaction("Contracts", "call", self.call_fields(message, dry_run));
         let included = self.sign_submit_watch(signer, &call, confirmation, true).await?;
@@ -389,13 +389,14 @@ impl ChainClient {
         })
     }
 
-    /// The fields of a `Contracts::call` for `message` with the limits its dry-run gave.
+    /// The fields of a `Contracts::call` for `message` with the limits its dry-run gave
+    /// (the gas limit with [`DryRun::gas_limit`]'s headroom).
     fn call_fields(
         &self,
         message: &ContractMessage,
         dry_run: &DryRun,
     ) -> (Value, Value, Value, Value, Value) {
-        let gas_limit = dry_run.gas_required;
+        let gas_limit = dry_run.gas_limit();
         (
             Value::unnamed_variant("Id", [Value::from_bytes(self.contract.0)]),
             Value::u128(message.value),

@@ -61,6 +61,22 @@ pub struct DryRun {
 }
 
 impl DryRun {
+    /// The gas limit to submit with: what the dry-run required plus an eighth.
+    ///
+    /// The dry-run ran at the best block; the transaction runs in a later one, where
+    /// what it reads may have grown (a share revoked in between carries its revocation
+    /// time, so reading it costs more proof size and decoding time). A limit of exactly
+    /// the dry-run's figure then runs out of gas. Unused gas is refunded, and an eighth
+    /// more of the largest call (a full `record_releases` batch) stays far below a
+    /// block's limit for one transaction.
+    pub fn gas_limit(&self) -> Weight {
+        let required = self.gas_required;
+        Weight {
+            ref_time: required.ref_time.saturating_add(required.ref_time / 8),
+            proof_size: required.proof_size.saturating_add(required.proof_size / 8),
+        }
+    }
+
     /// The message's return value, for a message declared to return `T`.
     pub fn decode_output<T: Decode>(&self) -> Result<T, ChainError> {
         let output = self.result.as_ref().map_err(|e| ChainError::Dispatch(e.clone()))?;
@@ -141,6 +157,19 @@ mod tests {
     fn weight_fields_are_compact() {
         let weight = Weight { ref_time: 1, proof_size: 1 << 20 };
         assert_eq!(weight.encode(), vec![0x04, 0x02, 0x00, 0x40, 0x00]);
+    }
+
+    #[test]
+    fn the_gas_limit_has_an_eighth_of_headroom() {
+        let dry_run = DryRun {
+            gas_consumed: Weight { ref_time: 700, proof_size: 64 },
+            gas_required: Weight { ref_time: 800, proof_size: 80 },
+            storage_deposit: StorageDeposit::Charge(0),
+            result: Err("unused".into()),
+        };
+        assert_eq!(dry_run.gas_limit(), Weight { ref_time: 900, proof_size: 90 });
+        let huge = DryRun { gas_required: Weight { ref_time: u64::MAX, proof_size: 8 }, ..dry_run };
+        assert_eq!(huge.gas_limit(), Weight { ref_time: u64::MAX, proof_size: 9 });
     }
 
     #[test]
