@@ -98,11 +98,18 @@ relay_url() {
 relay_curl() { curl --cacert "$LOCAL_CA" "$@"; }
 
 # relay_certificate NAME: makes the local CA (once) and a certificate of relay NAME for
-# 127.0.0.1 and localhost signed by it (once): $TLS_DIR/NAME.pem (the certificate, then
-# the CA's) and $TLS_DIR/NAME.key (readable by the owner only).
+# 127.0.0.1 and localhost signed by it (once): $TLS_DIR/relay-NAME.pem (the certificate,
+# then the CA's) and $TLS_DIR/relay-NAME.key (readable by the owner only). One process at
+# a time (the end-to-end suites' test processes call it too), under a lock in $TLS_DIR.
 relay_certificate() {
-  local name=$1
   mkdir -p "$TLS_DIR"
+  (
+    flock 9
+    make_relay_certificate "$1"
+  ) 9>"$TLS_DIR/.lock"
+}
+make_relay_certificate() {
+  local name=$1
   if [ ! -f "$LOCAL_CA" ] || [ ! -f "$TLS_DIR/ca.key" ] \
     || ! openssl x509 -in "$LOCAL_CA" -noout -checkend 604800 >/dev/null 2>&1; then
     (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

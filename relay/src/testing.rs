@@ -15,7 +15,7 @@
 //! ```
 
 use crate::auth::{ApiTokens, Role, TokenConfig};
-use crate::config::Settings;
+use crate::config::{Settings, TlsConfig};
 use crate::index::Index;
 use crate::node::NodeIdentity;
 use crate::state::{AppState, Public};
@@ -59,6 +59,7 @@ pub struct TestRelay {
     storage: Option<StorageConfig>,
     index: Option<Index>,
     public_url: String,
+    tls: TlsConfig,
 }
 
 impl TestRelay {
@@ -72,7 +73,15 @@ impl TestRelay {
             storage: None,
             index: None,
             public_url: "http://127.0.0.1:18080".into(),
+            tls: TlsConfig::default(),
         }
+    }
+
+    /// Serves HTTPS with `tls`'s certificate and key, and trusts its `peer_roots` when
+    /// calling other nodes, as a relay with this `[tls]` table does.
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Acts as `signer`.
@@ -129,7 +138,12 @@ impl TestRelay {
                 Index::open(&url).await.expect("the test index opens")
             }
         };
-        let peers = crate::peers::Peers::new(self.settings.peers);
+        let roots = match &self.tls.peer_roots {
+            Some(path) => crate::tls::peer_roots(path).expect("the test relay's [tls] peer_roots"),
+            None => Vec::new(),
+        };
+        let peers = crate::peers::Peers::with_roots(self.settings.peers, &roots)
+            .expect("an HTTP client for peers");
         AppState::new(self.settings, self.public, tokens(), store, index, node, peers)
     }
 
@@ -140,16 +154,24 @@ impl TestRelay {
     }
 
     /// The relay started with these `workers` and serving on a free loopback port.
+    /// HTTPS when [`tls`](Self::tls) names a certificate and key.
     pub async fn serve_with(self, chain: Option<ChainEndpoint>, workers: Workers) -> ServedRelay {
+        let tls = match (&self.tls.cert, &self.tls.key) {
+            (Some(cert), Some(key)) => {
+                Some(crate::tls::acceptor(cert, key).expect("the test relay's [tls] files"))
+            }
+            _ => None,
+        };
+        let https = tls.is_some();
         let state = self.state().await;
         crate::start(&state, chain, workers);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let address = listener.local_addr().expect("a bound port");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(crate::run(listener, state.clone(), None, async {
+        let server = tokio::spawn(crate::run(listener, state.clone(), tls, async {
             let _ = stopped.await;
         }));
-        ServedRelay { address, state, stop, server }
+        ServedRelay { address, https, state, stop, server }
     }
 }
 
@@ -157,6 +179,8 @@ impl TestRelay {
 pub struct ServedRelay {
     /// Where it listens.
     pub address: SocketAddr,
+    /// Whether it serves HTTPS ([`TestRelay::tls`]).
+    pub https: bool,
     /// Its state.
     pub state: AppState,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -164,9 +188,15 @@ pub struct ServedRelay {
 }
 
 impl ServedRelay {
-    /// A typed client of this relay, with `token`.
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.https { "https" } else { "http" }, self.address)
+    }
+
+    /// A typed client of this relay, with `token` (trusting the system's roots: a relay
+    /// serving a private CA's certificate needs [`RelayClient::with_http_client`]).
     pub fn client(&self, token: &str) -> RelayClient {
-        RelayClient::new(format!("http://{}", self.address), token)
+        RelayClient::new(self.url(), token)
     }
 
     /// Stops serving (finishing requests in progress), then every background task.

@@ -84,7 +84,7 @@ async fn setup_and_measure(
     let settings =
         format!("[database]\nurl = {}\n{UNLIMITED}", serde_json::Value::from(database.clone()));
     let balancer_address = datamgmt_tests::free_address();
-    let endpoint = format!("http://{balancer_address}");
+    let endpoint = format!("https://{balancer_address}");
     let mut owners: Vec<RelayProcess> = Vec::new();
     for n in 0..replicas {
         let replica_dir = dir.join(format!("a{n}"));
@@ -116,7 +116,7 @@ async fn setup_and_measure(
     assert_eq!(b.request("GET", &path, None).await.0, 200, "B reads the share");
 
     let pids: Vec<u32> = owners.iter().filter_map(RelayProcess::pid).collect();
-    let url = format!("http://{}{path}", b.address);
+    let url = format!("{}{path}", b.address);
     let mut runs = Vec::new();
     for _ in 0..RUNS {
         let (relay_before, postgres_before) = (cpu_ms(&pids), postgres_cpu_ms());

@@ -1,7 +1,7 @@
 //! Shared set-up for the end-to-end suites: the running devnet (found through the deploy
 //! state file that `scripts/deploy.sh` writes), funded throw-away node accounts, and a
-//! way to move chain time forward, Garage's settings, a loopback HTTP client, and relay
-//! processes.
+//! way to move chain time forward, Garage's settings, a loopback HTTP(S) client, and
+//! relay processes serving HTTPS with a certificate from the scripts' local CA.
 //!
 //! The devnet is started by `scripts/test.sh` (or by hand: `scripts/devnet.sh up` then
 //! `scripts/deploy.sh`); these helpers fail with that advice when it is not there.
@@ -12,11 +12,13 @@ mod balancer;
 mod network;
 mod own_chain;
 mod process;
+mod tls;
 
 pub use balancer::LoadBalancer;
 pub use network::Network;
 pub use own_chain::{free_port, OwnChain};
 pub use process::{free_address, garage_storage, workspace_binary, RelayProcess, RELAY_PASSPHRASE};
+pub use tls::{local_tls, LocalTls};
 
 use datamgmt_abi::{AccountId, EncryptionKey};
 use datamgmt_client::chain::{
@@ -63,6 +65,25 @@ pub fn deploy_state_path() -> PathBuf {
     )
 }
 
+/// The dev account (endowed by the dev chain) this test process funds accounts and seals
+/// blocks from: one per slot of the `devnet` test group (`NEXTEST_TEST_GROUP_SLOT`,
+/// `.config/nextest.toml`), so suites running side by side never sign with one account
+/// from two processes (its nonces would race). `//Alice` outside nextest.
+pub fn funder() -> &'static str {
+    const FUNDERS: [&str; 4] = ["//Alice", "//Bob", "//Charlie", "//Dave"];
+    match std::env::var("NEXTEST_TEST_GROUP_SLOT").ok().and_then(|s| s.parse::<usize>().ok()) {
+        None => FUNDERS[0],
+        Some(slot) => FUNDERS.get(slot).copied().unwrap_or_else(|| {
+            panic!("no dev account for test group slot {slot}: give the devnet group fewer threads")
+        }),
+    }
+}
+
+fn funder_keypair() -> subxt_signer::sr25519::Keypair {
+    subxt_signer::sr25519::Keypair::from_uri(&funder().parse().expect("a dev URI"))
+        .expect("a dev key")
+}
+
 impl Devnet {
     /// Connects to the deployed contract.
     pub async fn connect() -> Self {
@@ -81,13 +102,13 @@ impl Devnet {
         Self { state, chain, api, rpc: LegacyRpcMethods::new(rpc) }
     }
 
-    /// A fresh account derived from `//Alice` under a random path, funded by Alice.
+    /// A fresh account derived from `//Alice` under a random path, funded by this test
+    /// process's [`funder`].
     pub async fn funded_account(&self, label: &str) -> TestNode {
         let path: u64 = rand::random();
         let suri = format!("//Alice//{label}//{path}");
         let signer = NodeSigner::from_suri(&suri).unwrap();
-        self.transfer(&NodeSigner::from_suri("//Alice").unwrap(), &signer.account_id(), TEST_FUNDS)
-            .await;
+        self.transfer(&signer.account_id(), TEST_FUNDS).await;
         let account = signer.account_id();
         TestNode { id: to_abi_account(&account), account, signer, suri }
     }
@@ -108,18 +129,14 @@ impl Devnet {
         node
     }
 
-    /// Sends `amount` from `from` to `to` and waits for inclusion.
-    pub async fn transfer(&self, from: &NodeSigner, to: &AccountId32, amount: u128) {
-        let keypair =
-            subxt_signer::sr25519::Keypair::from_uri(&"//Alice".parse().expect("dev uri"))
-                .expect("dev key");
-        assert_eq!(from.account_id(), keypair.public_key().to_account_id(), "only Alice funds");
+    /// Sends `amount` from this process's [`funder`] to `to` and waits for inclusion.
+    pub async fn transfer(&self, to: &AccountId32, amount: u128) {
         let call = subxt::dynamic::transaction(
             "Balances",
             "transfer_keep_alive",
             (Value::unnamed_variant("Id", [Value::from_bytes(to.0)]), Value::u128(amount)),
         );
-        self.submit_and_wait(&call, &keypair).await;
+        self.submit_and_wait(&call, &funder_keypair()).await;
     }
 
     /// Moves every unit `node` holds to Alice (`Balances::transfer_all`): the account can
@@ -136,16 +153,16 @@ impl Devnet {
         self.submit_and_wait(&call, &keypair).await;
     }
 
-    /// Produces a new block (a `System::remark` from Alice), so that chain time moves to
-    /// the wall clock: the dev node seals a block only when a transaction arrives.
+    /// Produces a new block (a `System::remark` from this process's [`funder`]), so that
+    /// chain time moves to the wall clock: the dev node seals a block only when a
+    /// transaction arrives.
     pub async fn advance_block(&self) {
-        let alice = subxt_signer::sr25519::Keypair::from_uri(&"//Alice".parse().unwrap()).unwrap();
         let call = subxt::dynamic::transaction(
             "System",
             "remark",
             (Value::from_bytes(rand::random::<[u8; 8]>()),),
         );
-        self.submit_and_wait(&call, &alice).await;
+        self.submit_and_wait(&call, &funder_keypair()).await;
     }
 
     /// The block timestamp (ms) of the best block.
@@ -234,27 +251,58 @@ impl HttpResponse {
     }
 }
 
-/// One HTTP/1.1 request to a relay on loopback with a bearer `token`; `headers` are extra
-/// header lines, each ending in `\r\n`.
+/// Where a relay serves: its loopback socket, over HTTPS with the scripts' local CA
+/// (every relay process of the suites) or over plain HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayAddress {
+    /// The socket it listens on.
+    pub socket: std::net::SocketAddr,
+    /// Whether it serves HTTPS.
+    pub tls: bool,
+}
+
+impl RelayAddress {
+    /// A relay serving HTTPS on `socket`.
+    pub fn https(socket: std::net::SocketAddr) -> Self {
+        Self { socket, tls: true }
+    }
+
+    /// Its base URL, `https://127.0.0.1:PORT` or `http://…`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.socket)
+    }
+}
+
+impl std::fmt::Display for RelayAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url())
+    }
+}
+
+/// One HTTP/1.1 request to a relay on loopback (over TLS when it serves HTTPS) with a
+/// bearer `token`; `headers` are extra header lines, each ending in `\r\n`.
 pub async fn http(
-    address: std::net::SocketAddr,
+    address: RelayAddress,
     token: &str,
     method: &str,
     path: &str,
     headers: &str,
     body: &[u8],
 ) -> HttpResponse {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let head = format!(
         "{method} {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\
          authorization: Bearer {token}\r\n{headers}content-length: {}\r\n\r\n",
         body.len()
     );
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
+    let request = [head.as_bytes(), body];
+    let response = if address.tls {
+        let stream = local_tls().connect(address.socket).await.unwrap();
+        tls::exchange(stream, &request).await
+    } else {
+        let stream = tokio::net::TcpStream::connect(address.socket).await.unwrap();
+        tls::exchange(stream, &request).await
+    }
+    .unwrap_or_else(|error| panic!("{method} {path} on {address}: {error}"));
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a full response");
     let head = String::from_utf8(response[..split].to_vec()).unwrap();
     HttpResponse {
@@ -266,7 +314,7 @@ pub async fn http(
 
 /// Status and JSON body of a JSON request (`body` sent as `application/json`).
 pub async fn http_json(
-    address: std::net::SocketAddr,
+    address: RelayAddress,
     token: &str,
     method: &str,
     path: &str,
@@ -280,7 +328,7 @@ pub async fn http_json(
 
 /// Polls `GET path` until it answers `status`, for up to `seconds`; returns that body.
 pub async fn wait_for_status(
-    address: std::net::SocketAddr,
+    address: RelayAddress,
     token: &str,
     path: &str,
     status: u16,
@@ -289,7 +337,7 @@ pub async fn wait_for_status(
     let mut last = serde_json::Value::Null;
     for _ in 0..seconds * 4 {
         // Not listening yet (a process starting up) counts as not ready.
-        if tokio::net::TcpStream::connect(address).await.is_err() {
+        if tokio::net::TcpStream::connect(address.socket).await.is_err() {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             continue;
         }
@@ -339,7 +387,7 @@ pub fn signed_header_lines(signed: &datamgmt_client::p2p::SignedHeaders) -> Stri
 /// envelope of `share_id` (`path_and_query` when given, else the plain path): what a
 /// recipient's relay sends, without the relay.
 pub async fn ask_envelope(
-    address: std::net::SocketAddr,
+    address: RelayAddress,
     signer: &NodeSigner,
     share_id: datamgmt_abi::ShareId,
     path_and_query: Option<&str>,

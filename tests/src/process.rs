@@ -1,8 +1,9 @@
 //! A relay as a user runs it: the `datamgmt-relay` binary with a configuration file,
-//! in a process of its own that a test can stop, kill and start again; and the settings
-//! of the Garage that `scripts/garage.sh` started.
+//! serving HTTPS with a certificate from the scripts' local CA, in a process of its own
+//! that a test can stop, kill and start again; and the settings of the Garage that
+//! `scripts/garage.sh` started.
 
-use crate::{wait_for_status, TestNode};
+use crate::{local_tls, wait_for_status, RelayAddress, TestNode};
 use datamgmt_client::chain::DeployState;
 use datamgmt_relay::storage::StorageConfig;
 use secrecy::ExposeSecret;
@@ -41,8 +42,8 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 /// A relay process with its own directory (keyring, index, log, and local envelopes
 /// unless it stores in S3). Killed when dropped.
 pub struct RelayProcess {
-    /// Where it listens.
-    pub address: SocketAddr,
+    /// Where it listens (HTTPS).
+    pub address: RelayAddress,
     /// Its API token (role admin).
     pub token: String,
     dir: PathBuf,
@@ -71,7 +72,8 @@ impl RelayProcess {
     /// `[peers]` or `[server]`) replacing the defaults the tests use. Peers on loopback
     /// are called unless `settings` has a `[peers]` table of its own; the index is a new
     /// database (SQLite in `dir`, or on the `DATAMGMT_TEST_POSTGRES` server) unless
-    /// `settings` has a `[database]` table.
+    /// `settings` has a `[database]` table. The relay serves HTTPS with the suites'
+    /// certificate and trusts the local CA for its peers ([`local_tls`]).
     pub async fn start_with(
         dir: &Path,
         node: &TestNode,
@@ -104,14 +106,14 @@ impl RelayProcess {
         settings: &str,
         public_url: Option<&str>,
     ) -> Self {
-        let address = free_address();
+        let address = RelayAddress::https(free_address());
         let token = format!("token-{}", rand::random::<u64>());
         let q = |s: &str| serde_json::Value::from(s).to_string();
         let mut config = format!(
             "listen = {}\npublic_url = {}\n[chain]\nurl = {}\ncontract = {}\n\
              public_node_url = {}\n[keyring]\npath = {}\n",
-            q(&address.to_string()),
-            q(&public_url.map_or_else(|| format!("http://{address}"), str::to_owned)),
+            q(&address.socket.to_string()),
+            q(public_url.unwrap_or(&address.url())),
             q(&deploy.url),
             q(&deploy.contract),
             q(&deploy.url),
@@ -148,6 +150,7 @@ impl RelayProcess {
         if !settings.contains("[peers]") {
             config += "[peers]\nallow_loopback = true\n";
         }
+        config += &local_tls().relay_settings();
         config += settings;
         config += "\n";
         let hash = datamgmt_relay::auth::ApiTokens::hash_token(&token);
@@ -239,9 +242,10 @@ impl RelayProcess {
         self.dir.join("keyring.json")
     }
 
-    /// A typed client of this relay, with its token.
+    /// A typed client of this relay, with its token, trusting the local CA.
     pub fn client(&self) -> datamgmt_client::api::RelayClient {
-        datamgmt_client::api::RelayClient::new(format!("http://{}", self.address), &self.token)
+        let http = local_tls().http_client();
+        datamgmt_client::api::RelayClient::with_http_client(self.address.url(), &self.token, http)
     }
 
     /// Status and JSON body of a request with its token.

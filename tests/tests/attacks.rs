@@ -7,12 +7,13 @@
 //! ([`OwnChain`]); the others share the devnet `scripts/test.sh` starts.
 
 use datamgmt_abi::{DataHash, EncryptionKey, ShareId};
-use datamgmt_client::chain::{messages, node_id_of, ChainError, Confirmation, NodeSigner};
+use datamgmt_client::chain::{messages, node_id_of, ChainError, Confirmation};
 use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
 use datamgmt_client::keys::DataKey;
 use datamgmt_relay::time::now_ms;
 use datamgmt_tests::{
-    ask_envelope, http, http_json, Devnet, HttpResponse, Network, OwnChain, RelayProcess, TestNode,
+    ask_envelope, http, http_json, local_tls, Devnet, HttpResponse, Network, OwnChain,
+    RelayAddress, RelayProcess, TestNode,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -381,13 +382,7 @@ async fn an_owner_that_cannot_pay_fees_stops_releasing_until_it_can() {
     assert_eq!(report["releasing"], false, "{report}");
     assert!(report["reason"].as_str().unwrap().contains("fails"), "{report}");
 
-    net.devnet
-        .transfer(
-            &NodeSigner::from_suri("//Alice").unwrap(),
-            &net.node_a.account,
-            datamgmt_tests::TEST_FUNDS,
-        )
-        .await;
+    net.devnet.transfer(&net.node_a.account, datamgmt_tests::TEST_FUNDS).await;
     let resumed = async {
         loop {
             if ask().await.status == 200 {
@@ -513,8 +508,9 @@ async fn envelope_for(devnet: &Devnet, recipient: &TestNode, data: &[u8]) -> Vec
 /// A streamed read of `hash` from B; the status and the body, or `None` when the body
 /// did not arrive whole (cut short).
 async fn b_streams(net: &Network, path: &str) -> (u16, Option<Vec<u8>>) {
-    let response = reqwest::Client::new()
-        .get(format!("http://{}{path}", net.b.address))
+    let response = local_tls()
+        .http_client()
+        .get(format!("{}{path}", net.b.address))
         .bearer_auth(&net.b.token)
         .header("accept", "application/octet-stream")
         .send()
@@ -604,21 +600,26 @@ async fn a_sharer_cannot_cut_a_checked_answer_short_with_a_false_length() {
 #[derive(Clone, Default)]
 struct Substitute(std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>);
 
-/// A man in the middle on loopback: forwards each P2P request to `upstream` and passes
-/// its answer on, headers and all, except that while `substitute` holds an envelope it
-/// sends that body instead (A's status and headers kept). Counts the requests.
+/// A man in the middle on loopback: forwards each P2P request to `upstream` (over
+/// HTTPS, as any client of A's) and passes its answer on, headers and all, except that
+/// while `substitute` holds an envelope it sends that body instead (A's status and
+/// headers kept). It answers B in plain HTTP: whatever protects the hop, the one who
+/// terminates it (a proxy, a compromised CA's holder) can swap the body. Counts the
+/// requests.
 async fn man_in_the_middle(
-    upstream: SocketAddr,
+    upstream: RelayAddress,
     substitute: Substitute,
 ) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = seen.clone();
+    let client = local_tls().http_client();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let substitute = substitute.clone();
+            let client = client.clone();
             tokio::spawn(async move {
                 let mut request = vec![0u8; 8192];
                 let mut read = 0;
@@ -631,7 +632,7 @@ async fn man_in_the_middle(
                 let head = String::from_utf8_lossy(&request[..read]).into_owned();
                 let mut lines = head.split("\r\n");
                 let path = lines.next().unwrap().split(' ').nth(1).unwrap().to_owned();
-                let mut forward = reqwest::Client::new().get(format!("http://{upstream}{path}"));
+                let mut forward = client.get(format!("{upstream}{path}"));
                 for line in lines {
                     if let Some((name, value)) = line.split_once(": ") {
                         if name.to_ascii_lowercase().starts_with("x-dmn-") {
@@ -910,17 +911,21 @@ async fn peers_are_checked_before_any_work_and_rate_limited() {
 // ----------------------------------------------------------------------------------
 // 5. Server limits.
 
-/// 1,000 connections that send half a request head do not starve `/healthz`, and are
-/// closed once the header timeout (2 s here) has passed.
+/// 1,000 connections that stall (half of them before their TLS handshake is over, half
+/// after it, with half a request head) do not starve `/healthz`, and are closed once the
+/// header timeout (2 s here, which bounds the handshake too) has passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_connections_do_not_starve_the_relay_and_are_closed() {
     let settings = "[server]\nheader_timeout_secs = 2\n";
     let (_devnet, _node, relay, _dir) = lone_relay("half-open", settings).await;
-    let mut connections = Vec::new();
-    for _ in 0..1000 {
-        let mut stream = tokio::net::TcpStream::connect(relay.address).await.unwrap();
+    let mut connections: Vec<Box<dyn Stalled>> = Vec::new();
+    for _ in 0..500 {
+        let stream = tokio::net::TcpStream::connect(relay.address.socket).await.unwrap();
+        connections.push(Box::new(stream));
+        let mut stream = local_tls().connect(relay.address.socket).await.unwrap();
         stream.write_all(b"GET /healthz HTTP/1.1\r\nhost: relay\r\nx-slow: ").await.unwrap();
-        connections.push(stream);
+        stream.flush().await.unwrap();
+        connections.push(Box::new(stream));
     }
     let started = Instant::now();
     let health = http(relay.address, "", "GET", "/healthz", "", b"").await;
@@ -938,6 +943,10 @@ async fn half_open_connections_do_not_starve_the_relay_and_are_closed() {
     }
     assert_eq!(closed, 1000, "connections left open past the header timeout");
 }
+
+/// A connection a client leaves stalled: plain TCP or TLS.
+trait Stalled: tokio::io::AsyncRead + Unpin + Send {}
+impl<S: tokio::io::AsyncRead + Unpin + Send> Stalled for S {}
 
 // ----------------------------------------------------------------------------------
 // 6. Spam and noise.

@@ -3,14 +3,14 @@
 //!
 //! The test runs a node of its own with persistent state (so the chain survives the
 //! restart), deploys the contract built by `scripts/deploy.sh` to it, and points a relay
-//! at it.
+//! (serving HTTPS with the suites' certificate) at it.
 
-use datamgmt_client::api::{ErrorCode, ListParams, ShareDataRequest};
+use datamgmt_client::api::{ErrorCode, ListParams, RelayClient, ShareDataRequest};
 use datamgmt_client::chain::{ChainClient, NodeSigner};
 use datamgmt_client::keyring::Keyring;
 use datamgmt_relay::testing::{TestRelay, USER_TOKEN};
 use datamgmt_relay::{node, ChainEndpoint};
-use datamgmt_tests::{until_readiness, OwnChain};
+use datamgmt_tests::{local_tls, until_readiness, OwnChain};
 use reqwest::StatusCode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,9 +30,10 @@ async fn relay_rides_out_a_chain_outage() {
     let relay = TestRelay::new(dir.path())
         .signer(NodeSigner::from_suri("//Bob").unwrap())
         .public_url("http://127.0.0.1:2")
+        .tls(local_tls().relay_config())
         .serve(Some(ChainEndpoint { url: url.clone(), contract }))
         .await;
-    let api = relay.client(USER_TOKEN);
+    let api = RelayClient::with_http_client(relay.url(), USER_TOKEN, local_tls().http_client());
     let to = recipient.account_id().to_string();
     until_readiness(&api, true, 30).await;
     api.share_data(&ShareDataRequest::new("before", &to)).await.unwrap();

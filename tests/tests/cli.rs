@@ -1,8 +1,9 @@
 //! The `dmn` command line as a user runs it, against relays A, B and C on the devnet:
 //! every subcommand once on its way to success and once on its way to a clear error,
-//! with the documented exit codes.
+//! with the documented exit codes. The relays serve HTTPS; `dmn` trusts the local CA
+//! through `DMN_CA_CERT`, `--ca-cert` or its profile's `ca_cert`.
 
-use datamgmt_tests::{workspace_binary, Network, RelayProcess};
+use datamgmt_tests::{local_tls, workspace_binary, Network, RelayProcess};
 use serde_json::Value;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -22,8 +23,9 @@ fn dmn(relay: Option<&RelayProcess>, args: &[&str]) -> Output {
     command.env_remove("DMN_PROFILE").env_remove("DMN_ENDPOINT").env_remove("DMN_TOKEN");
     command.env("XDG_CONFIG_HOME", "/nonexistent");
     if let Some(relay) = relay {
-        command.env("DMN_ENDPOINT", format!("http://{}", relay.address));
+        command.env("DMN_ENDPOINT", relay.address.url());
         command.env("DMN_TOKEN", &relay.token);
+        command.env("DMN_CA_CERT", &local_tls().ca);
     }
     command.args(args).output().expect("dmn runs")
 }
@@ -102,7 +104,7 @@ async fn every_subcommand_succeeds_and_fails_clearly() {
         directory = json(&dmn(a, &["--json", "nodes"]));
         let items = directory["items"].as_array().unwrap();
         // (B's relay updates the endpoint its account registered with when it starts.)
-        let b_url = format!("http://{}", net.b.address);
+        let b_url = net.b.address.url();
         if items.iter().any(|n| n["node_id"] == b_node.as_str() && n["endpoint"] == b_url.as_str())
             && items.iter().any(|n| n["node_id"] == a_node)
         {
@@ -113,7 +115,7 @@ async fn every_subcommand_succeeds_and_fails_clearly() {
     let items = directory["items"].as_array().unwrap();
     let entry = |id: &serde_json::Value| items.iter().find(|n| &n["node_id"] == id).cloned();
     let b_entry = entry(&serde_json::Value::from(b_node.as_str())).expect("B in the directory");
-    assert_eq!(b_entry["endpoint"], format!("http://{}", net.b.address).as_str());
+    assert_eq!(b_entry["endpoint"], net.b.address.url().as_str());
     assert_eq!(b_entry["this_node"], false);
     assert_eq!(entry(&a_node).expect("A in the directory")["this_node"], true);
     expect(&dmn(a, &["nodes"]), OK, &b_node);
@@ -236,12 +238,21 @@ async fn every_subcommand_succeeds_and_fails_clearly() {
 
     // Configuration and connection errors.
     expect(&dmn(None, &["list"]), USAGE, "no relay");
+    let ca = local_tls().ca.display().to_string();
+    let a_url = net.a.address.url();
     let wrong_token = Command::new(workspace_binary("dmn"))
         .env("XDG_CONFIG_HOME", "/nonexistent")
-        .args(["--endpoint", &format!("http://{}", net.a.address), "--token", "wrong", "list"])
+        .args(["--endpoint", &a_url, "--ca-cert", &ca, "--token", "wrong", "list"])
         .output()
         .unwrap();
     expect(&wrong_token, REFUSED, "401");
+    let untrusted = Command::new(workspace_binary("dmn"))
+        .env("XDG_CONFIG_HOME", "/nonexistent")
+        .env_remove("DMN_CA_CERT")
+        .args(["--endpoint", &a_url, "--token", &net.a.token, "list"])
+        .output()
+        .unwrap();
+    expect(&untrusted, UNAVAILABLE, "certificate");
     let nobody = Command::new(workspace_binary("dmn"))
         .env("XDG_CONFIG_HOME", "/nonexistent")
         .args(["--endpoint", "http://127.0.0.1:9", "--token", "x", "list"])
@@ -251,7 +262,7 @@ async fn every_subcommand_succeeds_and_fails_clearly() {
     let profile = dir.path().join("profile.toml");
     std::fs::write(
         &profile,
-        format!("endpoint = \"http://{}\"\ntoken = \"{}\"\n", net.a.address, net.a.token),
+        format!("endpoint = \"{a_url}\"\ntoken = \"{}\"\nca_cert = {ca:?}\n", net.a.token),
     )
     .unwrap();
     let from_profile = Command::new(workspace_binary("dmn"))

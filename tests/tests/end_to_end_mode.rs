@@ -28,7 +28,8 @@ async fn relay_a_holds_nothing_that_opens_an_end_to_end_share() {
     let b_node = b_health["node_id"].as_str().unwrap();
 
     let output = Command::new(workspace_binary("dmn"))
-        .env("DMN_ENDPOINT", format!("http://{}", net.a.address))
+        .env("DMN_ENDPOINT", net.a.address.url())
+        .env("DMN_CA_CERT", &datamgmt_tests::local_tls().ca)
         .env("DMN_TOKEN", &net.a.token)
         .env("DATAMGMT_DEPLOY_STATE", datamgmt_tests::deploy_state_path())
         .args(["--json", "share", "--e2e", "--recipient", b_node])

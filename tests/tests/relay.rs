@@ -1,6 +1,7 @@
 //! A relay against the devnet: it registers itself as a node, keeps its record current,
 //! reports ready once the chain, the store and the index answer, and shares data:
-//! encrypted for the recipient, stored, recorded on chain, readable by its owner.
+//! encrypted for the recipient, stored, recorded on chain, readable by its owner. The
+//! relay runs in the test's process and serves HTTPS with the suites' certificate.
 
 use datamgmt_abi::{DataHash, ShareId};
 use datamgmt_client::api::{
@@ -21,17 +22,17 @@ use datamgmt_relay::{
     storage::{EnvelopeStore, StorageConfig},
     time, ChainEndpoint, Workers,
 };
-use datamgmt_tests::{http, http_json, wait_for_status, Devnet, TestNode};
+use datamgmt_tests::{http, http_json, local_tls, wait_for_status, Devnet, RelayAddress, TestNode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 const TOKEN: &str = ADMIN_TOKEN;
 
 /// A relay running in this process on a loopback port, with its own store and index;
 /// the tests drive its share outbox and indexer themselves.
 struct RunningRelay {
-    address: SocketAddr,
+    address: RelayAddress,
     state: AppState,
     identity: NodeIdentity,
     store: EnvelopeStore,
@@ -61,7 +62,8 @@ impl RunningRelay {
         let dir = tempfile::tempdir().unwrap();
         let mut relay = TestRelay::new(dir.path())
             .signer(account.signer.clone())
-            .settings(Settings { limits, ..Settings::default() });
+            .settings(Settings { limits, ..Settings::default() })
+            .tls(local_tls().relay_config());
         if let Some(storage) = storage {
             relay = relay.storage(storage);
         }
@@ -70,7 +72,7 @@ impl RunningRelay {
         let served = relay.serve_with(Some(chain), Workers::NONE).await;
         let state = served.state.clone();
         Self {
-            address: served.address,
+            address: RelayAddress { socket: served.address, tls: served.https },
             identity: state.node().clone(),
             store: state.store().clone(),
             state,
@@ -230,7 +232,11 @@ async fn share_data_stores_records_and_reads_back() {
     let data = "Sensitive enterprise data...";
     let data_hash = format!("sha256:{}", hex(&Sha256::digest(data.as_bytes())));
 
-    let api = relay.served.client(TOKEN);
+    let api = datamgmt_client::api::RelayClient::with_http_client(
+        relay.served.url(),
+        TOKEN,
+        local_tls().http_client(),
+    );
 
     // By node id, as in the seed API.
     let recipient_node_id = node_id_of(&recipient.account).to_string();

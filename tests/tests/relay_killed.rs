@@ -3,7 +3,7 @@
 //! the same files serves and shares as before.
 
 use datamgmt_relay::storage::EnvelopeStore;
-use datamgmt_tests::{garage_storage, http_json, Devnet, RelayProcess};
+use datamgmt_tests::{garage_storage, http_json, local_tls, Devnet, RelayProcess};
 use serde_json::json;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -30,7 +30,7 @@ async fn relay_killed_mid_upload_leaves_nothing_and_restarts_clean() {
     let shares_before = devnet.chain.share_count().await.unwrap();
 
     // A raw upload that stops after SENT_BEFORE_KILL bytes, when the relay is killed.
-    let mut stream = tokio::net::TcpStream::connect(relay.address).await.unwrap();
+    let mut stream = local_tls().connect(relay.address.socket).await.unwrap();
     let head = format!(
         "POST /share_data?recipient={} HTTP/1.1\r\nhost: relay\r\nauthorization: Bearer {}\r\n\
          content-type: application/octet-stream\r\ncontent-length: {PROMISED}\r\n\r\n",

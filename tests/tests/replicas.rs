@@ -48,7 +48,7 @@ async fn killing_the_chain_writer_under_load_loses_no_release_record() {
     // The balancer's port is the node's endpoint; its backends are the replicas' ports,
     // known once they listen, so it starts after them (a read before that fails).
     let balancer_address = datamgmt_tests::free_address();
-    let endpoint = format!("http://{balancer_address}");
+    let endpoint = format!("https://{balancer_address}");
     let first_dir = dir.path().join("a1");
     let mut first =
         RelayProcess::start_replica(&first_dir, &owner, &devnet.state, &endpoint, &settings).await;

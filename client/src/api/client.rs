@@ -105,7 +105,7 @@ pub enum RelayError {
         body: String,
     },
     /// The relay could not be reached, or the connection broke during the exchange.
-    #[error("cannot reach the relay at {endpoint}: {source}")]
+    #[error("cannot reach the relay at {endpoint}: {}", causes(source))]
     Transport {
         /// The relay's URL.
         endpoint: String,
@@ -186,6 +186,22 @@ pub struct Downloaded {
     pub length: u64,
     /// The node whose share the data came from, as the relay named it.
     pub sender: Option<NodeId>,
+}
+
+/// `error` and every cause under it, joined by ": ": a transport error says only "error
+/// sending request" itself, while what a user can act on (a certificate not trusted, a
+/// connection refused) is further down.
+fn causes(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 impl RelayClient {

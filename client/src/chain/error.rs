@@ -52,6 +52,16 @@ impl ChainError {
     pub fn is_nonce_clash(&self) -> bool {
         nonce_clash(&self.to_string())
     }
+
+    /// Whether a contract call ran out of the limits its dry-run gave (gas or storage
+    /// deposit) because the state it ran on changed since: a fresh dry-run and a resend
+    /// is the cure. Nothing of the call took effect.
+    pub fn is_over_dry_run_limits(&self) -> bool {
+        let message = self.to_string();
+        ["Contracts::OutOfGas", "Contracts::StorageDepositLimitExhausted"]
+            .iter()
+            .any(|sign| message.contains(sign))
+    }
 }
 
 /// Whether a transaction pool's message says another transaction took the nonce.
@@ -76,5 +86,20 @@ impl From<subxt::rpcs::Error> for ChainError {
 impl From<parity_scale_codec::Error> for ChainError {
     fn from(error: parity_scale_codec::Error) -> Self {
         ChainError::Decode(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_that_outgrew_their_dry_run_are_told_apart() {
+        let out_of_gas = "the chain rejected the call: Pallet error: Contracts::OutOfGas";
+        assert!(ChainError::Transaction(out_of_gas.into()).is_over_dry_run_limits());
+        let deposit = "Pallet error: Contracts::StorageDepositLimitExhausted";
+        assert!(ChainError::Transaction(deposit.into()).is_over_dry_run_limits());
+        let trapped = "the chain rejected the call: Pallet error: Contracts::ContractTrapped";
+        assert!(!ChainError::Transaction(trapped.into()).is_over_dry_run_limits());
     }
 }

@@ -50,8 +50,14 @@ impl WriterLease {
 
     /// Gives the lease up, so another replica can take it at once.
     pub async fn release(self) {
-        if let Some(session) = self.session {
-            // Closing the session frees its advisory lock.
+        if let Some(mut session) = self.session {
+            // Unlocked before the session closes: a closed session's locks go only when
+            // the server has ended its backend, a moment after the client is told.
+            // Should the unlock fail, closing the session still frees the lock.
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(CHAIN_WRITER_KEY)
+                .execute(&mut session)
+                .await;
             let _ = session.close().await;
         }
     }

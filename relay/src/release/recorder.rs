@@ -278,8 +278,10 @@ async fn record_on_chain(
     let accepted: Vec<Item> =
         items.iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(item, _)| *item).collect();
     // The transaction's extrinsic hash and block, or why it did not land and whether
-    // that was a nonce taken by another transaction of this account (tried again
-    // shortly: nothing is wrong with the chain).
+    // that was a race, tried again shortly with a fresh dry-run: a nonce taken by another
+    // transaction of this account, or limits the chain's newer state outgrew (a share
+    // revoked since the dry-run reads larger). Nothing is wrong with the chain; a race
+    // that keeps coming back still stops releases once records lag too long.
     let mut landed: Result<(String, u64), (String, bool)> = Err((String::new(), false));
     let mut released: HashMap<Item, usize> = HashMap::new();
     if !accepted.is_empty() {
@@ -307,7 +309,10 @@ async fn record_on_chain(
                 }
                 Ok((format!("{:?}", receipt.extrinsic_hash), receipt.block_number))
             }
-            Err(error) => Err((error.to_string(), error.is_nonce_clash())),
+            Err(error) => {
+                let race = error.is_nonce_clash() || error.is_over_dry_run_limits();
+                Err((error.to_string(), race))
+            }
         };
     }
     items
