@@ -19,12 +19,13 @@ async fn is_writer(relay: &RelayProcess) -> bool {
     relay.metric("datamgmt_chain_writer").await.as_deref() == Some("1")
 }
 
-/// A signed P2P request one replica answered is refused as a replay by the other. Then
+/// A signed P2P request one replica answered is refused as a replay by the other, and
+/// one payment buys one release from the two replicas asked at once. Then
 /// the chain writer is killed (SIGKILL) under a 32-client release load: the other
 /// replica takes the lease within a bound, reads go on through the load balancer, and
 /// afterwards every release that left is recorded on chain exactly once (the outbox
 /// empty, as many `KeyReleased` events as recorded rows, at least as many as reads
-/// answered).
+/// answered), and every share made through the killed replica is whole on chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs DATAMGMT_TEST_POSTGRES and nginx: scripts/test.sh runs it in its PostgreSQL stage"]
 async fn killing_the_chain_writer_under_load_loses_no_release_record() {
@@ -101,6 +102,33 @@ async fn killing_the_chain_writer_under_load_loses_no_release_record() {
     let headers = answered.expect("the first replica answers the signed request");
     let replayed = http(second.address, "", "GET", &envelope, &headers, b"").await;
     assert_eq!(replayed.status, 401, "a replay to the other replica is refused");
+    // One payment buys one release across the replicas: B pays once, then asks both
+    // at once, again and again until one grants (a replica's chain view may meet the
+    // payment a moment later than the other's).
+    let priced = serde_json::json!({
+        "data": "paid once", "recipient": reader.account.to_string(),
+        "require_payment": true, "price": 9,
+    });
+    let (status, body) = first.request("POST", "/share_data", Some(&priced)).await;
+    assert_eq!(status, 200, "{body}");
+    let priced_id: datamgmt_abi::ShareId = body["share_id"].as_str().unwrap().parse().unwrap();
+    let priced_hash: datamgmt_abi::DataHash = body["data_hash"].as_str().unwrap().parse().unwrap();
+    let (status, body) = b.request("POST", &format!("/shares/{priced_id}/pay"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let mut granted = 0;
+    let mut rounds = 0;
+    while rounds < 3 || (granted == 0 && rounds < 40) {
+        let asks = [first.address, second.address, first.address, second.address]
+            .map(|replica| datamgmt_tests::ask_envelope(replica, &reader.signer, priced_id, None));
+        let statuses: Vec<u16> =
+            futures::future::join_all(asks).await.iter().map(|r| r.status).collect();
+        assert!(statuses.iter().all(|s| [200, 403].contains(s)), "{statuses:?}");
+        granted += statuses.iter().filter(|s| **s == 200).count();
+        rounds += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(granted, 1, "one payment bought {granted} releases across the replicas");
+
     let path = format!("/data/{hash}");
     for _ in 0..120 {
         if b.request("GET", &path, None).await.0 == 200 {
@@ -126,6 +154,29 @@ async fn killing_the_chain_writer_under_load_loses_no_release_record() {
             }
         }));
     }
+    // Meanwhile the node shares through the first replica, the writer, until it dies.
+    let sharer = {
+        let client = datamgmt_tests::local_tls().http_client();
+        let url = format!("{}/share_data", first.address);
+        let (token, recipient) = (first.token.clone(), reader.account.to_string());
+        tokio::spawn(async move {
+            let mut shared: Vec<datamgmt_abi::ShareId> = Vec::new();
+            while started.elapsed() < load {
+                let data = format!("shared under load {}", rand::random::<u64>());
+                let body = serde_json::json!({"data": data, "recipient": recipient});
+                let sent = client.post(&url).bearer_auth(&token).json(&body).send().await;
+                match sent {
+                    Ok(answer) if answer.status() == 200 => {
+                        let answer: serde_json::Value = answer.json().await.unwrap();
+                        shared.push(answer["share_id"].as_str().unwrap().parse().unwrap());
+                    }
+                    // Refused, or cut by the kill: settled below.
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            shared
+        })
+    };
     tokio::time::sleep(Duration::from_secs(4)).await;
     let before_kill = answered.load(std::sync::atomic::Ordering::Relaxed);
     first.kill();
@@ -163,25 +214,47 @@ async fn killing_the_chain_writer_under_load_loses_no_release_record() {
     };
     assert_eq!((pending, refused), (0, 0), "every release recorded; {recorded} were");
     assert!(recorded >= answered, "{recorded} releases recorded for {answered} reads answered");
-    let data_hash = hash.parse().unwrap();
+    let data_hashes = [hash.parse().unwrap(), priced_hash];
     let on_chain = loop {
-        let events = index.events_for(data_hash, &owner.id, None, 100_000).await.unwrap();
-        let released = events
-            .iter()
-            .filter(|e| {
-                matches!(e.event.action, datamgmt_abi::events::ShareAction::KeyReleased { .. })
-            })
-            .count() as u64;
+        let mut released = 0;
+        for data_hash in data_hashes {
+            let events = index.events_for(data_hash, &owner.id, None, 100_000).await.unwrap();
+            released += events
+                .iter()
+                .filter(|e| {
+                    matches!(e.event.action, datamgmt_abi::events::ShareAction::KeyReleased { .. })
+                })
+                .count() as u64;
+        }
         if released >= recorded || Instant::now() > settled_by {
             break released;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert_eq!(on_chain, recorded, "one KeyReleased event per recorded release");
+
+    // No share lost or half-made: each one answered is on chain, and those the kill cut
+    // short are finished by the surviving replica's share outbox (it leaves a share alone
+    // for 30 s, in case its first call is still under way).
+    let shared = sharer.await.unwrap();
+    assert!(!shared.is_empty(), "the first replica shared before it died");
+    for share_id in &shared {
+        let record = devnet.chain.share_record(*share_id).await.unwrap();
+        assert!(record.is_some_and(|r| r.owner == owner.id), "{share_id} answered, not on chain");
+    }
+    let unfinished = loop {
+        let pending = index.pending().await.unwrap();
+        if pending.is_empty() || Instant::now() > settled_by + Duration::from_secs(30) {
+            break pending;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(unfinished.is_empty(), "{} shares left half-made", unfinished.len());
     eprintln!(
         "replicas: {answered} reads answered, {failed} failed, {recorded} releases recorded, \
-         {on_chain} on chain; takeover {} ms after the kill",
-        takeover.as_millis()
+         {on_chain} on chain; takeover {} ms after the kill; {} shares made under load",
+        takeover.as_millis(),
+        shared.len()
     );
     second.stop();
     drop(balancer);
