@@ -9,11 +9,8 @@
 //! - [`chain`]: the connection to the chain and the `access` contract (subxt): signing,
 //!   dry-runs, calls, reads, and decoding the contract's events into `datamgmt_abi` types.
 //!   The rest of the code base sees plain Rust types, never subxt's.
-//! - [`envelope`]: the encrypted object format (Fernet chunks under a per-object data
-//!   key, with key stanzas for custody and recipients), streamed in constant memory.
-//! - [`keys`]: secret key types (data keys, master keys, X25519 node keys, passphrases).
-//! - [`keyring`]: a node's versioned keys in a passphrase-encrypted file: rotation,
-//!   re-wrapping, retirement.
+//! - [`envelope`], [`keys`], [`keyring`]: the key model and the encrypted object format,
+//!   from `datamgmt_crypto` (re-exported here, so a program needs only this crate).
 //! - [`p2p`]: requests between nodes signed with the node's chain account.
 //! - [`timefmt`]: times as the API writes them (RFC 3339 or Unix seconds).
 #![forbid(unsafe_code)]
@@ -22,10 +19,8 @@
 pub mod api;
 pub mod audit;
 pub mod chain;
-pub mod envelope;
-pub mod keyring;
-pub mod keys;
 pub mod p2p;
 pub mod timefmt;
 
 pub use datamgmt_abi as abi;
+pub use datamgmt_crypto::{envelope, keyring, keys};

@@ -166,7 +166,7 @@ fn iv_for(index: u64) -> [u8; 16] {
 }
 
 /// The reference model of the chunk part of an envelope, written from the format's
-/// description (client/src/envelope/mod.rs) rather than from the reader's code: the
+/// description (crypto/src/envelope/mod.rs) rather than from the reader's code: the
 /// plaintext if `chunks` is exactly a valid chunk sequence for a header with `digest`
 /// and `chunk_size`, under [`DATA_KEY`], else `None`.
 ///

@@ -131,7 +131,7 @@ impl Keyring {
     /// # Examples
     ///
     /// ```
-    /// use datamgmt_client::keyring::Keyring;
+    /// use datamgmt_crypto::keyring::Keyring;
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("keyring.json");

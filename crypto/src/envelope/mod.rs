@@ -42,9 +42,9 @@
 //! Encrypting for this node's own custody and opening it again with the same keyring:
 //!
 //! ```
-//! use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
-//! use datamgmt_client::keyring::Keyring;
-//! use datamgmt_client::keys::DataKey;
+//! use datamgmt_crypto::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
+//! use datamgmt_crypto::keyring::Keyring;
+//! use datamgmt_crypto::keys::DataKey;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,11 +1,11 @@
 //! Seals a file into an envelope and opens it again, streaming both ways, and reports
-//! time and peak memory: `cargo run --release -p datamgmt-client --example seal_file --
+//! time and peak memory: `cargo run --release -p datamgmt-crypto --example seal_file --
 //! FILE [WORK_DIR]`. The envelope and the recovered copy go to `WORK_DIR` (default: the
 //! system's temporary directory) and are removed afterwards.
 
-use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
-use datamgmt_client::keyring::Keyring;
-use datamgmt_client::keys::{DataKey, Passphrase};
+use datamgmt_crypto::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
+use datamgmt_crypto::keyring::Keyring;
+use datamgmt_crypto::keys::{DataKey, Passphrase};
 use std::path::PathBuf;
 use std::time::Instant;
 use tokio::fs::File;

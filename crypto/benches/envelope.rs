@@ -1,6 +1,6 @@
 //! Envelope throughput against the peers a user would otherwise pick, in one run.
 //!
-//! `cargo bench -p datamgmt-client --bench envelope` prints, for 1 KiB, 1 MiB and 64 MiB
+//! `cargo bench -p datamgmt-crypto --bench envelope` prints, for 1 KiB, 1 MiB and 64 MiB
 //! payloads, encryption and decryption throughput of
 //! - this crate's streaming envelope on one core (`parallelism` 1) and on every core;
 //! - Python `cryptography`'s Fernet (one token for the whole payload, as its users do);
@@ -9,9 +9,9 @@
 //! and PBKDF2-HMAC-SHA256 at 600,000 iterations against Python's `hashlib`.
 //! Every figure is the median of several runs, with the spread (min..max).
 
-use datamgmt_client::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
-use datamgmt_client::keyring::Keyring;
-use datamgmt_client::keys::{DataKey, Passphrase};
+use datamgmt_crypto::envelope::{self, Header, DEFAULT_CHUNK_SIZE};
+use datamgmt_crypto::keyring::Keyring;
+use datamgmt_crypto::keys::{DataKey, Passphrase};
 use std::process::Command;
 use std::time::{Duration, Instant};
 

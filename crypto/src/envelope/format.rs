@@ -6,7 +6,7 @@
 //! # Version policy
 //!
 //! - **Version 1 is frozen.** Its bytes are pinned by golden files in
-//!   `client/testdata/envelope-v1/`, read by `client/tests/envelope_v1.rs`: every `good_*`
+//!   `crypto/testdata/envelope-v1/`, read by `crypto/tests/envelope_v1.rs`: every `good_*`
 //!   envelope there must keep opening to its recorded plaintext, and every `fail_*` one
 //!   must keep failing with its recorded error, at the same stage, in every release. The
 //!   files are never regenerated or edited; when that test fails, the code changed the

@@ -11,17 +11,17 @@
 //! a new format version gets a new folder. The generator refuses to overwrite a file:
 //!
 //! ```text
-//! DATAMGMT_REGENERATE_GOLDEN=1 cargo test -p datamgmt-client --test envelope_v1 \
+//! DATAMGMT_REGENERATE_GOLDEN=1 cargo test -p datamgmt-crypto --test envelope_v1 \
 //!     -- --ignored generate_golden_files
 //! ```
 
 use base64::{engine::general_purpose::URL_SAFE, Engine as _};
-use datamgmt_client::abi::EncryptionKey;
-use datamgmt_client::envelope::{
+use datamgmt_abi::EncryptionKey;
+use datamgmt_crypto::envelope::{
     self, DecryptSummary, EnvelopeError, Header, StanzaKind, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
 };
-use datamgmt_client::keyring::Keyring;
-use datamgmt_client::keys::{DataKey, Passphrase};
+use datamgmt_crypto::keyring::Keyring;
+use datamgmt_crypto::keys::{DataKey, Passphrase};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -31,7 +31,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::runtime::Runtime;
 
-/// The folder of this format version, under `client/testdata/`.
+/// The folder of this format version, under `crypto/testdata/`.
 const FOLDER: &str = "envelope-v1";
 /// Environment variable that lets [`generate_golden_files`] write.
 const REGENERATE_ENV: &str = "DATAMGMT_REGENERATE_GOLDEN";

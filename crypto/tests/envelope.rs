@@ -1,9 +1,9 @@
 //! The envelope format end to end: round trips, the tamper suite, key stanzas, rotation
 //! and re-wrapping, and interoperability of chunk tokens with Python's `cryptography`.
 
-use datamgmt_client::envelope::{self, EnvelopeError, Header, StanzaKind, MIN_CHUNK_SIZE};
-use datamgmt_client::keyring::Keyring;
-use datamgmt_client::keys::{DataKey, Passphrase};
+use datamgmt_crypto::envelope::{self, EnvelopeError, Header, StanzaKind, MIN_CHUNK_SIZE};
+use datamgmt_crypto::keyring::Keyring;
+use datamgmt_crypto::keys::{DataKey, Passphrase};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
