@@ -232,7 +232,8 @@ async fn chain_writer(state: AppState, workers: Workers, stopping: CancellationT
         state.metrics().chain_writer(true);
         let term = stopping.child_token();
         let work = tokio_util::task::TaskTracker::new();
-        work.spawn(until_stopped(term.clone(), release::recorder::run(state.clone())));
+        let recorder = release::recorder::run(state.clone(), workers.indexer);
+        work.spawn(until_stopped(term.clone(), recorder));
         if workers.share_outbox {
             work.spawn(until_stopped(
                 term.clone(),

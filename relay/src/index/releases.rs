@@ -314,6 +314,80 @@ impl Index {
         Ok(deleted.rows_affected())
     }
 
+    /// Marks as recorded the pending releases whose record is on chain although this
+    /// outbox never learned it: a writer sent their batch and died (or lost its lease)
+    /// before its block came. For each share, recipient and release time, as many
+    /// pending rows as there are indexed `KeyReleased` events beyond the rows already
+    /// recorded, so the chain holds a record for every row marked. Looks at releases
+    /// from `since` (ms, block time) on: within the contract's record window, whose
+    /// recorded rows are still kept. Meant for a writer that has not sent a batch yet,
+    /// once the index has every finalized block up to the last transaction sent before
+    /// it took over. Returns how many rows it marked.
+    pub async fn settle_recorded_elsewhere(
+        &self,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64, IndexError> {
+        let groups = sqlx::query(
+            "SELECT share_id, recipient, released_at, COUNT(*) AS waiting FROM key_releases \
+             WHERE state = 'pending' AND released_at >= $1 \
+             GROUP BY share_id, recipient, released_at",
+        )
+        .bind(to_i64(since))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut settled = 0;
+        for group in &groups {
+            let share_id: String = group.try_get("share_id")?;
+            let recipient: String = group.try_get("recipient")?;
+            let released_at: i64 = group.try_get("released_at")?;
+            let waiting: i64 = group.try_get("waiting")?;
+            let events = sqlx::query(
+                "SELECT extrinsic_hash, block_number FROM share_events \
+                 WHERE share_id = $1 AND kind = 'key_released' AND recipient = $2 AND at = $3 \
+                 ORDER BY block_number, event_index",
+            )
+            .bind(&share_id)
+            .bind(&recipient)
+            .bind(released_at)
+            .fetch_all(&self.pool)
+            .await?;
+            let recorded: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM key_releases WHERE share_id = $1 AND recipient = $2 \
+                 AND released_at = $3 AND state = 'recorded'",
+            )
+            .bind(&share_id)
+            .bind(&recipient)
+            .bind(released_at)
+            .fetch_one(&self.pool)
+            .await?;
+            let unmatched = (events.len() as i64).saturating_sub(recorded).min(waiting);
+            if unmatched <= 0 {
+                continue;
+            }
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM key_releases WHERE share_id = $1 AND recipient = $2 \
+                 AND released_at = $3 AND state = 'pending' ORDER BY id LIMIT $4",
+            )
+            .bind(&share_id)
+            .bind(&recipient)
+            .bind(released_at)
+            .bind(unmatched)
+            .fetch_all(&self.pool)
+            .await?;
+            // The newest events are those no recorded row accounts for.
+            let newest = &events[events.len() - ids.len()..];
+            for (id, event) in ids.iter().zip(newest) {
+                let tx_hash: String = event.try_get("extrinsic_hash")?;
+                let block_number: i64 = event.try_get("block_number")?;
+                self.mark_releases_recorded(&[*id], &tx_hash, block_number.max(0) as u64, now)
+                    .await?;
+            }
+            settled += ids.len() as u64;
+        }
+        Ok(settled)
+    }
+
     /// Forgets releases recorded before `before` (ms): the chain holds them, and its
     /// state shows their receipts used.
     pub async fn prune_recorded_releases(&self, before: Timestamp) -> Result<u64, IndexError> {

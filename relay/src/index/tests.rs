@@ -431,3 +431,67 @@ async fn unconfirmed_releases_are_taken_back_or_forgotten_never_recorded() {
     assert!(index.due_releases(100, &none, 10).await.unwrap().is_empty());
     assert!(index.insert_release(&release, 30).await.unwrap().is_some(), "receipt free again");
 }
+
+/// Releases whose record landed without the outbox learning it (a writer died with the
+/// batch out) are marked recorded from the indexed events: per share, recipient and
+/// release time, only as many as the chain has records beyond the rows recorded, and
+/// none before the given time.
+#[tokio::test]
+async fn releases_recorded_by_a_dead_writer_are_settled_from_the_events() {
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
+    let (owner, recipient) = (AccountId([1; 32]), AccountId([2; 32]));
+    let release = |share: u8, released_at| KeyRelease {
+        share_id: ShareId([share; 16]),
+        recipient,
+        released_at,
+        receipt_paid_at: None,
+    };
+    let pending = |release: KeyRelease| {
+        let index = &index;
+        async move {
+            let id = index.insert_release(&release, 10).await.unwrap().unwrap();
+            assert!(index.confirm_release(id, 10).await.unwrap());
+            id
+        }
+    };
+    // Share 1 at 5,000: four releases, one recorded; the chain has three records.
+    let one = [
+        pending(release(1, 5_000)).await,
+        pending(release(1, 5_000)).await,
+        pending(release(1, 5_000)).await,
+        pending(release(1, 5_000)).await,
+    ];
+    index.mark_releases_recorded(&one[..1], "0xaaa", 3, 20).await.unwrap();
+    // Share 2 at 5,000 has no record; share 3 has one, but before the window looked at.
+    let two = pending(release(2, 5_000)).await;
+    let three = pending(release(3, 1_000)).await;
+    let released = |block: u64, share: u8, at| {
+        in_block(
+            block,
+            ShareEvent {
+                share_id: ShareId([share; 16]),
+                owner,
+                recipient,
+                data_hash: DataHash([7; 32]),
+                at,
+                action: ShareAction::KeyReleased { paid: 0 },
+            },
+        )
+    };
+    index.record_block(3, &[released(3, 1, 5_000)], &[]).await.unwrap();
+    index.record_block(4, &[released(4, 3, 1_000)], &[]).await.unwrap();
+    let mut twice = released(5, 1, 5_000);
+    twice.event_index = 1;
+    index.record_block(5, &[released(5, 1, 5_000), twice], &[]).await.unwrap();
+
+    assert_eq!(index.settle_recorded_elsewhere(2_000, 30).await.unwrap(), 2);
+    let none = std::collections::HashSet::new();
+    let due: Vec<i64> =
+        index.due_releases(40, &none, 10).await.unwrap().iter().map(|d| d.id).collect();
+    assert_eq!(due, [one[3], two, three], "one of share 1 without a record, and the others");
+    assert_eq!(index.count_releases().await.unwrap(), (3, 3, 0));
+    // Settled once: the same events account for no more rows.
+    assert_eq!(index.settle_recorded_elsewhere(2_000, 30).await.unwrap(), 0);
+    // Counted from earlier on, share 3's record is found too.
+    assert_eq!(index.settle_recorded_elsewhere(0, 30).await.unwrap(), 1);
+}
