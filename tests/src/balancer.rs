@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// nginx in front of `backends`, serving HTTPS on the address it is given; stopped when
-/// dropped. A backend that refuses or drops a connection is skipped for the next one;
+/// dropped. It runs as one process (`master_process off`), so killing it leaves no
+/// worker behind. A backend that refuses or drops a connection is skipped for the next one;
 /// backends serve HTTPS too, checked against the local CA.
 pub struct LoadBalancer {
     child: Child,
@@ -26,7 +27,7 @@ impl LoadBalancer {
             .collect();
         let tls = local_tls();
         let config = format!(
-            "daemon off;\nworker_processes 1;\nuser root;\npid {dir}/nginx.pid;\n\
+            "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\n\
              error_log {dir}/logs/error.log warn;\nevents {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
              proxy_temp_path {dir}/proxy;\n  fastcgi_temp_path {dir}/fastcgi;\n\
@@ -47,6 +48,8 @@ impl LoadBalancer {
         );
         std::fs::write(dir.join("nginx.conf"), config).unwrap();
         let mut child = Command::new("nginx")
+            .arg("-e")
+            .arg(dir.join("logs/error.log"))
             .arg("-p")
             .arg(dir)
             .arg("-c")
