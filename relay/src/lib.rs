@@ -232,8 +232,7 @@ async fn chain_writer(state: AppState, workers: Workers, stopping: CancellationT
         state.metrics().chain_writer(true);
         let term = stopping.child_token();
         let work = tokio_util::task::TaskTracker::new();
-        let recorder = release::recorder::run(state.clone(), workers.indexer);
-        work.spawn(until_stopped(term.clone(), recorder));
+        work.spawn(until_stopped(term.clone(), release::recorder::run(state.clone())));
         if workers.share_outbox {
             work.spawn(until_stopped(
                 term.clone(),

@@ -1,11 +1,7 @@
 //! A relay process killed (SIGKILL) in the middle of a large upload to Garage: no object
 //! becomes visible, nothing reaches the chain or the index, and the relay restarted on
-//! the same files serves and shares as before. And a relay that died with a record
-//! batch out, which then landed: the restarted relay does not record it again.
+//! the same files serves and shares as before.
 
-use datamgmt_abi::events::ShareAction;
-use datamgmt_client::chain::{messages, Confirmation};
-use datamgmt_relay::index::{Index, KeyRelease};
 use datamgmt_relay::storage::EnvelopeStore;
 use datamgmt_tests::{garage_storage, http_json, local_tls, Devnet, RelayProcess};
 use serde_json::json;
@@ -66,78 +62,5 @@ async fn relay_killed_mid_upload_leaves_nothing_and_restarts_clean() {
     let (status, read) = http_json(relay.address, &relay.token, "GET", &path, None).await;
     assert_eq!((status, read["data"].as_str()), (200, Some("after the crash")), "{read}");
     assert_eq!(stored().await.len(), objects_before.len() + 1);
-    relay.stop();
-}
-
-/// A relay died after sending a `record_releases` transaction and before learning its
-/// block (played here by stopping the relay, then sending the record of a release its
-/// outbox holds as pending, as its recorder would have). Started again, the relay finds
-/// the record in the chain's events and marks the release recorded: the chain keeps one
-/// `KeyReleased` event for the one key that left, not two.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_record_that_landed_after_its_relay_died_is_not_sent_again() {
-    let devnet = Devnet::connect().await;
-    let owner = devnet.funded_account("record-landed").await;
-    let recipient = devnet.registered_node("record-landed-recipient").await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut relay = RelayProcess::start(dir.path(), &owner, &devnet.state, false).await;
-    let request = json!({"data": "released once", "recipient": recipient.account.to_string()});
-    let (status, shared) = relay.request("POST", "/share_data", Some(&request)).await;
-    assert_eq!(status, 200, "{shared}");
-    let share_id: datamgmt_abi::ShareId = shared["share_id"].as_str().unwrap().parse().unwrap();
-    let data_hash = shared["data_hash"].as_str().unwrap().parse().unwrap();
-    relay.stop();
-
-    // The release, pending in the outbox, and its record on chain.
-    let index = Index::open(relay.database_url()).await.unwrap();
-    let released_at = devnet.chain.now().await.unwrap();
-    let release =
-        KeyRelease { share_id, recipient: recipient.id, released_at, receipt_paid_at: None };
-    let now = datamgmt_relay::time::now_ms();
-    let row = index.insert_release(&release, now).await.unwrap().unwrap();
-    assert!(index.confirm_release(row, now).await.unwrap());
-    let record = messages::record_releases(&[(share_id, recipient.id, released_at)]);
-    let dry_run = devnet.chain.dry_run(&owner.account, &record).await.unwrap();
-    let verdicts: Vec<Result<(), datamgmt_abi::Error>> = dry_run.decode_result().unwrap();
-    assert_eq!(verdicts, [Ok(())]);
-    let landed = devnet
-        .chain
-        .submit_dry_run(&owner.signer, &record, &dry_run, Confirmation::InBlock)
-        .await
-        .unwrap();
-    drop(index);
-
-    relay.restart().await;
-    let index = Index::open(relay.database_url()).await.unwrap();
-    let mut settled = false;
-    for _ in 0..120 {
-        let indexed = index.indexed_up_to().await.unwrap().unwrap_or(0);
-        if index.count_releases().await.unwrap().0 == 0 && indexed >= landed.block_number {
-            settled = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    assert!(settled, "the release is still pending; log:\n{}", relay.log_tail(30));
-    // Had the relay sent it again, its record would be in a block by now: one more
-    // block, and everything up to it indexed.
-    devnet.chain.produce_block(&recipient.signer).await.unwrap();
-    let best = devnet.chain.finalized_block_number().await.unwrap();
-    for _ in 0..120 {
-        if index.indexed_up_to().await.unwrap().unwrap_or(0) >= best {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let events = index.events_for(data_hash, &owner.id, None, 100).await.unwrap();
-    let records: Vec<_> = events
-        .iter()
-        .filter(|e| matches!(e.event.action, ShareAction::KeyReleased { .. }))
-        .map(|e| (e.event.share_id, e.event.at, e.block_number))
-        .collect();
-    assert_eq!(records, [(share_id, released_at, landed.block_number)], "one record");
-    assert_eq!(index.count_releases().await.unwrap(), (0, 1, 0), "the row is recorded");
-    let log = std::fs::read_to_string(relay.dir().join("relay.log")).unwrap();
-    assert!(log.contains("releases a previous writer recorded"), "{}", relay.log_tail(30));
     relay.stop();
 }

@@ -525,30 +525,6 @@ impl ChainClient {
         }
     }
 
-    /// The nonce `signer`'s next transaction takes, counting its transactions waiting in
-    /// the node's pool (and in blocks not yet final).
-    pub async fn next_nonce(&self, signer: &NodeSigner) -> Result<u64, ChainError> {
-        Ok(self.rpc.system_account_next_index(&signer.account_id()).await?)
-    }
-
-    /// `signer`'s nonce at the last finalized block, with that block's number: every
-    /// transaction of `signer` below that nonce is in a finalized block.
-    pub async fn finalized_nonce(&self, signer: &NodeSigner) -> Result<(u64, u64), ChainError> {
-        let (number, hash) = self.finalized_block().await?;
-        let account = signer.account_id().encode();
-        let response = self
-            .rpc
-            .state_call("AccountNonceApi_account_nonce", Some(&account), Some(hash))
-            .await
-            .map_err(|e| ChainError::Unreachable {
-                url: self.url.clone(),
-                reason: e.to_string(),
-            })?;
-        let nonce = u32::decode(&mut &response[..])
-            .map_err(|e| ChainError::Decode(format!("an account nonce: {e}")))?;
-        Ok((u64::from(nonce), number))
-    }
-
     /// Transaction parameters with the signer's next nonce as the node's pool sees it.
     /// (subxt would read the nonce at the finalized block, which lags behind the dev
     /// node's instant blocks, and the transaction would be refused as outdated.)

@@ -93,19 +93,8 @@ pub async fn watch(state: AppState) {
     }
 }
 
-/// Longest wait, on taking the outbox over, for the transactions sent before to be final
-/// and indexed (a chain that finalizes slowly, a transaction stuck in the pool): past
-/// it the outbox is recorded as it is, and a batch the last writer had out may be
-/// recorded twice.
-const SETTLE_WITHIN: Duration = Duration::from_secs(60);
-
-/// Records the outbox, until the relay stops. With the indexer running beside it
-/// (`indexed`), the releases a previous writer may have had out are settled first
-/// ([`settle_inherited`]).
-pub async fn run(state: AppState, indexed: bool) {
-    if indexed {
-        settle_inherited(&state).await;
-    }
+/// Records the outbox, until the relay stops.
+pub async fn run(state: AppState) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     let mut last_prune = 0;
     let mut last_batch = tokio::time::Instant::now() - RECORD_EVERY;
@@ -146,62 +135,6 @@ pub async fn run(state: AppState, indexed: bool) {
             drop(carrying);
             drop(slot);
         });
-    }
-}
-
-/// Before this writer sends anything, settles the pending releases a previous writer
-/// may have had out in a transaction whose block it never saw (it died, or lost its
-/// lease, with a batch out): otherwise they would be recorded twice, and a paid one's
-/// second record, refused, would pause releases. Waits until every transaction the
-/// node's account sent before now is in a finalized block, and the indexer has that
-/// block; then marks recorded each pending release the chain's events already record
-/// ([`Index::settle_recorded_elsewhere`](crate::index::Index::settle_recorded_elsewhere)).
-/// Meanwhile releases wait in the outbox (the gate pauses them past the record lag).
-async fn settle_inherited(state: &AppState) {
-    let index = state.index();
-    match index.pending_releases().await {
-        Ok((0, _)) => return,
-        Ok(_) => {}
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the release outbox to settle it");
-            return;
-        }
-    }
-    let settle = async {
-        let chain = loop {
-            match state.chain().client().await {
-                Ok(chain) => break chain,
-                Err(_) => tokio::time::sleep(POLL).await,
-            }
-        };
-        let signer = &state.node().signer;
-        let sent = chain.next_nonce(signer).await.map_err(|e| e.to_string())?;
-        let final_block = loop {
-            let (nonce, block) = chain.finalized_nonce(signer).await.map_err(|e| e.to_string())?;
-            if nonce >= sent {
-                break block;
-            }
-            tokio::time::sleep(POLL).await;
-        };
-        while index.indexed_up_to().await.map_err(|e| e.to_string())?.unwrap_or(0) < final_block {
-            tokio::time::sleep(POLL).await;
-        }
-        let now = now_ms();
-        // Releases the contract could still take a record of, with a minute to spare.
-        let since = now.saturating_sub(datamgmt_abi::RELEASE_RECORD_WINDOW_MS + 60_000);
-        index.settle_recorded_elsewhere(since, now).await.map_err(|e| e.to_string())
-    };
-    match tokio::time::timeout(SETTLE_WITHIN, settle).await {
-        Ok(Ok(0)) => {}
-        Ok(Ok(settled)) => {
-            tracing::info!(settled, "releases a previous writer recorded, marked recorded")
-        }
-        Ok(Err(error)) => tracing::warn!(%error, "cannot settle the outbox a previous writer left"),
-        Err(_) => tracing::warn!(
-            "the transactions sent before this writer are not final and indexed after {} s; \
-             recording the outbox as it is",
-            SETTLE_WITHIN.as_secs()
-        ),
     }
 }
 
