@@ -1,7 +1,12 @@
 //! A relay process killed (SIGKILL) in the middle of a large upload to Garage: no object
 //! becomes visible, nothing reaches the chain or the index, and the relay restarted on
-//! the same files serves and shares as before.
+//! the same files serves and shares as before. And a relay that died with a paid
+//! release's record out, which then landed: started again, it neither records it twice
+//! nor takes the contract's refusal of a second record for a key left unrecorded.
 
+use datamgmt_abi::events::ShareAction;
+use datamgmt_client::chain::{messages, Confirmation};
+use datamgmt_relay::index::{Index, KeyRelease};
 use datamgmt_relay::storage::EnvelopeStore;
 use datamgmt_tests::{garage_storage, http_json, local_tls, Devnet, RelayProcess};
 use serde_json::json;
@@ -62,5 +67,88 @@ async fn relay_killed_mid_upload_leaves_nothing_and_restarts_clean() {
     let (status, read) = http_json(relay.address, &relay.token, "GET", &path, None).await;
     assert_eq!((status, read["data"].as_str()), (200, Some("after the crash")), "{read}");
     assert_eq!(stored().await.len(), objects_before.len() + 1);
+    relay.stop();
+}
+
+/// A relay died after sending the record of a paid release and before learning its
+/// block (played here by stopping the relay, then sending the record of a release its
+/// outbox holds as pending, as its recorder would have). Started again, it sends the
+/// record again; the contract refuses it (the receipt is used up), and the relay sees
+/// that the receipt the chain holds is the one this release used: the release is
+/// recorded, not refused, and releases go on (no pause for an operator).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_record_that_landed_after_its_relay_died_is_not_taken_for_a_refusal() {
+    const PRICE: u128 = 7;
+    let devnet = Devnet::connect().await;
+    let owner = devnet.funded_account("record-landed").await;
+    let recipient = devnet.registered_node("record-landed-recipient").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut relay = RelayProcess::start(dir.path(), &owner, &devnet.state, false).await;
+    let request = json!({
+        "data": "paid for once", "recipient": recipient.account.to_string(),
+        "require_payment": true, "price": PRICE,
+    });
+    let (status, shared) = relay.request("POST", "/share_data", Some(&request)).await;
+    assert_eq!(status, 200, "{shared}");
+    let share_id: datamgmt_abi::ShareId = shared["share_id"].as_str().unwrap().parse().unwrap();
+    let data_hash = shared["data_hash"].as_str().unwrap().parse().unwrap();
+    let pay = messages::pay_for_access(share_id, PRICE);
+    devnet.chain.submit(&recipient.signer, &pay, Confirmation::InBlock).await.unwrap();
+    let receipt = devnet.chain.receipt(share_id, &recipient.id).await.unwrap().unwrap();
+    relay.stop();
+
+    // The release, pending in the outbox with the receipt it used, and its record.
+    let index = Index::open(relay.database_url()).await.unwrap();
+    let released_at = devnet.chain.now().await.unwrap();
+    let release = KeyRelease {
+        share_id,
+        recipient: recipient.id,
+        released_at,
+        receipt_paid_at: Some(receipt.paid_at),
+    };
+    let now = datamgmt_relay::time::now_ms();
+    let row = index.insert_release(&release, now).await.unwrap().unwrap();
+    assert!(index.confirm_release(row, now).await.unwrap());
+    let record = messages::record_releases(&[(share_id, recipient.id, released_at)]);
+    let dry_run = devnet.chain.dry_run(&owner.account, &record).await.unwrap();
+    let verdicts: Vec<Result<(), datamgmt_abi::Error>> = dry_run.decode_result().unwrap();
+    assert_eq!(verdicts, [Ok(())]);
+    let landed = devnet
+        .chain
+        .submit_dry_run(&owner.signer, &record, &dry_run, Confirmation::InBlock)
+        .await
+        .unwrap();
+    drop(index);
+
+    relay.restart().await;
+    let index = Index::open(relay.database_url()).await.unwrap();
+    let mut counts = (1, 0, 0);
+    for _ in 0..120 {
+        counts = index.count_releases().await.unwrap();
+        if counts.0 == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(counts, (0, 1, 0), "recorded, not refused; log:\n{}", relay.log_tail(30));
+    let (status, ready) = relay.request("GET", "/readyz", None).await;
+    assert_eq!(status, 200, "releases go on: {ready}");
+    // The chain has the one record, and the receipt it used.
+    let best = devnet.chain.finalized_block_number().await.unwrap();
+    for _ in 0..120 {
+        if index.indexed_up_to().await.unwrap().unwrap_or(0) >= best {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let events = index.events_for(data_hash, &owner.id, None, 100).await.unwrap();
+    let records: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e.event.action, ShareAction::KeyReleased { .. }))
+        .map(|e| (e.event.share_id, e.event.at, e.block_number))
+        .collect();
+    assert_eq!(records, [(share_id, released_at, landed.block_number)], "one record");
+    let log = std::fs::read_to_string(relay.dir().join("relay.log")).unwrap();
+    assert!(log.contains("an earlier batch recorded it"), "{}", relay.log_tail(30));
     relay.stop();
 }

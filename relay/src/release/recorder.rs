@@ -10,7 +10,7 @@ use crate::time::now_ms;
 
 use datamgmt_abi::{
     events::{ContractEvent, ShareAction},
-    AccountId, ShareId, Timestamp,
+    AccountId, DenyReason, ShareId, Timestamp,
 };
 use datamgmt_client::chain::{messages, ChainClient, ChainError, Confirmation, NodeSigner};
 use std::collections::{BTreeMap, HashMap};
@@ -28,8 +28,9 @@ const BATCHES_IN_FLIGHT: usize = 3;
 
 /// How long a batch may take from its dry-run to its block. Past it the batch counts as
 /// failed (releases stop) and its releases are tried again; should the first
-/// transaction still land, a free release is recorded twice and a paid one's second
-/// record is refused: more records than keys, never fewer.
+/// transaction still land, a free release is recorded twice (more records than keys,
+/// never fewer), and a paid one's second record, refused, is known for recorded by its
+/// receipt ([`recorded_earlier`]).
 pub(crate) const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long a release may take to be decided again after its write (then it is taken
@@ -211,6 +212,9 @@ enum Outcome {
         block_number: u64,
     },
     Refused(ChainError),
+    /// A paid release whose record an earlier transaction put on chain, although the
+    /// outbox never learned it (its writer died, or lost its lease, with the batch out).
+    RecordedEarlier,
     /// The chain did not take it (unreachable, transaction refused, no block in time):
     /// releases stop until a record sent later lands.
     Failed(ChainError),
@@ -275,6 +279,7 @@ async fn record_on_chain(
         Ok(_) => return fail_all(ChainError::Decode("one verdict per release expected".into())),
         Err(error) => return fail_all(error),
     };
+    let earlier = recorded_earlier(chain, batch, &verdicts).await;
     let accepted: Vec<Item> =
         items.iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(item, _)| *item).collect();
     // The transaction's extrinsic hash and block, or why it did not land and whether
@@ -318,8 +323,9 @@ async fn record_on_chain(
     items
         .iter()
         .zip(verdicts)
-        .map(|(item, verdict)| match (verdict, &landed) {
-            (Err(refusal), _) => Outcome::Refused(ChainError::Contract(refusal)),
+        .zip(earlier)
+        .map(|((item, verdict), earlier)| match (verdict, &landed) {
+            (Err(refusal), _) => earlier.unwrap_or(Outcome::Refused(ChainError::Contract(refusal))),
             (Ok(()), Ok((tx_hash, block_number))) => match released.get_mut(item) {
                 Some(count) if *count > 0 => {
                     *count -= 1;
@@ -338,6 +344,36 @@ async fn record_on_chain(
         .collect()
 }
 
+/// For each release of `batch`, what its refusal in `verdicts` really is when it is a
+/// paid release refused for its used-up receipt: recorded earlier, when the receipt the
+/// chain holds is the very one it used (paid at its `receipt_paid_at`, no release left),
+/// since only its own record can have used that receipt (the outbox keeps one release
+/// per receipt, and only this node records releases of its shares); tried again when
+/// the receipt cannot be read. `None` for every other release: its verdict stands.
+async fn recorded_earlier(
+    chain: &ChainClient,
+    batch: &[PendingRelease],
+    verdicts: &[Result<(), datamgmt_abi::Error>],
+) -> Vec<Option<Outcome>> {
+    let used_up = Err(datamgmt_abi::Error::AccessDenied(DenyReason::ReceiptUsedUp));
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (row, verdict) in batch.iter().zip(verdicts) {
+        let release = &row.release;
+        let Some(paid_at) = release.receipt_paid_at.filter(|_| *verdict == used_up) else {
+            outcomes.push(None);
+            continue;
+        };
+        outcomes.push(match chain.receipt(release.share_id, &release.recipient).await {
+            Ok(Some(receipt)) if receipt.paid_at == paid_at && receipt.releases_left == 0 => {
+                Some(Outcome::RecordedEarlier)
+            }
+            Ok(_) => None,
+            Err(error) => Some(Outcome::Retry(error)),
+        });
+    }
+    outcomes
+}
+
 /// Marks each row as its outcome says, then tells the gate: a failure pauses releases,
 /// a record lifts a failure that came before this attempt, and the settled rows (and
 /// refusals) are counted only once they are marked.
@@ -352,6 +388,7 @@ async fn store_outcomes(
     // Rows with the same outcome are marked by one statement.
     let mut recorded: BTreeMap<(String, u64), Vec<i64>> = BTreeMap::new();
     let mut failed: BTreeMap<(String, Option<Timestamp>), Vec<i64>> = BTreeMap::new();
+    let mut earlier = Vec::new();
     let mut chain_failure = None;
     let mut refused = 0u64;
     for (row, outcome) in batch.iter().zip(outcomes) {
@@ -359,6 +396,13 @@ async fn store_outcomes(
         match outcome {
             Outcome::Recorded { tx_hash, block_number } => {
                 recorded.entry((tx_hash, block_number)).or_default().push(row.id);
+            }
+            Outcome::RecordedEarlier => {
+                tracing::info!(
+                    share_id = %release.share_id, recipient = %release.recipient,
+                    "a paid release was on chain already: an earlier batch recorded it"
+                );
+                earlier.push(row.id);
             }
             Outcome::Refused(error) => {
                 tracing::error!(
@@ -386,6 +430,8 @@ async fn store_outcomes(
     for ((tx_hash, block_number), ids) in recorded {
         index.mark_releases_recorded(&ids, &tx_hash, block_number, now).await?;
     }
+    // Which transaction recorded those is not known here; nothing reads it back.
+    index.mark_releases_recorded(&earlier, "", 0, now).await?;
     for ((error, retry_at), ids) in failed {
         if retry_at.is_some() {
             tracing::warn!(releases = ids.len(), %error, "releases not recorded yet");
@@ -393,7 +439,7 @@ async fn store_outcomes(
         index.mark_releases_failed(&ids, &error, retry_at, now).await?;
     }
     state.metrics().record_release_records(landed as u64, refused);
-    state.releases().settled(landed + refused as usize, refused);
+    state.releases().settled(landed + earlier.len() + refused as usize, refused);
     tracing::debug!(releases = batch.len(), "recorded a batch of releases");
     Ok(())
 }
