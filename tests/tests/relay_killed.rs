@@ -73,9 +73,10 @@ async fn relay_killed_mid_upload_leaves_nothing_and_restarts_clean() {
 /// A relay died after sending the record of a paid release and before learning its
 /// block (played here by stopping the relay, then sending the record of a release its
 /// outbox holds as pending, as its recorder would have). Started again, it sends the
-/// record again; the contract refuses it (the receipt is used up), and the relay sees
-/// that the receipt the chain holds is the one this release used: the release is
-/// recorded, not refused, and releases go on (no pause for an operator).
+/// record again; the contract refuses it (the receipt is used up), and the relay finds
+/// the first record's event: the release is recorded, not refused. A second paid
+/// release, whose receipt another record used (at another time, as a dApp signing with
+/// the node's account could), stays refused, and releases pause until an operator looks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paid_record_that_landed_after_its_relay_died_is_not_taken_for_a_refusal() {
     const PRICE: u128 = 7;
@@ -84,45 +85,59 @@ async fn a_paid_record_that_landed_after_its_relay_died_is_not_taken_for_a_refus
     let recipient = devnet.registered_node("record-landed-recipient").await;
     let dir = tempfile::tempdir().unwrap();
     let mut relay = RelayProcess::start(dir.path(), &owner, &devnet.state, false).await;
-    let request = json!({
-        "data": "paid for once", "recipient": recipient.account.to_string(),
-        "require_payment": true, "price": PRICE,
-    });
-    let (status, shared) = relay.request("POST", "/share_data", Some(&request)).await;
-    assert_eq!(status, 200, "{shared}");
-    let share_id: datamgmt_abi::ShareId = shared["share_id"].as_str().unwrap().parse().unwrap();
-    let data_hash = shared["data_hash"].as_str().unwrap().parse().unwrap();
-    let pay = messages::pay_for_access(share_id, PRICE);
-    devnet.chain.submit(&recipient.signer, &pay, Confirmation::InBlock).await.unwrap();
-    let receipt = devnet.chain.receipt(share_id, &recipient.id).await.unwrap().unwrap();
+    let mut paid_shares = Vec::new();
+    for data in ["recorded before the relay died", "its receipt used by another record"] {
+        let request = json!({
+            "data": data, "recipient": recipient.account.to_string(),
+            "require_payment": true, "price": PRICE,
+        });
+        let (status, shared) = relay.request("POST", "/share_data", Some(&request)).await;
+        assert_eq!(status, 200, "{shared}");
+        let share_id: datamgmt_abi::ShareId = shared["share_id"].as_str().unwrap().parse().unwrap();
+        let pay = messages::pay_for_access(share_id, PRICE);
+        devnet.chain.submit(&recipient.signer, &pay, Confirmation::InBlock).await.unwrap();
+        let receipt = devnet.chain.receipt(share_id, &recipient.id).await.unwrap().unwrap();
+        paid_shares.push((share_id, shared["data_hash"].as_str().unwrap().to_owned(), receipt));
+    }
     relay.stop();
 
-    // The release, pending in the outbox with the receipt it used, and its record.
+    // Each release pending in the outbox with the receipt it used, and a record on
+    // chain: the first one's own, the second at a later time.
     let index = Index::open(relay.database_url()).await.unwrap();
     let released_at = devnet.chain.now().await.unwrap();
-    let release = KeyRelease {
-        share_id,
-        recipient: recipient.id,
-        released_at,
-        receipt_paid_at: Some(receipt.paid_at),
-    };
-    let now = datamgmt_relay::time::now_ms();
-    let row = index.insert_release(&release, now).await.unwrap().unwrap();
-    assert!(index.confirm_release(row, now).await.unwrap());
-    let record = messages::record_releases(&[(share_id, recipient.id, released_at)]);
-    let dry_run = devnet.chain.dry_run(&owner.account, &record).await.unwrap();
-    let verdicts: Vec<Result<(), datamgmt_abi::Error>> = dry_run.decode_result().unwrap();
-    assert_eq!(verdicts, [Ok(())]);
-    let landed = devnet
-        .chain
-        .submit_dry_run(&owner.signer, &record, &dry_run, Confirmation::InBlock)
-        .await
-        .unwrap();
+    let mut records = Vec::new();
+    for (n, (share_id, _, receipt)) in paid_shares.iter().enumerate() {
+        let release = KeyRelease {
+            share_id: *share_id,
+            recipient: recipient.id,
+            released_at,
+            receipt_paid_at: Some(receipt.paid_at),
+        };
+        let now = datamgmt_relay::time::now_ms();
+        let row = index.insert_release(&release, now).await.unwrap().unwrap();
+        assert!(index.confirm_release(row, now).await.unwrap());
+        let recorded_at = if n == 0 {
+            released_at
+        } else {
+            devnet.chain.produce_block(&recipient.signer).await.unwrap();
+            devnet.chain.now().await.unwrap()
+        };
+        let record = messages::record_releases(&[(*share_id, recipient.id, recorded_at)]);
+        let dry_run = devnet.chain.dry_run(&owner.account, &record).await.unwrap();
+        let verdicts: Vec<Result<(), datamgmt_abi::Error>> = dry_run.decode_result().unwrap();
+        assert_eq!(verdicts, [Ok(())]);
+        let landed = devnet
+            .chain
+            .submit_dry_run(&owner.signer, &record, &dry_run, Confirmation::InBlock)
+            .await
+            .unwrap();
+        records.push((recorded_at, landed.block_number));
+    }
     drop(index);
 
     relay.restart().await;
     let index = Index::open(relay.database_url()).await.unwrap();
-    let mut counts = (1, 0, 0);
+    let mut counts = (2, 0, 0);
     for _ in 0..120 {
         counts = index.count_releases().await.unwrap();
         if counts.0 == 0 {
@@ -130,10 +145,14 @@ async fn a_paid_record_that_landed_after_its_relay_died_is_not_taken_for_a_refus
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(counts, (0, 1, 0), "recorded, not refused; log:\n{}", relay.log_tail(30));
-    let (status, ready) = relay.request("GET", "/readyz", None).await;
-    assert_eq!(status, 200, "releases go on: {ready}");
-    // The chain has the one record, and the receipt it used.
+    assert_eq!(counts, (0, 1, 1), "one recorded, one refused; log:\n{}", relay.log_tail(30));
+    let (_, report) = relay.request("GET", "/admin/releases?state=refused", None).await;
+    let refused = report["items"][0]["share_id"].as_str().unwrap_or_default();
+    assert_eq!(refused, paid_shares[1].0.to_string(), "{report}");
+    assert_eq!(report["releasing"], false, "a refused record pauses releases: {report}");
+    let log = std::fs::read_to_string(relay.dir().join("relay.log")).unwrap();
+    assert!(log.contains("an earlier batch recorded it"), "{}", relay.log_tail(30));
+    // Each share has its one record on chain, none sent again.
     let best = devnet.chain.finalized_block_number().await.unwrap();
     for _ in 0..120 {
         if index.indexed_up_to().await.unwrap().unwrap_or(0) >= best {
@@ -141,14 +160,15 @@ async fn a_paid_record_that_landed_after_its_relay_died_is_not_taken_for_a_refus
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let events = index.events_for(data_hash, &owner.id, None, 100).await.unwrap();
-    let records: Vec<_> = events
-        .iter()
-        .filter(|e| matches!(e.event.action, ShareAction::KeyReleased { .. }))
-        .map(|e| (e.event.share_id, e.event.at, e.block_number))
-        .collect();
-    assert_eq!(records, [(share_id, released_at, landed.block_number)], "one record");
-    let log = std::fs::read_to_string(relay.dir().join("relay.log")).unwrap();
-    assert!(log.contains("an earlier batch recorded it"), "{}", relay.log_tail(30));
+    for ((share_id, data_hash, _), (at, block)) in paid_shares.iter().zip(&records) {
+        let events = index.events_for(data_hash.parse().unwrap(), &owner.id, None, 100).await;
+        let on_chain: Vec<_> = events
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e.event.action, ShareAction::KeyReleased { .. }))
+            .map(|e| (e.event.share_id, e.event.at, e.block_number))
+            .collect();
+        assert_eq!(on_chain, [(*share_id, *at, *block)], "one record");
+    }
     relay.stop();
 }

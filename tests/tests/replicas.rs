@@ -256,7 +256,7 @@ async fn killing_the_chain_writer_under_load_loses_no_release_record() {
     assert!(failed < answered / 4, "{failed} reads failed, {answered} answered");
     assert!(takeover < Duration::from_secs(5), "takeover took {takeover:?}");
 
-    // Every release that left is recorded, once.
+    // Every release that left is recorded.
     let settled_by = Instant::now() + Duration::from_secs(90);
     let (pending, recorded, refused) = loop {
         let counts = index.count_releases().await.unwrap();

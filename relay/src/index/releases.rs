@@ -314,6 +314,26 @@ impl Index {
         Ok(deleted.rows_affected())
     }
 
+    /// Whether the indexed events hold a paid `KeyReleased` of `share_id` to `recipient`
+    /// at release time `released_at`: the record of a paid release, whoever sent it.
+    pub async fn paid_release_recorded(
+        &self,
+        share_id: ShareId,
+        recipient: &AccountId,
+        released_at: Timestamp,
+    ) -> Result<bool, IndexError> {
+        let found: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM share_events WHERE share_id = $1 AND kind = 'key_released' \
+             AND recipient = $2 AND at = $3 AND paid IS NOT NULL AND paid <> '0'",
+        )
+        .bind(share_id.to_string())
+        .bind(recipient.to_string())
+        .bind(to_i64(released_at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(found > 0)
+    }
+
     /// Forgets releases recorded before `before` (ms): the chain holds them, and its
     /// state shows their receipts used.
     pub async fn prune_recorded_releases(&self, before: Timestamp) -> Result<u64, IndexError> {

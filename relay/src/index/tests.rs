@@ -431,3 +431,35 @@ async fn unconfirmed_releases_are_taken_back_or_forgotten_never_recorded() {
     assert!(index.due_releases(100, &none, 10).await.unwrap().is_empty());
     assert!(index.insert_release(&release, 30).await.unwrap().is_some(), "receipt free again");
 }
+
+/// A paid release's record is found by its share, recipient and exact release time,
+/// and only a paid one: a free release's event, or one at another time, is not it.
+#[tokio::test]
+async fn a_paid_release_record_is_found_by_share_recipient_and_time() {
+    let index = Index::open(&scratch::ephemeral_url().await).await.unwrap();
+    let (owner, recipient) = (AccountId([1; 32]), AccountId([2; 32]));
+    let released = |block: u64, share: u8, at, paid| {
+        in_block(
+            block,
+            ShareEvent {
+                share_id: ShareId([share; 16]),
+                owner,
+                recipient,
+                data_hash: DataHash([7; 32]),
+                at,
+                action: ShareAction::KeyReleased { paid },
+            },
+        )
+    };
+    index.record_block(3, &[released(3, 1, 5_000, 7)], &[]).await.unwrap();
+    index.record_block(4, &[released(4, 2, 5_000, 0)], &[]).await.unwrap();
+    let found = |share: u8, who: AccountId, at| {
+        let index = &index;
+        async move { index.paid_release_recorded(ShareId([share; 16]), &who, at).await.unwrap() }
+    };
+    assert!(found(1, recipient, 5_000).await, "the paid record");
+    assert!(!found(1, recipient, 5_001).await, "another time");
+    assert!(!found(1, owner, 5_000).await, "another recipient");
+    assert!(!found(2, recipient, 5_000).await, "a free release");
+    assert!(!found(3, recipient, 5_000).await, "another share");
+}

@@ -29,8 +29,8 @@ const BATCHES_IN_FLIGHT: usize = 3;
 /// How long a batch may take from its dry-run to its block. Past it the batch counts as
 /// failed (releases stop) and its releases are tried again; should the first
 /// transaction still land, a free release is recorded twice (more records than keys,
-/// never fewer), and a paid one's second record, refused, is known for recorded by its
-/// receipt ([`recorded_earlier`]).
+/// never fewer), and a paid one's second record, refused, is known for recorded by the
+/// first one's event ([`recorded_earlier`]).
 pub(crate) const BATCH_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How long a release may take to be decided again after its write (then it is taken
@@ -213,7 +213,8 @@ enum Outcome {
     },
     Refused(ChainError),
     /// A paid release whose record an earlier transaction put on chain, although the
-    /// outbox never learned it (its writer died, or lost its lease, with the batch out).
+    /// outbox never learned it (its writer died, or lost its lease, with the batch out):
+    /// the chain refused its second record, and the index has the first one's event.
     RecordedEarlier,
     /// The chain did not take it (unreachable, transaction refused, no block in time):
     /// releases stop until a record sent later lands.
@@ -237,11 +238,20 @@ async fn record_batch(state: &AppState, batch: Vec<PendingRelease>) {
     let attempt = state.releases().next_attempt();
     let started = std::time::Instant::now();
     let recording = record_on_chain(&chain, &state.node().signer, &batch);
-    let outcomes = tokio::time::timeout(BATCH_TIMEOUT, recording).await.unwrap_or_else(|_| {
+    let mut outcomes = tokio::time::timeout(BATCH_TIMEOUT, recording).await.unwrap_or_else(|_| {
         let why = format!("no block within {} s", BATCH_TIMEOUT.as_secs());
         batch.iter().map(|_| Outcome::Failed(ChainError::Transaction(why.clone()))).collect()
     });
     state.metrics().chain_call(started);
+    // A paid release refused for its used-up receipt may be one an earlier batch recorded
+    // without its writer learning it.
+    let used_up = datamgmt_abi::Error::AccessDenied(DenyReason::ReceiptUsedUp);
+    for (row, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+        let paid = row.release.receipt_paid_at.is_some();
+        if paid && matches!(outcome, Outcome::Refused(ChainError::Contract(e)) if *e == used_up) {
+            *outcome = recorded_earlier(state, &chain, row).await;
+        }
+    }
     if let Err(error) = store_outcomes(state, attempt, &batch, outcomes).await {
         // The rows stay pending and would be recorded again at once: releases pause,
         // and the rows stay in flight a while before they are looked at again.
@@ -279,7 +289,6 @@ async fn record_on_chain(
         Ok(_) => return fail_all(ChainError::Decode("one verdict per release expected".into())),
         Err(error) => return fail_all(error),
     };
-    let earlier = recorded_earlier(chain, batch, &verdicts).await;
     let accepted: Vec<Item> =
         items.iter().zip(&verdicts).filter(|(_, v)| v.is_ok()).map(|(item, _)| *item).collect();
     // The transaction's extrinsic hash and block, or why it did not land and whether
@@ -323,9 +332,8 @@ async fn record_on_chain(
     items
         .iter()
         .zip(verdicts)
-        .zip(earlier)
-        .map(|((item, verdict), earlier)| match (verdict, &landed) {
-            (Err(refusal), _) => earlier.unwrap_or(Outcome::Refused(ChainError::Contract(refusal))),
+        .map(|(item, verdict)| match (verdict, &landed) {
+            (Err(refusal), _) => Outcome::Refused(ChainError::Contract(refusal)),
             (Ok(()), Ok((tx_hash, block_number))) => match released.get_mut(item) {
                 Some(count) if *count > 0 => {
                     *count -= 1;
@@ -344,34 +352,40 @@ async fn record_on_chain(
         .collect()
 }
 
-/// For each release of `batch`, what its refusal in `verdicts` really is when it is a
-/// paid release refused for its used-up receipt: recorded earlier, when the receipt the
-/// chain holds is the very one it used (paid at its `receipt_paid_at`, no release left),
-/// since only its own record can have used that receipt (the outbox keeps one release
-/// per receipt, and only this node records releases of its shares); tried again when
-/// the receipt cannot be read. `None` for every other release: its verdict stands.
-async fn recorded_earlier(
-    chain: &ChainClient,
-    batch: &[PendingRelease],
-    verdicts: &[Result<(), datamgmt_abi::Error>],
-) -> Vec<Option<Outcome>> {
-    let used_up = Err(datamgmt_abi::Error::AccessDenied(DenyReason::ReceiptUsedUp));
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for (row, verdict) in batch.iter().zip(verdicts) {
-        let release = &row.release;
-        let Some(paid_at) = release.receipt_paid_at.filter(|_| *verdict == used_up) else {
-            outcomes.push(None);
-            continue;
-        };
-        outcomes.push(match chain.receipt(release.share_id, &release.recipient).await {
-            Ok(Some(receipt)) if receipt.paid_at == paid_at && receipt.releases_left == 0 => {
-                Some(Outcome::RecordedEarlier)
-            }
-            Ok(_) => None,
-            Err(error) => Some(Outcome::Retry(error)),
-        });
+/// What a refusal of a paid release for its used-up receipt really is. A writer that
+/// died (or lost its lease) with a batch out leaves its rows pending, and should the
+/// batch land, the next writer sends them again: the contract then refuses a paid
+/// release, whose receipt its own first record used. So when the index holds a paid
+/// `KeyReleased` event for exactly this share, recipient and release time, the release
+/// is recorded. Until the index has every finalized block up to the best one seen
+/// after the dry-run, it is tried again shortly; then the refusal stands (the receipt
+/// was used by another record, a dApp's signed with the node's account, say).
+async fn recorded_earlier(state: &AppState, chain: &ChainClient, row: &PendingRelease) -> Outcome {
+    let release = &row.release;
+    let refused = || {
+        let reason = datamgmt_abi::Error::AccessDenied(DenyReason::ReceiptUsedUp);
+        Outcome::Refused(ChainError::Contract(reason))
+    };
+    let index = state.index();
+    match index
+        .paid_release_recorded(release.share_id, &release.recipient, release.released_at)
+        .await
+    {
+        Ok(true) => return Outcome::RecordedEarlier,
+        Ok(false) => {}
+        Err(error) => return Outcome::Retry(ChainError::Transaction(error.to_string())),
     }
-    outcomes
+    let best = match chain.best_block().await {
+        Ok((number, _)) => number,
+        Err(error) => return Outcome::Retry(error),
+    };
+    match index.indexed_up_to().await {
+        Ok(Some(indexed)) if indexed >= best => refused(),
+        Ok(_) => Outcome::Retry(ChainError::Transaction(
+            "its receipt is used: waiting for the index to reach the best block".into(),
+        )),
+        Err(error) => Outcome::Retry(ChainError::Transaction(error.to_string())),
+    }
 }
 
 /// Marks each row as its outcome says, then tells the gate: a failure pauses releases,
@@ -438,7 +452,7 @@ async fn store_outcomes(
         }
         index.mark_releases_failed(&ids, &error, retry_at, now).await?;
     }
-    state.metrics().record_release_records(landed as u64, refused);
+    state.metrics().record_release_records((landed + earlier.len()) as u64, refused);
     state.releases().settled(landed + earlier.len() + refused as usize, refused);
     tracing::debug!(releases = batch.len(), "recorded a batch of releases");
     Ok(())
