@@ -147,8 +147,10 @@ impl Metrics {
 
     /// Counts key releases' chain records: `recorded` landed, `refused` refused by the
     /// contract.
-    pub fn record_release_records(&self, recorded: u64, refused: u64) {
-        for (outcome, count) in [("recorded", recorded), ("refused", refused)] {
+    pub fn record_release_records(&self, recorded: u64, recorded_earlier: u64, refused: u64) {
+        let outcomes =
+            [("recorded", recorded), ("recorded_earlier", recorded_earlier), ("refused", refused)];
+        for (outcome, count) in outcomes {
             if count > 0 {
                 self.inner
                     .release_records

@@ -150,6 +150,10 @@ async fn a_paid_record_that_landed_after_its_relay_died_is_not_taken_for_a_refus
     let refused = report["items"][0]["share_id"].as_str().unwrap_or_default();
     assert_eq!(refused, paid_shares[1].0.to_string(), "{report}");
     assert_eq!(report["releasing"], false, "a refused record pauses releases: {report}");
+    let why = report["items"][0]["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("already used"), "refused for its used-up receipt: {why}");
+    let counted = relay.metric(r#"datamgmt_release_records_total{outcome="recorded_earlier"}"#);
+    assert_eq!(counted.await.as_deref(), Some("1"));
     let log = std::fs::read_to_string(relay.dir().join("relay.log")).unwrap();
     assert!(log.contains("an earlier batch recorded it"), "{}", relay.log_tail(30));
     // Each share has its one record on chain, none sent again.

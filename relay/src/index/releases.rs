@@ -314,24 +314,30 @@ impl Index {
         Ok(deleted.rows_affected())
     }
 
-    /// Whether the indexed events hold a paid `KeyReleased` of `share_id` to `recipient`
-    /// at release time `released_at`: the record of a paid release, whoever sent it.
-    pub async fn paid_release_recorded(
+    /// The extrinsic hash and block of an indexed paid `KeyReleased` of `share_id` to
+    /// `recipient` at release time `released_at`, if there is one: the record of a paid
+    /// release, whoever sent it.
+    pub async fn paid_release_record(
         &self,
         share_id: ShareId,
         recipient: &AccountId,
         released_at: Timestamp,
-    ) -> Result<bool, IndexError> {
-        let found: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM share_events WHERE share_id = $1 AND kind = 'key_released' \
-             AND recipient = $2 AND at = $3 AND paid IS NOT NULL AND paid <> '0'",
+    ) -> Result<Option<(String, u64)>, IndexError> {
+        let row = sqlx::query(
+            "SELECT extrinsic_hash, block_number FROM share_events WHERE share_id = $1 \
+             AND kind = 'key_released' AND recipient = $2 AND at = $3 \
+             AND paid IS NOT NULL AND paid <> '0' ORDER BY block_number LIMIT 1",
         )
         .bind(share_id.to_string())
         .bind(recipient.to_string())
         .bind(to_i64(released_at))
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(found > 0)
+        row.map(|row| {
+            let block: i64 = row.try_get("block_number")?;
+            Ok((row.try_get("extrinsic_hash")?, block.max(0) as u64))
+        })
+        .transpose()
     }
 
     /// Forgets releases recorded before `before` (ms): the chain holds them, and its

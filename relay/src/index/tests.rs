@@ -455,11 +455,12 @@ async fn a_paid_release_record_is_found_by_share_recipient_and_time() {
     index.record_block(4, &[released(4, 2, 5_000, 0)], &[]).await.unwrap();
     let found = |share: u8, who: AccountId, at| {
         let index = &index;
-        async move { index.paid_release_recorded(ShareId([share; 16]), &who, at).await.unwrap() }
+        async move { index.paid_release_record(ShareId([share; 16]), &who, at).await.unwrap() }
     };
-    assert!(found(1, recipient, 5_000).await, "the paid record");
-    assert!(!found(1, recipient, 5_001).await, "another time");
-    assert!(!found(1, owner, 5_000).await, "another recipient");
-    assert!(!found(2, recipient, 5_000).await, "a free release");
-    assert!(!found(3, recipient, 5_000).await, "another share");
+    let record = (format!("0x{:064x}", 1003), 3);
+    assert_eq!(found(1, recipient, 5_000).await, Some(record), "the paid record");
+    assert_eq!(found(1, recipient, 5_001).await, None, "another time");
+    assert_eq!(found(1, owner, 5_000).await, None, "another recipient");
+    assert_eq!(found(2, recipient, 5_000).await, None, "a free release");
+    assert_eq!(found(3, recipient, 5_000).await, None, "another share");
 }

@@ -215,7 +215,10 @@ enum Outcome {
     /// A paid release whose record an earlier transaction put on chain, although the
     /// outbox never learned it (its writer died, or lost its lease, with the batch out):
     /// the chain refused its second record, and the index has the first one's event.
-    RecordedEarlier,
+    RecordedEarlier {
+        tx_hash: String,
+        block_number: u64,
+    },
     /// The chain did not take it (unreachable, transaction refused, no block in time):
     /// releases stop until a record sent later lands.
     Failed(ChainError),
@@ -243,13 +246,13 @@ async fn record_batch(state: &AppState, batch: Vec<PendingRelease>) {
         batch.iter().map(|_| Outcome::Failed(ChainError::Transaction(why.clone()))).collect()
     });
     state.metrics().chain_call(started);
-    // A paid release refused for its used-up receipt may be one an earlier batch recorded
-    // without its writer learning it.
-    let used_up = datamgmt_abi::Error::AccessDenied(DenyReason::ReceiptUsedUp);
+    // A paid release the contract refuses may be one an earlier batch recorded without
+    // its writer learning it.
     for (row, outcome) in batch.iter().zip(outcomes.iter_mut()) {
-        let paid = row.release.receipt_paid_at.is_some();
-        if paid && matches!(outcome, Outcome::Refused(ChainError::Contract(e)) if *e == used_up) {
-            *outcome = recorded_earlier(state, &chain, row).await;
+        if let Outcome::Refused(ChainError::Contract(refusal)) = outcome {
+            if row.release.receipt_paid_at.is_some() {
+                *outcome = recorded_earlier(state, &chain, row, *refusal).await;
+            }
         }
     }
     if let Err(error) = store_outcomes(state, attempt, &batch, outcomes).await {
@@ -352,40 +355,50 @@ async fn record_on_chain(
         .collect()
 }
 
-/// What a refusal of a paid release for its used-up receipt really is. A writer that
-/// died (or lost its lease) with a batch out leaves its rows pending, and should the
-/// batch land, the next writer sends them again: the contract then refuses a paid
-/// release, whose receipt its own first record used. So when the index holds a paid
+/// What the contract's refusal of a paid release's record really is. A writer that died
+/// (or lost its lease) with a batch out leaves its rows pending, and should the batch
+/// land, the next writer sends them again: the contract then refuses a paid release,
+/// whose receipt its own first record used (or, once the recipient paid again, refuses
+/// it for want of payment at its release time). So when the index holds a paid
 /// `KeyReleased` event for exactly this share, recipient and release time, the release
-/// is recorded. Until the index has every finalized block up to the best one seen
-/// after the dry-run, it is tried again shortly; then the refusal stands (the receipt
-/// was used by another record, a dApp's signed with the node's account, say).
-async fn recorded_earlier(state: &AppState, chain: &ChainClient, row: &PendingRelease) -> Outcome {
+/// is recorded. A refusal for the used-up receipt stands (the receipt was used by
+/// another record, a dApp's signed with the node's account, say) once the receipt reads
+/// used at a finalized block the index had reached before it was looked in; until then
+/// (the record that used it not final or not indexed yet) the release is tried again
+/// shortly. Any other refusal stands as it is.
+async fn recorded_earlier(
+    state: &AppState,
+    chain: &ChainClient,
+    row: &PendingRelease,
+    refusal: datamgmt_abi::Error,
+) -> Outcome {
     let release = &row.release;
-    let refused = || {
-        let reason = datamgmt_abi::Error::AccessDenied(DenyReason::ReceiptUsedUp);
-        Outcome::Refused(ChainError::Contract(reason))
-    };
     let index = state.index();
-    match index
-        .paid_release_recorded(release.share_id, &release.recipient, release.released_at)
-        .await
-    {
-        Ok(true) => return Outcome::RecordedEarlier,
-        Ok(false) => {}
-        Err(error) => return Outcome::Retry(ChainError::Transaction(error.to_string())),
-    }
-    let best = match chain.best_block().await {
-        Ok((number, _)) => number,
-        Err(error) => return Outcome::Retry(error),
+    let looked = async {
+        let indexed = index.indexed_up_to().await.map_err(|e| e.to_string())?.unwrap_or(0);
+        let record = index
+            .paid_release_record(release.share_id, &release.recipient, release.released_at)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some((tx_hash, block_number)) = record {
+            return Ok(Outcome::RecordedEarlier { tx_hash, block_number });
+        }
+        let refused = Outcome::Refused(ChainError::Contract(refusal));
+        if refusal != datamgmt_abi::Error::AccessDenied(DenyReason::ReceiptUsedUp) {
+            return Ok(refused);
+        }
+        let (finalized, hash) = chain.finalized_block().await.map_err(|e| e.to_string())?;
+        let receipt = chain
+            .receipt_at(release.share_id, &release.recipient, hash)
+            .await
+            .map_err(|e| e.to_string())?;
+        if receipt.is_some_and(|r| r.releases_left == 0) && indexed >= finalized {
+            return Ok(refused);
+        }
+        Err("its receipt is used: waiting for the record that used it to be final and indexed"
+            .to_owned())
     };
-    match index.indexed_up_to().await {
-        Ok(Some(indexed)) if indexed >= best => refused(),
-        Ok(_) => Outcome::Retry(ChainError::Transaction(
-            "its receipt is used: waiting for the index to reach the best block".into(),
-        )),
-        Err(error) => Outcome::Retry(ChainError::Transaction(error.to_string())),
-    }
+    looked.await.unwrap_or_else(|why: String| Outcome::Retry(ChainError::Transaction(why)))
 }
 
 /// Marks each row as its outcome says, then tells the gate: a failure pauses releases,
@@ -402,7 +415,7 @@ async fn store_outcomes(
     // Rows with the same outcome are marked by one statement.
     let mut recorded: BTreeMap<(String, u64), Vec<i64>> = BTreeMap::new();
     let mut failed: BTreeMap<(String, Option<Timestamp>), Vec<i64>> = BTreeMap::new();
-    let mut earlier = Vec::new();
+    let mut earlier: BTreeMap<(String, u64), Vec<i64>> = BTreeMap::new();
     let mut chain_failure = None;
     let mut refused = 0u64;
     for (row, outcome) in batch.iter().zip(outcomes) {
@@ -411,12 +424,12 @@ async fn store_outcomes(
             Outcome::Recorded { tx_hash, block_number } => {
                 recorded.entry((tx_hash, block_number)).or_default().push(row.id);
             }
-            Outcome::RecordedEarlier => {
+            Outcome::RecordedEarlier { tx_hash, block_number } => {
                 tracing::info!(
-                    share_id = %release.share_id, recipient = %release.recipient,
+                    share_id = %release.share_id, recipient = %release.recipient, %tx_hash,
                     "a paid release was on chain already: an earlier batch recorded it"
                 );
-                earlier.push(row.id);
+                earlier.entry((tx_hash, block_number)).or_default().push(row.id);
             }
             Outcome::Refused(error) => {
                 tracing::error!(
@@ -444,16 +457,18 @@ async fn store_outcomes(
     for ((tx_hash, block_number), ids) in recorded {
         index.mark_releases_recorded(&ids, &tx_hash, block_number, now).await?;
     }
-    // Which transaction recorded those is not known here; nothing reads it back.
-    index.mark_releases_recorded(&earlier, "", 0, now).await?;
+    let recorded_earlier = earlier.values().map(Vec::len).sum::<usize>();
+    for ((tx_hash, block_number), ids) in earlier {
+        index.mark_releases_recorded(&ids, &tx_hash, block_number, now).await?;
+    }
     for ((error, retry_at), ids) in failed {
         if retry_at.is_some() {
             tracing::warn!(releases = ids.len(), %error, "releases not recorded yet");
         }
         index.mark_releases_failed(&ids, &error, retry_at, now).await?;
     }
-    state.metrics().record_release_records((landed + earlier.len()) as u64, refused);
-    state.releases().settled(landed + earlier.len() + refused as usize, refused);
+    state.metrics().record_release_records(landed as u64, recorded_earlier as u64, refused);
+    state.releases().settled(landed + recorded_earlier + refused as usize, refused);
     tracing::debug!(releases = batch.len(), "recorded a batch of releases");
     Ok(())
 }
