@@ -145,8 +145,8 @@ impl Metrics {
         self.inner.key_releases.inc();
     }
 
-    /// Counts key releases' chain records: `recorded` landed, `refused` refused by the
-    /// contract.
+    /// Counts key releases' chain records: `recorded` landed, `recorded_earlier` found
+    /// landed by a batch whose writer never learned it, `refused` refused by the contract.
     pub fn record_release_records(&self, recorded: u64, recorded_earlier: u64, refused: u64) {
         let outcomes =
             [("recorded", recorded), ("recorded_earlier", recorded_earlier), ("refused", refused)];

@@ -400,3 +400,17 @@ pub async fn ask_envelope(
     let signed = datamgmt_client::p2p::SignedHeaders::sign(signer, "GET", &path, b"", now);
     http(address, "", "GET", &path, &signed_header_lines(&signed), b"").await
 }
+
+/// The `KeyReleased` events of `owner`'s shares of `data_hash` that `index` holds, in
+/// chain order: the chain's release records as the relay's indexer copied them.
+pub async fn key_released_events(
+    index: &datamgmt_relay::index::Index,
+    data_hash: datamgmt_abi::DataHash,
+    owner: &AccountId,
+) -> Vec<datamgmt_relay::index::IndexedEvent> {
+    let events = index.events_for(data_hash, owner, None, 100_000).await.unwrap();
+    let released = |e: &datamgmt_relay::index::IndexedEvent| {
+        matches!(e.event.action, datamgmt_abi::events::ShareAction::KeyReleased { .. })
+    };
+    events.into_iter().filter(released).collect()
+}

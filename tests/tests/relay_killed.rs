@@ -4,11 +4,12 @@
 //! release's record out, which then landed: started again, it neither records it twice
 //! nor takes the contract's refusal of a second record for a key left unrecorded.
 
-use datamgmt_abi::events::ShareAction;
 use datamgmt_client::chain::{messages, Confirmation};
 use datamgmt_relay::index::{Index, KeyRelease};
 use datamgmt_relay::storage::EnvelopeStore;
-use datamgmt_tests::{garage_storage, http_json, local_tls, Devnet, RelayProcess};
+use datamgmt_tests::{
+    garage_storage, http_json, key_released_events, local_tls, Devnet, RelayProcess,
+};
 use serde_json::json;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -165,13 +166,9 @@ async fn a_paid_record_that_landed_after_its_relay_died_is_not_taken_for_a_refus
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     for ((share_id, data_hash, _), (at, block)) in paid_shares.iter().zip(&records) {
-        let events = index.events_for(data_hash.parse().unwrap(), &owner.id, None, 100).await;
-        let on_chain: Vec<_> = events
-            .unwrap()
-            .iter()
-            .filter(|e| matches!(e.event.action, ShareAction::KeyReleased { .. }))
-            .map(|e| (e.event.share_id, e.event.at, e.block_number))
-            .collect();
+        let events = key_released_events(&index, data_hash.parse().unwrap(), &owner.id).await;
+        let on_chain: Vec<_> =
+            events.iter().map(|e| (e.event.share_id, e.event.at, e.block_number)).collect();
         assert_eq!(on_chain, [(*share_id, *at, *block)], "one record");
     }
     relay.stop();

@@ -7,7 +7,7 @@
 //! for its PostgreSQL stage) and nginx: ignored otherwise.
 
 use datamgmt_relay::index::Index;
-use datamgmt_tests::{http, Devnet, LoadBalancer, RelayProcess};
+use datamgmt_tests::{http, key_released_events, Devnet, LoadBalancer, RelayProcess};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,19 +16,6 @@ const CLIENTS: usize = 32;
 
 /// Clients sharing at once through the replica that is killed.
 const SHARERS: usize = 3;
-
-/// The `KeyReleased` events of `owner`'s shares of `data_hash` the index has seen.
-async fn key_releases(
-    index: &Index,
-    data_hash: datamgmt_abi::DataHash,
-    owner: &datamgmt_abi::AccountId,
-) -> u64 {
-    let events = index.events_for(data_hash, owner, None, 100_000).await.unwrap();
-    let released = |e: &&datamgmt_relay::index::IndexedEvent| {
-        matches!(e.event.action, datamgmt_abi::events::ShareAction::KeyReleased { .. })
-    };
-    events.iter().filter(released).count() as u64
-}
 
 /// Whether `relay` holds the chain writer lease, by its `/metrics`.
 async fn is_writer(relay: &RelayProcess) -> bool {
@@ -268,8 +255,9 @@ async fn killing_the_chain_writer_under_load_loses_no_release_record() {
     assert_eq!((pending, refused), (0, 0), "every release recorded; {recorded} were");
     assert!(recorded >= answered, "{recorded} releases recorded for {answered} reads answered");
     let (on_chain, paid) = loop {
-        let read = key_releases(&index, hash.parse().unwrap(), &owner.id).await;
-        let paid = key_releases(&index, priced_hash, &owner.id).await;
+        let read = key_released_events(&index, hash.parse().unwrap(), &owner.id).await;
+        let paid = key_released_events(&index, priced_hash, &owner.id).await;
+        let (read, paid) = (read.len() as u64, paid.len() as u64);
         if read + paid >= recorded || Instant::now() > settled_by {
             break (read + paid, paid);
         }

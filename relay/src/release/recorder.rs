@@ -415,7 +415,9 @@ async fn store_outcomes(
     // Rows with the same outcome are marked by one statement.
     let mut recorded: BTreeMap<(String, u64), Vec<i64>> = BTreeMap::new();
     let mut failed: BTreeMap<(String, Option<Timestamp>), Vec<i64>> = BTreeMap::new();
-    let mut earlier: BTreeMap<(String, u64), Vec<i64>> = BTreeMap::new();
+    // Of those, rows an earlier batch recorded: they lift no failure, since nothing
+    // landed now.
+    let mut found_earlier = 0usize;
     let mut chain_failure = None;
     let mut refused = 0u64;
     for (row, outcome) in batch.iter().zip(outcomes) {
@@ -429,7 +431,8 @@ async fn store_outcomes(
                     share_id = %release.share_id, recipient = %release.recipient, %tx_hash,
                     "a paid release was on chain already: an earlier batch recorded it"
                 );
-                earlier.entry((tx_hash, block_number)).or_default().push(row.id);
+                found_earlier += 1;
+                recorded.entry((tx_hash, block_number)).or_default().push(row.id);
             }
             Outcome::Refused(error) => {
                 tracing::error!(
@@ -450,15 +453,11 @@ async fn store_outcomes(
             }
         }
     }
-    let landed = recorded.values().map(Vec::len).sum::<usize>();
+    let landed = recorded.values().map(Vec::len).sum::<usize>() - found_earlier;
     if chain_failure.is_some() || landed > 0 {
         state.releases().attempted(attempt, chain_failure);
     }
     for ((tx_hash, block_number), ids) in recorded {
-        index.mark_releases_recorded(&ids, &tx_hash, block_number, now).await?;
-    }
-    let recorded_earlier = earlier.values().map(Vec::len).sum::<usize>();
-    for ((tx_hash, block_number), ids) in earlier {
         index.mark_releases_recorded(&ids, &tx_hash, block_number, now).await?;
     }
     for ((error, retry_at), ids) in failed {
@@ -467,8 +466,8 @@ async fn store_outcomes(
         }
         index.mark_releases_failed(&ids, &error, retry_at, now).await?;
     }
-    state.metrics().record_release_records(landed as u64, recorded_earlier as u64, refused);
-    state.releases().settled(landed + recorded_earlier + refused as usize, refused);
+    state.metrics().record_release_records(landed as u64, found_earlier as u64, refused);
+    state.releases().settled(landed + found_earlier + refused as usize, refused);
     tracing::debug!(releases = batch.len(), "recorded a batch of releases");
     Ok(())
 }
